@@ -1,0 +1,3 @@
+from mass_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Command line: ``mass-tui [headless|score|bench] ...``.
+
+Every command turns expected failures (bad config, unwritable store, bad input file) into one
+line on stderr and exit status 2; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from mass_tui import __version__
+from mass_tui.config import ConfigError, LoadedSettings, load_settings
+from mass_tui.logs import setup_logging
+from pipeline.store import StoreError
+
+log = logging.getLogger("mass_tui")
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # On a subcommand the default is SUPPRESS, so it does not overwrite a value given before it.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH", default=default, help="settings file (TOML)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        default=default,
+        help="where the database and logs/ go",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mass-tui",
+        description="M.A.S.S. console: live weather observations, rolling analytics, anomalies.",
+    )
+    parser.add_argument("--version", action="version", version=f"mass-tui {__version__}")
+    _common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    headless = commands.add_parser(
+        "headless", help="run the pipeline with no UI; anomalies as JSON lines on stdout"
+    )
+    _common(headless)
+    headless.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
+    )
+
+    score = commands.add_parser(
+        "score", help="score one CSV series with the statistical detectors"
+    )
+    score.add_argument("input", type=Path, metavar="INPUT.csv")
+    score.add_argument("--time-column", default="timestamp")
+    score.add_argument("--value-column", default="value")
+    score.add_argument("--output", type=Path, metavar="OUT.csv", help="default: stdout")
+    _common(score)
+
+    bench = commands.add_parser("bench", help="measure the embedded pipeline's throughput")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--observations", type=int, default=200_000, metavar="N")
+    bench.add_argument("--stations", type=int, default=100, metavar="N")
+    bench.add_argument("--batch", type=int, default=5_000, metavar="N")
+    _common(bench)
+    return parser
+
+
+def load(args: argparse.Namespace) -> LoadedSettings:
+    load_dotenv(Path.cwd() / ".env", override=False)
+    flags = {"data_dir": str(args.data_dir) if args.data_dir else None}
+    return load_settings(config_path=args.config, flags=flags)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "score":
+            from mass_tui.scoring import run_score
+
+            return run_score(args, load(args))
+        if args.command == "bench":
+            from mass_tui.bench import run_bench
+
+            return run_bench(args, load(args))
+        loaded = load(args)
+        setup_logging(loaded.data_dir, loaded.settings.logging, "mass-tui")
+        from mass_tui.headless import run_headless
+
+        return run_headless(loaded, duration=getattr(args, "duration", None))
+    except ConfigError as exc:
+        print(f"mass-tui: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"mass-tui: storage error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,371 @@
+"""The one place that reads settings.
+
+Precedence, highest first: command-line flags, environment (with ``.env``), ``--config PATH``,
+``./config.toml``, the user config file (platformdirs), built-in defaults. Each layer is a
+nested dict; they are merged key by key (a list such as ``[[stations]]`` replaces the one
+below it), and the result is converted once into typed :class:`Settings`. The layer that set
+each key is remembered so an invalid value is reported against the file (or variable) it came
+from, in one line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import platformdirs
+
+from pipeline.settings import (
+    AlertSettings,
+    BusSettings,
+    DetectorSettings,
+    KafkaSettings,
+    Positive,
+    RuleSettings,
+    SimulatorSettings,
+    SourceSettings,
+    StationSettings,
+    StorageSettings,
+    Strict,
+    ValidationSettings,
+    VariableSettings,
+    WeatherSettings,
+)
+from pipeline.stations import DEFAULT_STATIONS, Station
+from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
+
+APP_NAME = "mass-tui"
+DEFAULTS_LAYER = "built-in defaults"
+ENV_LAYER = "environment"
+FLAGS_LAYER = "command line"
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line naming where, which key and what."""
+
+
+class UiSettings(Strict):
+    refresh_hz: Positive = 4.0
+    theme: str = "mass-dark"
+    units: Literal["metric", "imperial"] = "metric"
+
+
+class LoggingSettings(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_bytes: Positive = 2_000_000
+    backups: int = 3
+
+
+class Settings(Strict):
+    data_dir: str = ""
+    stations: list[StationSettings] = []
+    variables: dict[str, VariableSettings] = {}
+    source: SourceSettings = msgspec.field(default_factory=SourceSettings)
+    simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
+    bus: BusSettings = msgspec.field(default_factory=BusSettings)
+    validation: ValidationSettings = msgspec.field(default_factory=ValidationSettings)
+    detectors: DetectorSettings = msgspec.field(default_factory=DetectorSettings)
+    rules: RuleSettings = msgspec.field(default_factory=RuleSettings)
+    alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    weather: WeatherSettings = msgspec.field(default_factory=WeatherSettings)
+    ui: UiSettings = msgspec.field(default_factory=UiSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    """Settings plus what was derived from them and where they came from."""
+
+    settings: Settings
+    stations: tuple[Station, ...]
+    variables: tuple[VariableSpec, ...]
+    data_dir: Path
+    database_path: Path
+    files: tuple[Path, ...]
+    """The config files that were read, lowest precedence first."""
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return value
+
+
+# The original M.A.S.S. design's environment names, and the key each one sets.
+ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "POLL_SECONDS": ("source.poll_seconds", _parse_float),
+    "ALERTS_ENABLED": ("alerts.enabled", _parse_bool),
+    "ALERT_PRESSURE_DROP_HPA": ("rules.pressure_fall.advisory_hpa", _parse_float),
+    "ALERT_WIND_GUST_MPS": ("rules.gust.advisory_ms", _parse_float),
+    "ALERT_COOLDOWN_MIN": ("alerts.cooldown_min", _parse_float),
+    "KAFKA_BOOTSTRAP_SERVERS": ("kafka.bootstrap_servers", str),
+    "KAFKA_TOPIC": ("kafka.topic", str),
+    "KAFKA_CLIENT_ID": ("kafka.client_id", str),
+    "KAFKA_GROUP_ID": ("kafka.group_id", str),
+    "WEATHER_API_BASE": ("weather.api_base", str),
+    "MASS_TUI_DATA_DIR": ("data_dir", str),
+}
+
+
+def user_config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings named by environment variables (already including ``.env``)."""
+    layer: dict[str, Any] = {}
+    for name, (dotted, parse) in ENVIRONMENT_KEYS.items():
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            _set_dotted(layer, dotted, parse(raw))
+        except ValueError as exc:
+            raise ConfigError(f"config error: environment: {name}: {exc}") from None
+    lat, lon = environ.get("LOCATION_LAT"), environ.get("LOCATION_LON")
+    if lat or lon:
+        if not (lat and lon):
+            raise ConfigError(
+                "config error: environment: LOCATION_LAT and LOCATION_LON must be set together"
+            )
+        try:
+            latitude, longitude = _parse_float(lat), _parse_float(lon)
+        except ValueError as exc:
+            raise ConfigError(f"config error: environment: LOCATION_LAT/LON: {exc}") from None
+        layer["extra_station"] = {
+            "name": environ.get("LOCATION_NAME", "Local"),
+            "id": "local",
+            "latitude": latitude,
+            "longitude": longitude,
+        }
+    return layer
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {path}: invalid TOML: {exc}") from None
+
+
+def _merge(
+    base: dict[str, Any], layer: dict[str, Any], origin: str, provenance: dict[str, str], prefix=""
+) -> None:
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, origin, provenance, dotted + ".")
+        else:
+            base[key] = value
+            provenance[dotted] = origin
+            if isinstance(value, dict):
+                _mark(value, origin, provenance, dotted + ".")
+
+
+def _mark(tree: dict[str, Any], origin: str, provenance: dict[str, str], prefix: str) -> None:
+    for key, value in tree.items():
+        provenance[f"{prefix}{key}"] = origin
+        if isinstance(value, dict):
+            _mark(value, origin, provenance, f"{prefix}{key}.")
+
+
+_PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[A-Za-z0-9_\-]+|\[\d+\])*)`$")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def _where(key: str, provenance: dict[str, str]) -> str:
+    """The layer that set ``key`` (or its nearest set ancestor)."""
+    probe = key
+    while probe:
+        if probe in provenance:
+            return provenance[probe]
+        probe = probe.rpartition(".")[0]
+    return DEFAULTS_LAYER
+
+
+def _explain(exc: msgspec.ValidationError, provenance: dict[str, str]) -> ConfigError:
+    message = str(exc)
+    match = _PATH_IN_ERROR.search(message)
+    path = match.group(1) if match else ""
+    problem = message[: match.start()] if match else message
+    key = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    unknown = _UNKNOWN_FIELD.search(problem)
+    if unknown:
+        key = f"{key}.{unknown.group(1)}".lstrip(".")
+        problem = "unknown setting"
+    return ConfigError(f"config error: {_where(key, provenance)}: {key or '(top level)'}: {problem}")
+
+
+def _variables(settings: Settings) -> tuple[VariableSpec, ...]:
+    standard = list(STANDARD_VARIABLES)
+    if settings.simulator.environmental:
+        standard.extend(ENVIRONMENTAL_VARIABLES)
+    by_name = {spec.name: spec for spec in (*STANDARD_VARIABLES, *ENVIRONMENTAL_VARIABLES)}
+    chosen = {spec.name: spec for spec in standard}
+    for name, override in settings.variables.items():
+        base = by_name.get(name)
+        fields = {
+            "name": name,
+            "unit": override.unit or (base.unit if base else ""),
+            "label": override.label or (base.label if base else name.replace("_", " ")),
+            "minimum": _pick(override.minimum, base and base.minimum),
+            "maximum": _pick(override.maximum, base and base.maximum),
+            "resolution": _pick(override.resolution, base.resolution if base else 0.1),
+            "statistical": _pick(override.statistical, base.statistical if base else True),
+            "stuck_check": _pick(override.stuck_check, base.stuck_check if base else True),
+        }
+        if fields["minimum"] is None or fields["maximum"] is None:
+            raise ConfigError(
+                f"config error: variables.{name}: a new variable needs minimum and maximum"
+            )
+        try:
+            chosen[name] = VariableSpec(**fields)
+        except ValueError as exc:
+            raise ConfigError(f"config error: variables.{name}: {exc}") from None
+    return tuple(chosen.values())
+
+
+def _pick(value: Any, fallback: Any) -> Any:
+    return fallback if value is None else value
+
+
+def _stations(settings: Settings, extra: dict[str, Any] | None) -> tuple[Station, ...]:
+    stations = [
+        Station(
+            s.id or _slug(s.name), s.name, s.latitude, s.longitude, s.elevation_m
+        )
+        for s in settings.stations
+    ] or list(DEFAULT_STATIONS)
+    if extra:
+        stations.append(
+            Station(extra["id"], extra["name"], extra["latitude"], extra["longitude"])
+        )
+    ids = [s.station_id for s in stations]
+    duplicate = next((i for i in ids if ids.count(i) > 1), None)
+    if duplicate:
+        raise ConfigError(f"config error: stations: station id {duplicate!r} is used twice")
+    return tuple(stations)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "station"
+
+
+def _check_names(settings: Settings, variables: tuple[VariableSpec, ...], where) -> None:
+    """Variables named by detectors and rules must exist: a typo would silently do nothing."""
+    known = {v.name for v in variables}
+    named = [
+        *(f"detectors.{d}.thresholds.{v}" for d in ("zscore", "ewma", "cusum", "stuck")
+          for v in getattr(settings.detectors, d).thresholds),
+        *(f"rules.rapid_change.thresholds.{v}" for v in settings.rules.rapid_change.thresholds),
+    ]
+    for key in named:
+        variable = key.rpartition(".")[2]
+        if variable not in known:
+            raise ConfigError(f"config error: {where(key)}: {key}: unknown variable {variable!r}")
+    for variable in settings.rules.pressure_fall.variables:
+        if variable not in known:
+            key = "rules.pressure_fall.variables"
+            raise ConfigError(f"config error: {where(key)}: {key}: unknown variable {variable!r}")
+    pf, gust = settings.rules.pressure_fall, settings.rules.gust
+    if pf.warning_hpa < pf.advisory_hpa:
+        key = "rules.pressure_fall.warning_hpa"
+        raise ConfigError(f"config error: {where(key)}: {key}: must not be below advisory_hpa")
+    if gust.warning_ms < gust.advisory_ms:
+        key = "rules.gust.warning_ms"
+        raise ConfigError(f"config error: {where(key)}: {key}: must not be below advisory_ms")
+
+
+def load_settings(
+    *,
+    config_path: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user_config: Path | None = None,
+) -> LoadedSettings:
+    """Read every layer, merge, validate. Raises :class:`ConfigError` (one line) on any problem.
+
+    ``flags`` maps dotted keys (``"storage.retention_days"``) to values given on the command line.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    user_config = user_config or user_config_path()
+    layers: list[tuple[str, dict[str, Any]]] = []
+    files: list[Path] = []
+    for candidate in (user_config, cwd / "config.toml"):
+        if candidate.is_file():
+            layers.append((str(candidate), read_toml(candidate)))
+            files.append(candidate)
+    if config_path is not None:
+        if not config_path.is_file():
+            raise ConfigError(f"config error: {config_path}: no such file")
+        layers.append((str(config_path), read_toml(config_path)))
+        files.append(config_path)
+    env_layer = environment_layer(environ)
+    extra_station = env_layer.pop("extra_station", None)
+    layers.append((ENV_LAYER, env_layer))
+    flag_layer: dict[str, Any] = {}
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            _set_dotted(flag_layer, dotted, value)
+    layers.append((FLAGS_LAYER, flag_layer))
+
+    merged: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for origin, layer in layers:
+        _merge(merged, layer, origin, provenance)
+    for name, (dotted, _) in ENVIRONMENT_KEYS.items():
+        if provenance.get(dotted) == ENV_LAYER:
+            provenance[dotted] = f"{ENV_LAYER} {name}"
+    try:
+        settings = msgspec.convert(merged, Settings)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc, provenance) from None
+
+    def where(key: str) -> str:
+        return _where(key, provenance)
+
+    variables = _variables(settings)
+    _check_names(settings, variables, where)
+    stations = _stations(settings, extra_station)
+    data_dir = Path(settings.data_dir).expanduser() if settings.data_dir else (
+        platformdirs.user_data_path(APP_NAME)
+    )
+    # --data-dir moves everything, the database included, even when config names a path.
+    database = (
+        Path(settings.storage.path).expanduser()
+        if settings.storage.path and where("data_dir") != FLAGS_LAYER
+        else data_dir / "mass.sqlite3"
+    )
+    return LoadedSettings(settings, stations, variables, data_dir, database, tuple(files))

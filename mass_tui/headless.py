@@ -1,0 +1,79 @@
+"""``mass-tui headless``: the pipeline with no UI. Anomalies go to stdout as JSON lines, a
+summary to stderr at exit; Ctrl-C stops it with everything flushed."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from mass_tui.assemble import build_pipeline, open_store
+from mass_tui.config import LoadedSettings
+from pipeline.anomaly import Anomaly
+
+_encoder = msgspec.json.Encoder()
+
+
+def anomaly_line(anomaly: Anomaly) -> bytes:
+    """One anomaly as a JSON line, with ``observed_at`` as ISO 8601 UTC."""
+    fields = msgspec.structs.asdict(anomaly)
+    fields["observed_at"] = (
+        datetime.fromtimestamp(anomaly.observed_at, UTC).isoformat().replace("+00:00", "Z")
+    )
+    return _encoder.encode(fields) + b"\n"
+
+
+class LineWriter:
+    """Writes lines to stdout; stops quietly if the reader goes away (``| head``)."""
+
+    def __init__(self) -> None:
+        self.broken = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, anomaly: Anomaly) -> None:
+        if self.broken.is_set():
+            return
+        try:
+            with self._lock:
+                sys.stdout.buffer.write(anomaly_line(anomaly))
+                sys.stdout.buffer.flush()
+        except (BrokenPipeError, ValueError):
+            self.broken.set()
+
+
+def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
+    store = open_store(loaded)
+    pipeline = build_pipeline(loaded, store=store)
+    writer = LineWriter()
+    pipeline.subscribe(anomalies=writer)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    started = time.monotonic()
+    pipeline.start()
+    try:
+        deadline = None if duration is None else started + duration
+        while not stop.is_set() and not writer.broken.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            stop.wait(0.2 if remaining is None else min(0.2, remaining))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pipeline.stop()
+    elapsed = time.monotonic() - started
+    c = pipeline.analytics.counters
+    summary = (
+        f"mass-tui headless: {c.accepted} observations, {c.anomalies} anomalies, "
+        f"{c.rejected_messages} messages and {c.rejected_readings} readings rejected, "
+        f"{c.duplicates} duplicates, {c.stored} stored in {elapsed:.1f} s "
+        f"({c.accepted / elapsed if elapsed else 0:.0f} obs/s)"
+    )
+    if pipeline.analytics.store_error:
+        summary += f"; store failing: {pipeline.analytics.store_error}"
+    print(summary, file=sys.stderr)
+    return 0

@@ -1,0 +1,185 @@
+"""The consumer's work on one batch: validate, de-duplicate, detect, keep, store.
+
+One :class:`Analytics` owns all per-station state (detectors, recent history, the latest time
+seen per station) and is driven by exactly one thread, the consumer worker, so none of that
+state needs locks beyond the read-side ones of the objects the console polls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pipeline.alerts import Alert, AlertBook
+from pipeline.anomaly import Anomaly
+from pipeline.bus import Delivery
+from pipeline.clock import Clock
+from pipeline.detectors import DetectorBank
+from pipeline.frame import ObservationFrame
+from pipeline.health import Counters, RateMeter
+from pipeline.history import RecentHistory
+from pipeline.quarantine import Rejection
+from pipeline.registry import StationRegistry
+from pipeline.settings import DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.store import Store, StoreError
+from pipeline.validation import Validator
+from pipeline.variables import VariableSpec
+
+log = logging.getLogger(__name__)
+
+AnomalyListener = Callable[[Anomaly], None]
+AlertListener = Callable[[Alert], None]
+
+
+class Analytics:
+    def __init__(
+        self,
+        *,
+        variables: Sequence[VariableSpec],
+        detectors: DetectorSettings,
+        rules: RuleSettings,
+        validation: ValidationSettings,
+        clock: Clock,
+        registry: StationRegistry,
+        store: Store | None,
+        history_depth: int = 240,
+    ) -> None:
+        self.variables = tuple(variables)
+        self.clock = clock
+        self.registry = registry
+        self.store = store
+        self.validator = Validator(variables, validation, clock)
+        self.bank = DetectorBank(variables, detectors, rules)
+        self.history = RecentHistory(len(variables), history_depth)
+        self.alerts = AlertBook()
+        self.counters = Counters()
+        self.rate = RateMeter()
+        self.store_error: str | None = None
+        self.anomaly_listeners: list[AnomalyListener] = []
+        self.alert_listeners: list[AlertListener] = []
+        self._last_time = np.full(0, -np.inf)
+        self._store_keys = np.zeros(0, dtype=np.int64)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _ensure_stations(self) -> None:
+        n = len(self.registry)
+        known = self._last_time.shape[0]
+        if n > known:
+            self._last_time = np.concatenate([self._last_time, np.full(n - known, -np.inf)])
+        if self.store is not None and self._store_keys.shape[0] < n:
+            keys = [self.store.station_key(s) for s in self.registry.stations[len(self._store_keys) :]]
+            self._store_keys = np.concatenate([self._store_keys, np.array(keys, dtype=np.int64)])
+
+    def restore(self, since: float) -> int:
+        """Warm detectors and history from what the store kept; no anomalies are re-raised."""
+        if self.store is None:
+            return 0
+        stored = self.store.recent_observations(since)
+        if not len(stored.observed_at):
+            return 0
+        mapping = np.array(
+            [self.registry.add(stored.stations[sid]) for sid in stored.station_ids],
+            dtype=np.int64,
+        )
+        frame = ObservationFrame(mapping[stored.station], stored.observed_at, stored.values)
+        self._ensure_stations()
+        self.bank.process(frame, self.registry.ids, emit=False)
+        self.history.append(frame)
+        np.maximum.at(self._last_time, frame.station, frame.observed_at)
+        log.info("restored %d stored observations since %.0f", len(frame), since)
+        return len(frame)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def process(self, delivery: Delivery) -> list[Anomaly]:
+        received_at = self.clock.now()
+        counters = self.counters
+        counters.received += len(delivery.observations) + len(delivery.rejections)
+        frame, rejections = self.validator.to_frame(delivery.observations, self.registry, received_at)
+        rejections = delivery.rejections + rejections
+        counters.rejected_messages += sum(1 for r in rejections if r.variable is None)
+        counters.rejected_readings += sum(1 for r in rejections if r.variable is not None)
+        self._ensure_stations()
+
+        fresh, late = self._split_by_time(frame)
+        anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        self.history.append(fresh)
+        if len(fresh):
+            np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
+        counters.accepted += len(fresh)
+        counters.late += len(late)
+        counters.anomalies += len(anomalies)
+        self.rate.add(len(fresh))
+
+        changed = self.alerts.observe(anomalies)
+        changed += self.alerts.settle(self.bank.holding_rules(self.registry.ids), self.clock.now())
+        self._write(fresh, late, anomalies, rejections)
+        for anomaly in anomalies:
+            for listener in self.anomaly_listeners:
+                listener(anomaly)
+        for alert in changed:
+            for listener in self.alert_listeners:
+                listener(alert)
+        return anomalies
+
+    def _split_by_time(self, frame: ObservationFrame) -> tuple[ObservationFrame, ObservationFrame]:
+        """New readings for detection, and late ones (older than the station's latest) for the
+        store only. A repeat of a reading already seen is a duplicate: counted, not kept twice."""
+        if not len(frame):
+            return frame, frame
+        order = np.lexsort((frame.observed_at, frame.station))
+        stations, times = frame.station[order], frame.observed_at[order]
+        repeat = np.zeros(len(order), dtype=bool)
+        repeat[1:] = (stations[1:] == stations[:-1]) & (times[1:] == times[:-1])
+        last = self._last_time[stations]
+        repeat |= times == last
+        self.counters.duplicates += int(repeat.sum())
+        fresh = order[~repeat & (times > last)]
+        late = order[~repeat & (times < last)]
+        return frame.take(fresh), frame.take(late)
+
+    def _write(
+        self,
+        fresh: ObservationFrame,
+        late: ObservationFrame,
+        anomalies: list[Anomaly],
+        rejections: list[Rejection],
+    ) -> None:
+        if self.store is None:
+            return
+        rows = fresh if not len(late) else _concat(fresh, late)
+        sources = rows.source if rows.source is not None else "unknown"
+        try:
+            stored = self.store.write(
+                station_keys=self._store_keys[rows.station],
+                observed_at=rows.observed_at,
+                values=rows.values,
+                source=sources,
+                anomalies=anomalies,
+                rejections=rejections,
+            )
+        except StoreError as exc:
+            self.counters.store_failures += len(rows)
+            if self.store_error != str(exc):
+                log.error("store write failed: %s", exc)
+            self.store_error = str(exc)
+            return
+        self.store_error = None
+        self.counters.stored += stored
+        # Late readings the store already had are duplicates after all (e.g. a replayed batch).
+        self.counters.duplicates += len(rows) - stored
+
+
+def _concat(a: ObservationFrame, b: ObservationFrame) -> ObservationFrame:
+    source = None
+    if a.source is not None and b.source is not None:
+        source = np.concatenate([a.source, b.source])
+    return ObservationFrame(
+        np.concatenate([a.station, b.station]),
+        np.concatenate([a.observed_at, b.observed_at]),
+        np.concatenate([a.values, b.values]),
+        source,
+    )

@@ -1,0 +1,113 @@
+"""The bus between producer and consumer workers.
+
+The interface is the one the Kafka bus implements too: ``publish`` observations, ``consume``
+them in batches, ``ack`` a batch once it is stored (so a broker can commit offsets only then).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
+
+
+class BusClosed(Exception):
+    """The bus was closed while a caller waited on it."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A batch handed to a consumer. ``rejections`` are messages the bus could not decode."""
+
+    observations: list[Observation]
+    rejections: list[Rejection] = field(default_factory=list)
+    token: object = None
+
+
+class Bus(Protocol):
+    name: str
+
+    def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
+        """Hand observations over; blocks while the bus is full. False if it timed out."""
+        ...
+
+    def consume(self, max_items: int, timeout: float) -> Delivery:
+        """Up to ``max_items`` observations, waiting at most ``timeout`` for the first."""
+        ...
+
+    def ack(self, delivery: Delivery) -> None:
+        """The delivery is processed and stored; the bus may forget it."""
+        ...
+
+    def depth(self) -> int:
+        """Observations published but not yet acknowledged (consumer lag)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryBus:
+    """A bounded in-process queue with back-pressure.
+
+    Capacity counts observations published and not yet acknowledged, so a slow consumer makes
+    ``publish`` wait, and memory stays bounded by ``capacity`` however fast the producer is.
+    """
+
+    name = "memory"
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("bus capacity must be positive")
+        self.capacity = capacity
+        self._queue: deque[Observation] = deque()
+        self._unacked = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
+        pending = list(observations)
+        with self._changed:
+            while pending:
+                room = self.capacity - self._unacked - len(self._queue)
+                if self._closed:
+                    raise BusClosed("bus closed")
+                if room <= 0:
+                    if not self._changed.wait(timeout):
+                        return False
+                    continue
+                chunk, pending = pending[:room], pending[room:]
+                self._queue.extend(chunk)
+                self._changed.notify_all()
+        return True
+
+    def consume(self, max_items: int, timeout: float) -> Delivery:
+        with self._changed:
+            if not self._queue and not self._closed:
+                self._changed.wait(timeout)
+            count = min(max_items, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(count)]
+            self._unacked += count
+            return Delivery(batch, token=count)
+
+    def ack(self, delivery: Delivery) -> None:
+        with self._changed:
+            self._unacked -= int(delivery.token or 0)
+            self._changed.notify_all()
+
+    def depth(self) -> int:
+        with self._changed:
+            return len(self._queue) + self._unacked
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

@@ -1,0 +1,35 @@
+"""Columnar batches: the form in which observations go through validation and detection.
+
+A Python loop per reading costs more than the whole vectorised detector update, so the
+consumer turns each batch of :class:`~pipeline.observation.Observation` into arrays once and
+works on those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class ObservationFrame:
+    """``n`` observations: row ``i`` is station ``station[i]`` at ``observed_at[i]``.
+
+    ``values`` has one column per variable of the pipeline's variable list, in that order; NaN
+    marks a variable the observation did not carry (or one rejected by validation).
+    """
+
+    station: np.ndarray  # int64, (n,): index into the StationRegistry
+    observed_at: np.ndarray  # float64, (n,): seconds since the epoch, UTC
+    values: np.ndarray  # float64, (n, n_variables)
+    source: np.ndarray | None = None  # object, (n,): the source of each row, where known
+
+    def __len__(self) -> int:
+        return int(self.station.shape[0])
+
+    def take(self, rows: np.ndarray) -> ObservationFrame:
+        source = None if self.source is None else self.source[rows]
+        return ObservationFrame(
+            self.station[rows], self.observed_at[rows], self.values[rows], source
+        )

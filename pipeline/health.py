@@ -1,0 +1,82 @@
+"""Counters, rates and the health of each worker: what the console's header shows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(slots=True)
+class Counters:
+    """Totals since start. ``rejected_*`` and ``late`` are kept in the quarantine or store."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected_messages: int = 0
+    rejected_readings: int = 0
+    anomalies: int = 0
+    stored: int = 0
+    store_failures: int = 0
+
+
+@dataclass(slots=True)
+class WorkerHealth:
+    name: str
+    state: str = "starting"  # starting | running | stalled | failed | stopped
+    detail: str = ""
+    last_beat: float = field(default_factory=time.monotonic)
+
+
+class HealthBoard:
+    """Workers report beats and failures here; a worker silent for too long shows as stalled."""
+
+    def __init__(self, stall_after_s: float = 10.0) -> None:
+        self._workers: dict[str, WorkerHealth] = {}
+        self._lock = threading.Lock()
+        self.stall_after_s = stall_after_s
+
+    def beat(self, name: str, detail: str = "") -> None:
+        with self._lock:
+            worker = self._workers.setdefault(name, WorkerHealth(name))
+            worker.state, worker.detail, worker.last_beat = "running", detail, time.monotonic()
+
+    def report(self, name: str, state: str, detail: str) -> None:
+        with self._lock:
+            worker = self._workers.setdefault(name, WorkerHealth(name))
+            worker.state, worker.detail, worker.last_beat = state, detail, time.monotonic()
+
+    def snapshot(self) -> list[WorkerHealth]:
+        now = time.monotonic()
+        with self._lock:
+            workers = [replace(w) for w in self._workers.values()]
+        for worker in workers:
+            if worker.state == "running" and now - worker.last_beat > self.stall_after_s:
+                worker.state = "stalled"
+                worker.detail = f"no progress for {now - worker.last_beat:.0f} s"
+        return workers
+
+
+class RateMeter:
+    """Events per second over a sliding window of wall time."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._marks: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+
+    def add(self, count: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._marks.append((now, count))
+            cutoff = now - self.window_s
+            while self._marks and self._marks[0][0] < cutoff:
+                self._marks.pop(0)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [c for t, c in self._marks if t >= now - self.window_s]
+        return sum(recent) / self.window_s

@@ -1,0 +1,241 @@
+"""The pipeline's public face: start, stop, a snapshot of what to show, and the few intents a
+user has (change a threshold, acknowledge an alert).
+
+The console, ``headless`` and the workers are thin shells around :class:`Pipeline`. It runs two
+threads: a producer (source -> bus) and a consumer (bus -> :class:`Analytics`). Neither ever
+raises into the caller: failures are logged, counted and shown in :meth:`Pipeline.snapshot`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.alerts import Alert
+from pipeline.analytics import Analytics
+from pipeline.anomaly import Anomaly
+from pipeline.bus import Bus, BusClosed
+from pipeline.clock import Clock
+from pipeline.detectors import Threshold
+from pipeline.health import Counters, HealthBoard, WorkerHealth
+from pipeline.registry import StationRegistry
+from pipeline.settings import BusSettings, DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.sources import Source
+from pipeline.stations import Station
+from pipeline.store import Store
+from pipeline.variables import VariableSpec
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "producer"
+CONSUMER = "consumer"
+STORE = "store"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    stations: tuple[Station, ...]
+    variables: tuple[VariableSpec, ...]
+    bus: BusSettings
+    detectors: DetectorSettings
+    rules: RuleSettings
+    validation: ValidationSettings
+    restore_s: float = 24 * 3600.0
+
+
+@dataclass(slots=True)
+class PipelineSnapshot:
+    """Everything the console shows, copied so the UI thread can read it at leisure."""
+
+    now: float
+    source: str
+    source_state: str
+    bus: str
+    bus_depth: int
+    rate: float
+    counters: Counters
+    health: list[WorkerHealth]
+    stations: list[Station]
+    variables: tuple[VariableSpec, ...]
+    latest_time: np.ndarray  # (n_stations,)
+    latest_values: np.ndarray  # (n_stations, V)
+    anomalies: list[Anomaly] = field(default_factory=list)  # newest first
+    alerts: list[Alert] = field(default_factory=list)
+    store_error: str | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: PipelineSettings,
+        *,
+        clock: Clock,
+        source: Source,
+        bus: Bus,
+        store: Store | None,
+        recent_anomalies: int = 1_000,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.source = source
+        self.bus = bus
+        self.store = store
+        self.registry = StationRegistry(settings.stations)
+        self.analytics = Analytics(
+            variables=settings.variables,
+            detectors=settings.detectors,
+            rules=settings.rules,
+            validation=settings.validation,
+            clock=clock,
+            registry=self.registry,
+            store=store,
+        )
+        self.health = HealthBoard()
+        self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
+        self._recent_lock = threading.Lock()
+        self.analytics.anomaly_listeners.append(self._remember)
+        self._stop = threading.Event()
+        self._producer_done = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.analytics.restore(self.clock.now() - self.settings.restore_s)
+        except Exception as exc:  # a damaged store must not stop the pipeline
+            log.exception("restoring history failed")
+            self.health.report(STORE, "failed", f"restore failed: {exc}")
+        for name, target in ((PRODUCER, self._produce), (CONSUMER, self._consume)):
+            thread = threading.Thread(target=self._guard, args=(name, target), name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop producing, process what is already on the bus, flush and close the store."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self.bus.close()
+        if self.store is not None:
+            self.store.close()
+
+    def _guard(self, name: str, target) -> None:
+        try:
+            target()
+            self.health.report(name, "stopped", "")
+        except Exception as exc:
+            log.exception("%s worker failed", name)
+            self.health.report(name, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            if name == PRODUCER:
+                self._producer_done.set()
+
+    def _produce(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self.source.poll()
+            except Exception as exc:  # a source must not take the producer down
+                log.exception("source %s failed", self.source.name)
+                self.health.report(PRODUCER, "failing", f"{type(exc).__name__}: {exc}")
+                self._stop.wait(1.0)
+                continue
+            while batch and not self._stop.is_set():
+                if self.bus.publish(batch, timeout=0.5):
+                    break
+                self.health.beat(PRODUCER, "waiting: bus full")
+            self.health.beat(PRODUCER, self.source.state())
+            self._stop.wait(self.source.poll_interval_s)
+
+    def _consume(self) -> None:
+        batch_size = self.settings.bus.batch_size
+        while True:
+            draining = self._producer_done.is_set()
+            try:
+                delivery = self.bus.consume(batch_size, timeout=0.2)
+            except BusClosed:
+                return
+            if delivery.observations or delivery.rejections:
+                self.analytics.process(delivery)
+                self.bus.ack(delivery)
+            elif draining:
+                return
+            self.health.beat(CONSUMER)
+
+    def process_pending(self) -> int:
+        """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""
+        total = 0
+        while True:
+            delivery = self.bus.consume(self.settings.bus.batch_size, timeout=0)
+            if not (delivery.observations or delivery.rejections):
+                return total
+            self.analytics.process(delivery)
+            self.bus.ack(delivery)
+            total += len(delivery.observations)
+
+    # -- what to show ----------------------------------------------------------------------
+
+    def _remember(self, anomaly: Anomaly) -> None:
+        with self._recent_lock:
+            self._recent.appendleft(anomaly)
+
+    def snapshot(self) -> PipelineSnapshot:
+        analytics = self.analytics
+        latest_time, latest_values = analytics.history.latest()
+        with self._recent_lock:
+            anomalies = list(self._recent)
+        health = self.health.snapshot()
+        if analytics.store_error:
+            health.append(WorkerHealth(STORE, "failing", analytics.store_error))
+        return PipelineSnapshot(
+            now=self.clock.now(),
+            source=self.source.name,
+            source_state=self.source.state(),
+            bus=self.bus.name,
+            bus_depth=self.bus.depth(),
+            rate=analytics.rate.rate(),
+            counters=Counters(**{f: getattr(analytics.counters, f) for f in Counters.__slots__}),
+            health=health,
+            stations=list(self.registry.stations),
+            variables=self.settings.variables,
+            latest_time=latest_time,
+            latest_values=latest_values,
+            anomalies=anomalies,
+            alerts=analytics.alerts.alerts(),
+            store_error=analytics.store_error,
+        )
+
+    def recent_series(self, station_id: str) -> tuple[np.ndarray, np.ndarray]:
+        index = self.registry.get(station_id)
+        if index is None:
+            return np.empty(0), np.empty((0, len(self.settings.variables)))
+        return self.analytics.history.series(index)
+
+    def latest_zscores(self, station_id: str) -> np.ndarray:
+        index = self.registry.get(station_id)
+        if index is None:
+            return np.full(len(self.settings.variables), np.nan)
+        return self.analytics.bank.latest_zscore(index)
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def thresholds(self, variable: str) -> list[Threshold]:
+        return self.analytics.bank.thresholds(variable)
+
+    def set_threshold(self, detector: str, parameter: str, variable: str, value: float) -> None:
+        """Applies from the next observation. Raises ValueError for an unknown or bad value."""
+        self.analytics.bank.set_threshold(detector, parameter, variable, value)
+
+    def acknowledge(self, alert_id: int, user: str) -> Alert | None:
+        return self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
+
+    def subscribe(self, *, anomalies=None, alerts=None) -> None:
+        """Call back from the consumer thread for each anomaly / alert change (keep it quick)."""
+        if anomalies is not None:
+            self.analytics.anomaly_listeners.append(anomalies)
+        if alerts is not None:
+            self.analytics.alert_listeners.append(alerts)

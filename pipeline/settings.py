@@ -1,0 +1,167 @@
+"""Typed settings of the pipeline, with their defaults.
+
+These are plain data: :mod:`mass_tui.config` is the one place that reads files, environment and
+flags into them (and writes threshold changes back). Constraints (``Meta``) make msgspec reject
+a negative window or a wrong type with the key's path, which the loader turns into a one-line
+error naming the file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base for settings tables: an unknown key is an error, not silently ignored."""
+
+
+class StationSettings(Strict):
+    name: str
+    latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    id: str = ""
+    elevation_m: float = 0.0
+
+
+class VariableSettings(Strict):
+    """A variable beyond the standard ones, or an override of a standard one's range."""
+
+    unit: str = ""
+    label: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    resolution: Positive | None = None
+    statistical: bool | None = None
+    stuck_check: bool | None = None
+
+
+class SimulatorSettings(Strict):
+    seed: int = 42
+    rate_per_station: Positive = 1.0
+    time_scale: Positive = 60.0
+    interval_s: Positive = 60.0
+    extra_stations: Annotated[int, msgspec.Meta(ge=0)] = 0
+    environmental: bool = False
+    fronts_per_day: NonNegative = 0.5
+    windy_spells_per_day: NonNegative = 0.5
+    faults_per_day: NonNegative = 2.0
+    start: str = ""
+
+
+class ZScoreSettings(Strict):
+    enabled: bool = True
+    window: PositiveInt = 60
+    threshold: Positive = 6.0
+    thresholds: dict[str, Positive] = {}
+
+
+class EwmaSettings(Strict):
+    enabled: bool = True
+    lam: Fraction = 0.2
+    limit: Positive = 5.0
+    baseline_lam: Fraction = 0.02
+    warmup: PositiveInt = 60
+    thresholds: dict[str, Positive] = {}
+
+
+class CusumSettings(Strict):
+    enabled: bool = True
+    k: NonNegative = 1.0
+    h: Positive = 12.0
+    thresholds: dict[str, Positive] = {}
+
+
+class StuckSettings(Strict):
+    enabled: bool = True
+    samples: PositiveInt = 15
+    thresholds: dict[str, Positive] = {}
+
+
+class GapSettings(Strict):
+    enabled: bool = True
+    factor: Annotated[float, msgspec.Meta(gt=1)] = 4.0
+
+
+class DetectorSettings(Strict):
+    max_gap_s: Positive = 3 * 3600.0
+    zscore: ZScoreSettings = msgspec.field(default_factory=ZScoreSettings)
+    ewma: EwmaSettings = msgspec.field(default_factory=EwmaSettings)
+    cusum: CusumSettings = msgspec.field(default_factory=CusumSettings)
+    stuck: StuckSettings = msgspec.field(default_factory=StuckSettings)
+    gap: GapSettings = msgspec.field(default_factory=GapSettings)
+
+
+class PressureFallSettings(Strict):
+    enabled: bool = True
+    window_hours: Positive = 3.0
+    advisory_hpa: Positive = 3.5
+    warning_hpa: Positive = 6.0
+    variables: list[str] = msgspec.field(
+        default_factory=lambda: ["pressure_msl_hpa", "pressure_hpa"]
+    )
+
+
+class GustSettings(Strict):
+    enabled: bool = True
+    variable: str = "wind_gust_ms"
+    advisory_ms: Positive = 20.6
+    warning_ms: Positive = 25.9
+
+
+class RapidChangeSettings(Strict):
+    enabled: bool = True
+    window_minutes: Positive = 60.0
+    thresholds: dict[str, Positive] = msgspec.field(
+        default_factory=lambda: {"temperature_c": 6.0, "humidity_pct": 35.0, "wind_speed_ms": 12.0}
+    )
+
+
+class RuleSettings(Strict):
+    pressure_fall: PressureFallSettings = msgspec.field(default_factory=PressureFallSettings)
+    gust: GustSettings = msgspec.field(default_factory=GustSettings)
+    rapid_change: RapidChangeSettings = msgspec.field(default_factory=RapidChangeSettings)
+
+
+class ValidationSettings(Strict):
+    max_future_s: NonNegative = 300.0
+
+
+class StorageSettings(Strict):
+    path: str = ""
+    retention_days: Positive = 7.0
+    enabled: bool = True
+
+
+class BusSettings(Strict):
+    kind: Literal["memory", "kafka"] = "memory"
+    capacity: PositiveInt = 50_000
+    batch_size: PositiveInt = 5_000
+
+
+class SourceSettings(Strict):
+    kind: str = "simulator"
+    poll_seconds: Positive = 60.0
+
+
+class AlertSettings(Strict):
+    enabled: bool = True
+    cooldown_min: NonNegative = 30.0
+
+
+class KafkaSettings(Strict):
+    bootstrap_servers: str = "localhost:9092"
+    topic: str = "weather_live"
+    anomalies_topic: str = "weather_anomalies"
+    client_id: str = "mass-tui"
+    group_id: str = "mass-tui-workers"
+
+
+class WeatherSettings(Strict):
+    api_base: str = "https://api.open-meteo.com"

@@ -1,0 +1,23 @@
+"""Stations: where observations come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    station_id: str
+    name: str
+    latitude: float
+    longitude: float
+    elevation_m: float = 0.0
+
+
+DEFAULT_STATIONS: tuple[Station, ...] = (
+    Station("nyc", "New York", 40.7128, -74.0060, 10.0),
+    Station("lon", "London", 51.5074, -0.1278, 11.0),
+    Station("tyo", "Tokyo", 35.6762, 139.6503, 40.0),
+    Station("syd", "Sydney", -33.8688, 151.2093, 58.0),
+    Station("dxb", "Dubai", 25.2048, 55.2708, 5.0),
+)

@@ -1,0 +1,71 @@
+"""What each measured variable is: canonical unit, plausible range, noise floor.
+
+A new sensor type (PM10, CO2, illuminance...) is a new :class:`VariableSpec` built from
+configuration; nothing else in the pipeline names variables, except the meteorological rules,
+which are configured with the names they watch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+"""Variable names become SQLite column names, so they are kept to a safe identifier shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSpec:
+    """One named numeric variable, in its canonical unit.
+
+    ``minimum``/``maximum`` bound physically plausible values: outside them a reading is
+    quarantined, not analysed. ``resolution`` is the smallest meaningful change (sensor
+    resolution); it floors the standard deviations the statistical detectors divide by, so a
+    series that sat perfectly still does not turn its first tiny change into an infinite score.
+    ``statistical`` says whether the z-score/EWMA/CUSUM detectors apply (not to circular
+    quantities such as wind direction); ``stuck_check`` whether a value frozen for many samples
+    is a fault (not for rainfall, which is legitimately zero for days).
+    """
+
+    name: str
+    unit: str
+    label: str
+    minimum: float
+    maximum: float
+    resolution: float
+    statistical: bool = True
+    stuck_check: bool = True
+
+    def __post_init__(self) -> None:
+        if not VARIABLE_NAME.match(self.name):
+            raise ValueError(
+                f"variable name {self.name!r} must be lower-case letters, digits and _"
+            )
+        if not self.minimum < self.maximum:
+            raise ValueError(f"variable {self.name}: minimum must be below maximum")
+        if self.resolution <= 0:
+            raise ValueError(f"variable {self.name}: resolution must be positive")
+
+
+# Plausible ranges follow the extremes on record (WMO archive of weather and climate extremes),
+# widened a little: -95..65 °C air temperature, 850..1090 hPa sea-level pressure, 113 m/s gust.
+STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
+    VariableSpec("temperature_c", "°C", "Temperature", -95.0, 65.0, 0.05),
+    VariableSpec("humidity_pct", "%", "Humidity", 0.0, 100.0, 0.5),
+    # Station pressure at the barometer's height; at high stations it is far below 1000 hPa.
+    VariableSpec("pressure_hpa", "hPa", "Pressure (station)", 300.0, 1100.0, 0.05),
+    # Mean sea-level pressure: the station reading reduced to sea level.
+    VariableSpec("pressure_msl_hpa", "hPa", "Pressure (sea level)", 850.0, 1090.0, 0.05),
+    VariableSpec("wind_speed_ms", "m/s", "Wind", 0.0, 120.0, 0.1),
+    VariableSpec("wind_gust_ms", "m/s", "Gust", 0.0, 120.0, 0.1),
+    VariableSpec(
+        "wind_dir_deg", "°", "Wind direction", 0.0, 360.0, 1.0, statistical=False
+    ),
+    VariableSpec("precip_mm", "mm", "Precipitation", 0.0, 500.0, 0.1, stuck_check=False),
+)
+
+ENVIRONMENTAL_VARIABLES: tuple[VariableSpec, ...] = (
+    VariableSpec("aqi", "", "Air quality index", 0.0, 500.0, 1.0),
+    VariableSpec("pm25_ugm3", "µg/m³", "PM2.5", 0.0, 1000.0, 0.5),
+    VariableSpec("noise_db", "dB(A)", "Noise", 0.0, 140.0, 0.5),
+)

@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+
+from mass_tui.config import ConfigError, load_settings
+
+
+def load(tmp_path: Path, *, files: dict[str, str] | None = None, env=None, flags=None, config=None):
+    for name, text in (files or {}).items():
+        (tmp_path / name).write_text(text)
+    return load_settings(
+        config_path=tmp_path / config if config else None,
+        flags=flags,
+        environ=env or {},
+        cwd=tmp_path,
+        user_config=tmp_path / "user.toml",
+    )
+
+
+def test_defaults_without_any_file(tmp_path):
+    loaded = load(tmp_path)
+    assert loaded.settings.rules.pressure_fall.advisory_hpa == 3.5
+    assert loaded.settings.kafka.topic == "weather_live"
+    assert [s.station_id for s in loaded.stations] == ["nyc", "lon", "tyo", "syd", "dxb"]
+    assert loaded.files == ()
+
+
+def test_precedence_flags_over_env_over_config_over_cwd_over_user(tmp_path):
+    files = {
+        "user.toml": "[detectors.zscore]\nwindow = 10\nthreshold = 3.0\n[ui]\ntheme='a'\n",
+        "config.toml": "[detectors.zscore]\nwindow = 20\n[kafka]\ntopic = 'from_cwd'\n",
+        "explicit.toml": "[detectors.zscore]\nwindow = 30\n[kafka]\nclient_id = 'file'\n",
+    }
+    loaded = load(
+        tmp_path,
+        files=files,
+        config="explicit.toml",
+        env={"KAFKA_CLIENT_ID": "env", "KAFKA_TOPIC": "env_topic"},
+        flags={"kafka.topic": "flag_topic"},
+    )
+    s = loaded.settings
+    assert s.detectors.zscore.window == 30
+    assert s.detectors.zscore.threshold == 3.0
+    assert s.ui.theme == "a"
+    assert s.kafka.client_id == "env"
+    assert s.kafka.topic == "flag_topic"
+
+
+def test_original_environment_names_apply(tmp_path):
+    env = {
+        "LOCATION_LAT": "52.2",
+        "LOCATION_LON": "0.12",
+        "POLL_SECONDS": "30",
+        "ALERTS_ENABLED": "false",
+        "ALERT_PRESSURE_DROP_HPA": "2.5",
+        "ALERT_WIND_GUST_MPS": "18",
+        "ALERT_COOLDOWN_MIN": "15",
+        "KAFKA_BOOTSTRAP_SERVERS": "broker:9092",
+        "KAFKA_GROUP_ID": "g",
+        "WEATHER_API_BASE": "http://127.0.0.1:9",
+    }
+    s = load(tmp_path, env=env)
+    assert s.stations[-1].latitude == 52.2 and s.stations[-1].longitude == 0.12
+    cfg = s.settings
+    assert cfg.source.poll_seconds == 30
+    assert cfg.alerts.enabled is False
+    assert cfg.rules.pressure_fall.advisory_hpa == 2.5
+    assert cfg.rules.gust.advisory_ms == 18
+    assert cfg.alerts.cooldown_min == 15
+    assert cfg.kafka.bootstrap_servers == "broker:9092"
+    assert cfg.kafka.group_id == "g"
+    assert cfg.weather.api_base == "http://127.0.0.1:9"
+
+
+def test_data_dir_flag_moves_the_database(tmp_path):
+    files = {"config.toml": "[storage]\npath = '/somewhere/else.db'\n"}
+    loaded = load(tmp_path, files=files, flags={"data_dir": str(tmp_path / "d")})
+    assert loaded.database_path == tmp_path / "d" / "mass.sqlite3"
+
+
+def test_repo_config_toml_is_valid_and_equals_defaults(tmp_path):
+    repo_config = Path(__file__).parent.parent / "config.toml"
+    documented = load_settings(config_path=repo_config, environ={}, cwd=tmp_path,
+                               user_config=tmp_path / "none.toml")
+    assert documented.settings == load(tmp_path).settings
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[detectors.zscore\nwindow=3", "invalid TOML"),
+        ("[detectors.zscore]\nwindow = -5", "detectors.zscore.window: Expected `int` >= 1"),
+        ("[detectors.zscore]\nwindow = 'sixty'", "detectors.zscore.window: Expected `int`"),
+        ("[detectors.isolation_forest]\nenabled = true", "detectors.isolation_forest: unknown"),
+        ("[rules.rapid_change.thresholds]\ntemprature_c = 3.0", "unknown variable 'temprature_c'"),
+        ("[rules.gust]\nadvisory_ms = 30.0\nwarning_ms = 25.0", "rules.gust.warning_ms"),
+        ("[[stations]]\nname='x'\nlatitude=95\nlongitude=0", "stations.0.latitude"),
+    ],
+)
+def test_invalid_config_is_one_line_naming_file_key_and_problem(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, files={"bad.toml": text}, config="bad.toml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(tmp_path / "bad.toml") in message
+    assert expected in message
+
+
+def test_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="environment: ALERTS_ENABLED"):
+        load(tmp_path, env={"ALERTS_ENABLED": "maybe"})
+    with pytest.raises(ConfigError, match="environment POLL_SECONDS: source.poll_seconds"):
+        load(tmp_path, env={"POLL_SECONDS": "-3"})
