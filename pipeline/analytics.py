@@ -73,11 +73,14 @@ class Analytics:
             keys = [self.store.station_key(s) for s in self.registry.stations[len(self._store_keys) :]]
             self._store_keys = np.concatenate([self._store_keys, np.array(keys, dtype=np.int64)])
 
-    def restore(self, since: float) -> int:
-        """Warm detectors and history from what the store kept; no anomalies are re-raised."""
+    def restore(self, since: float, per_station: int = 720) -> int:
+        """Warm detectors and history from what the store kept; no anomalies are re-raised.
+
+        ``per_station`` bounds start-up work with many stations; the default covers the longest
+        detector memory (the 3 h pressure window at one reading a minute is 180 readings)."""
         if self.store is None:
             return 0
-        stored = self.store.recent_observations(since)
+        stored = self.store.recent_observations(since, limit_per_station=per_station)
         if not len(stored.observed_at):
             return 0
         mapping = np.array(

@@ -74,7 +74,7 @@ class Pipeline:
         settings: PipelineSettings,
         *,
         clock: Clock,
-        source: Source,
+        source: Source | None,
         bus: Bus,
         store: Store | None,
         recent_anomalies: int = 1_000,
@@ -110,7 +110,12 @@ class Pipeline:
         except Exception as exc:  # a damaged store must not stop the pipeline
             log.exception("restoring history failed")
             self.health.report(STORE, "failed", f"restore failed: {exc}")
-        for name, target in ((PRODUCER, self._produce), (CONSUMER, self._consume)):
+        workers = [(CONSUMER, self._consume)]
+        if self.source is None:  # a consumer-only pipeline (a worker fed by a broker)
+            self._producer_done.set()
+        else:
+            workers.insert(0, (PRODUCER, self._produce))
+        for name, target in workers:
             thread = threading.Thread(target=self._guard, args=(name, target), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -136,6 +141,7 @@ class Pipeline:
                 self._producer_done.set()
 
     def _produce(self) -> None:
+        assert self.source is not None
         while not self._stop.is_set():
             try:
                 batch = self.source.poll()
@@ -154,7 +160,8 @@ class Pipeline:
     def _consume(self) -> None:
         batch_size = self.settings.bus.batch_size
         while True:
-            draining = self._producer_done.is_set()
+            # Stop only once asked to, the producer has finished, and the bus is drained.
+            draining = self._stop.is_set() and self._producer_done.is_set()
             try:
                 delivery = self.bus.consume(batch_size, timeout=0.2)
             except BusClosed:
@@ -193,8 +200,8 @@ class Pipeline:
             health.append(WorkerHealth(STORE, "failing", analytics.store_error))
         return PipelineSnapshot(
             now=self.clock.now(),
-            source=self.source.name,
-            source_state=self.source.state(),
+            source=self.source.name if self.source else "none",
+            source_state=self.source.state() if self.source else "",
             bus=self.bus.name,
             bus_depth=self.bus.depth(),
             rate=analytics.rate.rate(),

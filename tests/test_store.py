@@ -1,0 +1,372 @@
+"""The SQLite store: what goes in comes back, once, and failures surface as StoreError."""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.anomaly import Anomaly
+from pipeline.quarantine import Rejection
+from pipeline.stations import Station
+from pipeline.store import Store, StoreError
+
+VARIABLES = ("temperature_c", "pressure_hpa", "wind_speed_ms")
+T0 = 1_700_000_000.0
+DAY = 86_400.0
+LONDON = Station("lon", "London", 51.5074, -0.1278, 11.0)
+TOKYO = Station("tyo", "Tokyo", 35.6762, 139.6503, 40.0)
+
+
+def open_store(path: Path, variables: tuple[str, ...] = VARIABLES) -> Store:
+    return Store(path, variables, retention_s=7 * DAY)
+
+
+def write(store: Store, station: Station, times: list[float], values: list[list[float]]) -> int:
+    key = store.station_key(station)
+    return store.write(
+        station_keys=np.full(len(times), key, dtype=np.int64),
+        observed_at=np.array(times, dtype=np.float64),
+        values=np.array(values, dtype=np.float64).reshape(len(times), len(store.variables)),
+        source="test",
+    )
+
+
+def gust_warning(at: float, station_id: str = "lon", detector: str = "gust") -> Anomaly:
+    return Anomaly(
+        station_id=station_id,
+        variable="wind_gust_ms",
+        value=27.0,
+        detector=detector,
+        score=0.51,
+        threshold=25.9,
+        observed_at=at,
+        statistic=27.0,
+        quantity=27.0,
+        severity="warning",
+    )
+
+
+def zscore(at: float, score: float, station_id: str = "lon", variable: str = "temperature_c"):
+    return Anomaly(
+        station_id=station_id,
+        variable=variable,
+        value=31.5,
+        detector="zscore",
+        score=score,
+        threshold=6.0,
+        observed_at=at,
+        statistic=6.0 * score / (1 - score),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with open_store(tmp_path / "mass.db") as opened:
+        yield opened
+
+
+def test_observations_round_trip_with_missing_readings_as_nan(store: Store):
+    new = write(store, LONDON, [T0, T0 + 60], [[12.5, np.nan, 3.0], [12.75, 1003.25, np.nan]])
+
+    stored = store.recent_observations(T0)
+
+    assert new == 2
+    assert stored.station_ids == ["lon"]
+    assert stored.stations == {"lon": LONDON}
+    assert stored.station.tolist() == [0, 0]
+    assert stored.observed_at.tolist() == [T0, T0 + 60]
+    np.testing.assert_array_equal(stored.values, [[12.5, np.nan, 3.0], [12.75, 1003.25, np.nan]])
+
+
+def test_nan_is_stored_as_null_with_the_source_of_each_row(store: Store, tmp_path: Path):
+    key = store.station_key(LONDON)
+    store.write(
+        station_keys=np.array([key, key]),
+        observed_at=np.array([T0, T0 + 60]),
+        values=np.array([[np.nan, 1000.0, np.nan], [1.0, 2.0, 3.0]]),
+        source=["owm", "sim"],
+    )
+    store.close()
+
+    with sqlite3.connect(tmp_path / "mass.db") as db:
+        rows = db.execute(
+            "SELECT source, temperature_c, pressure_hpa, wind_speed_ms FROM observations"
+        ).fetchall()
+    assert rows == [("owm", None, 1000.0, None), ("sim", 1.0, 2.0, 3.0)]
+
+
+def test_anomalies_and_rejections_round_trip_every_field(store: Store):
+    statistical = zscore(T0, 0.6)
+    gap = Anomaly(
+        station_id="lon",
+        variable="temperature_c",
+        value=math.nan,
+        detector="gap",
+        score=0.7,
+        threshold=4.0,
+        observed_at=T0 + 1,
+        statistic=9.3,
+    )
+    rejections = [
+        Rejection(received_at=T0, source="owm", reason="not JSON", payload="{oops"),
+        Rejection(
+            received_at=T0 + 1,
+            source="sim",
+            reason="temperature_c 99 above 65",
+            payload='{"temperature_c": 99}',
+            station_id="lon",
+            variable="temperature_c",
+        ),
+    ]
+    store.write(
+        station_keys=np.empty(0, dtype=np.int64),
+        observed_at=np.empty(0),
+        values=np.empty((0, len(VARIABLES))),
+        source="sim",
+        anomalies=[statistical, gust_warning(T0 + 2), gap],
+        rejections=rejections,
+    )
+
+    anomalies = store.anomalies()
+    assert anomalies[0] == gust_warning(T0 + 2)
+    assert anomalies[1].detector == "gap" and math.isnan(anomalies[1].value)
+    assert anomalies[2] == statistical
+    assert anomalies[2].quantity is None and anomalies[2].severity is None
+    assert store.quarantine() == rejections[::-1]
+    counts = store.counts()
+    assert (counts.observations, counts.anomalies, counts.quarantined) == (0, 3, 2)
+
+
+def test_duplicate_observations_are_not_counted_twice_within_a_batch(store: Store):
+    new = write(store, LONDON, [T0, T0, T0 + 60], [[1, 2, 3], [1, 2, 3], [4, 5, 6]])
+
+    assert new == 2
+    assert store.counts().observations == 2
+
+
+def test_observations_replayed_after_a_restart_are_recognised(tmp_path: Path):
+    with open_store(tmp_path / "mass.db") as store:
+        write(store, LONDON, [T0, T0 + 60], [[1, 2, 3], [4, 5, 6]])
+
+    with open_store(tmp_path / "mass.db") as store:
+        new = write(store, LONDON, [T0 + 60, T0 + 120], [[4, 5, 6], [7, 8, 9]])
+        assert new == 1
+        assert store.counts().observations == 3
+
+
+def test_history_is_restored_in_time_order_after_reopening(tmp_path: Path):
+    with open_store(tmp_path / "mass.db") as store:
+        write(store, LONDON, [T0, T0 + 120], [[1, 2, 3], [5, 6, 7]])
+        write(store, TOKYO, [T0 + 60, T0 + 180], [[10, 20, 30], [50, 60, 70]])
+
+    with open_store(tmp_path / "mass.db") as store:
+        stored = store.recent_observations(T0)
+        latest = store.latest_observed_at()
+
+    assert stored.station_ids == ["lon", "tyo"]
+    assert stored.stations["tyo"] == TOKYO
+    assert stored.observed_at.tolist() == [T0, T0 + 60, T0 + 120, T0 + 180]
+    assert stored.station.tolist() == [0, 1, 0, 1]
+    assert stored.values[:, 0].tolist() == [1, 10, 5, 50]
+    assert latest == T0 + 180
+
+
+def test_recent_observations_keeps_the_newest_per_station_and_filters_stations(store: Store):
+    write(store, LONDON, [T0 + 60 * i for i in range(5)], [[i, i, i] for i in range(5)])
+    write(store, TOKYO, [T0 + 30 + 60 * i for i in range(5)], [[i, i, i] for i in range(5)])
+
+    newest = store.recent_observations(T0, limit_per_station=2)
+    tokyo = store.recent_observations(T0 + 100, station_ids=["tyo", "nowhere"])
+
+    assert newest.observed_at.tolist() == [T0 + 180, T0 + 210, T0 + 240, T0 + 270]
+    assert [newest.station_ids[s] for s in newest.station] == ["lon", "tyo", "lon", "tyo"]
+    assert tokyo.station_ids == ["tyo"]
+    assert tokyo.observed_at.tolist() == [T0 + 150, T0 + 210, T0 + 270]
+
+
+def test_empty_store_reads_empty(store: Store):
+    stored = store.recent_observations(0.0)
+
+    assert stored.values.shape == (0, len(VARIABLES))
+    assert store.latest_observed_at() is None
+    assert store.series("lon", "temperature_c", 0.0)[0].size == 0
+
+
+def test_a_new_variable_adds_a_column_and_old_rows_read_nan(tmp_path: Path):
+    with open_store(tmp_path / "mass.db") as store:
+        write(store, LONDON, [T0], [[1, 2, 3]])
+
+    with open_store(tmp_path / "mass.db", (*VARIABLES, "pm25_ugm3")) as store:
+        write(store, LONDON, [T0 + 60], [[4, 5, 6, 17.5]])
+        stored = store.recent_observations(T0)
+
+    np.testing.assert_array_equal(stored.values, [[1, 2, 3, np.nan], [4, 5, 6, 17.5]])
+
+
+def test_prune_deletes_only_what_is_past_retention(store: Store):
+    write(store, LONDON, [T0, T0 + DAY, T0 + 8 * DAY], [[1, 2, 3]] * 3)
+    store.write(
+        station_keys=np.empty(0, dtype=np.int64),
+        observed_at=np.empty(0),
+        values=np.empty((0, len(VARIABLES))),
+        source="sim",
+        anomalies=[zscore(T0, 0.6), zscore(T0 + 8 * DAY, 0.6)],
+        rejections=[
+            Rejection(received_at=T0, source="sim", reason="r", payload="p"),
+            Rejection(received_at=T0 + 8 * DAY, source="sim", reason="r", payload="p"),
+        ],
+    )
+
+    deleted = store.prune(now=T0 + 7.5 * DAY)
+
+    assert deleted == 3
+    assert store.recent_observations(0.0).observed_at.tolist() == [T0 + DAY, T0 + 8 * DAY]
+    assert [a.observed_at for a in store.anomalies()] == [T0 + 8 * DAY]
+    assert [r.received_at for r in store.quarantine()] == [T0 + 8 * DAY]
+    counts = store.counts()
+    assert (counts.observations, counts.anomalies, counts.quarantined) == (2, 1, 1)
+
+
+def test_series_drops_missing_readings_and_respects_the_time_range(store: Store):
+    write(
+        store,
+        LONDON,
+        [T0, T0 + 60, T0 + 120, T0 + 180],
+        [[1, 0, 0], [np.nan, 0, 0], [3, 0, 0], [4, 0, 0]],
+    )
+
+    times, values = store.series("lon", "temperature_c", T0, until=T0 + 120)
+
+    assert times.tolist() == [T0, T0 + 120]
+    assert values.tolist() == [1, 3]
+
+
+def test_thinned_series_keeps_a_one_sample_spike_in_time_order(store: Store):
+    n = 10_000
+    temperature = np.sin(np.arange(n) / 500.0)
+    temperature[6_543] = 40.0
+    temperature[7_001] = -30.0
+    write(
+        store,
+        LONDON,
+        (T0 + 60 * np.arange(n)).tolist(),
+        np.c_[temperature, temperature, temperature],
+    )
+
+    times, values = store.series("lon", "temperature_c", T0, max_points=100)
+
+    assert 50 <= len(times) <= 100
+    assert np.all(np.diff(times) > 0)
+    assert values.max() == 40.0 and values.min() == -30.0
+    assert times[values.argmax()] == T0 + 60 * 6_543
+
+
+def test_series_of_an_unknown_variable_is_refused(store: Store):
+    with pytest.raises(ValueError, match="no_such"):
+        store.series("lon", "no_such", T0)
+
+
+def test_anomalies_are_newest_first_and_filtered(store: Store):
+    anomalies = [
+        zscore(T0, 0.55),
+        zscore(T0 + 60, 0.9, station_id="tyo"),
+        gust_warning(T0 + 120),
+        zscore(T0 + 180, 0.8, variable="humidity_pct"),
+    ]
+    store.write(
+        station_keys=np.empty(0, dtype=np.int64),
+        observed_at=np.empty(0),
+        values=np.empty((0, len(VARIABLES))),
+        source="sim",
+        anomalies=anomalies,
+    )
+
+    def times(**filters) -> list[float]:
+        return [a.observed_at - T0 for a in store.anomalies(**filters)]
+
+    assert times() == [180, 120, 60, 0]
+    assert times(limit=2) == [180, 120]
+    assert times(since=T0 + 60) == [180, 120, 60]
+    assert times(station_id="tyo") == [60]
+    assert times(variable="temperature_c") == [60, 0]
+    assert times(detector="gust") == [120]
+    assert times(min_score=0.7) == [180, 60]
+    assert times(detector="zscore", station_id="lon", min_score=0.6) == [180]
+
+
+def test_a_file_in_place_of_the_directory_raises_store_error_naming_the_path(tmp_path: Path):
+    (tmp_path / "data").write_text("not a directory")
+    path = tmp_path / "data" / "mass.db"
+
+    with pytest.raises(StoreError, match=re.escape(str(path))):
+        open_store(path)
+
+
+def test_a_corrupt_file_raises_store_error_naming_the_path(tmp_path: Path):
+    path = tmp_path / "mass.db"
+    path.write_bytes(b"this is not an SQLite database, just text" * 100)
+
+    with pytest.raises(StoreError, match=re.escape(str(path))):
+        open_store(path)
+
+
+def test_a_store_from_a_newer_schema_is_refused(tmp_path: Path):
+    open_store(tmp_path / "mass.db").close()
+    with sqlite3.connect(tmp_path / "mass.db") as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+
+    with pytest.raises(StoreError, match="newer"):
+        open_store(tmp_path / "mass.db")
+
+
+def test_use_after_close_raises_store_error_and_close_is_idempotent(store: Store):
+    store.close()
+    store.close()
+
+    with pytest.raises(StoreError, match=re.escape("mass.db")):
+        store.counts()
+
+
+def test_a_reader_in_another_thread_sees_commits_while_the_writer_writes(store: Store):
+    key = store.station_key(LONDON)
+    batches, batch = 40, 500
+    seen: list[int] = []
+    failures: list[BaseException] = []
+    reader = store.reader()
+    writer_done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not writer_done.is_set():
+                seen.append(reader.counts().observations)
+                reader.recent_observations(T0, limit_per_station=10)
+                reader.series("lon", "temperature_c", T0, max_points=50)
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for i in range(batches):
+            times = T0 + 60.0 * (i * batch + np.arange(batch))
+            store.write(
+                station_keys=np.full(batch, key),
+                observed_at=times,
+                values=np.ones((batch, len(VARIABLES))),
+                source="sim",
+            )
+    finally:
+        writer_done.set()
+        thread.join()
+
+    assert failures == []
+    assert seen == sorted(seen) and len(seen) > 1
+    assert all(count % batch == 0 for count in seen)  # whole batches, never half of one
+    assert reader.counts().observations == batches * batch
+    reader.close()
