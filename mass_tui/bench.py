@@ -195,7 +195,7 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     say(f"  with storage: {stored_accepted / stored_s:,.0f} obs/s")
     interval = sim_settings.interval_s
     end = START + math.ceil(args.observations / len(stations)) * interval
-    quality = assess(simulator.events(START, end), anomalies, accepted, interval)
+    quality = assess(simulator.events(START, end, interval), anomalies, accepted, interval)
     result = BenchResult(
         n_obs=accepted,
         n_stations=len(stations),

@@ -29,7 +29,7 @@ class SimulatorSource:
         clock: Clock,
         interval_s: float,
         start: float,
-        max_steps_per_poll: int = 2_000,
+        max_rows_per_poll: int = 20_000,
     ) -> None:
         self._simulator = simulator
         self._stations = list(stations)
@@ -37,7 +37,8 @@ class SimulatorSource:
         self._clock = clock
         self.interval_s = interval_s
         self._next = math.ceil(start / interval_s) * interval_s
-        self._max_steps = max_steps_per_poll
+        # Catching up after a pause must not build millions of objects at once.
+        self._max_steps = max(1, max_rows_per_poll // max(1, len(self._stations)))
         self.poll_interval_s = 0.05
 
     def poll(self) -> list[Observation]:
