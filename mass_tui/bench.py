@@ -126,8 +126,14 @@ def _explains(event: LabelledEvent, anomaly: Anomaly, grace: float) -> bool:
 
 
 def assess(
-    events: list[LabelledEvent], anomalies: list[Anomaly], n_obs: int, interval: float
+    events: list[LabelledEvent],
+    anomalies: list[Anomaly],
+    n_obs: int,
+    interval: float,
+    run: tuple[float, float],
 ) -> Quality:
+    """Recall counts events wholly inside the run (one cut off at either end cannot be judged);
+    every event, cut off or not, explains the anomalies it causes."""
     grace = GRACE_SAMPLES * interval
     by_station: dict[str, list[Anomaly]] = defaultdict(list)
     for anomaly in anomalies:
@@ -136,6 +142,8 @@ def assess(
     fronts = [0, 0]
     delays = []
     for event in events:
+        if event.start < run[0] or event.end > run[1]:
+            continue
         candidates = [a for a in by_station[event.station_id] if _explains(event, a, grace)]
         if event.kind == "frontal_passage":
             fronts[1] += 1
@@ -177,8 +185,10 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         if progress:
             print(message, file=progress, flush=True)
 
-    say(f"bench: {args.observations} observations, {len(stations)} stations, "
-        f"{len(loaded.variables)} variables, batches of {args.batch}")
+    say(
+        f"bench: {args.observations} observations, {len(stations)} stations, "
+        f"{len(loaded.variables)} variables, batches of {args.batch}"
+    )
     detect_s, anomalies, accepted = _run(
         loaded, simulator, stations, args.observations, args.batch, None
     )
@@ -195,7 +205,9 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     say(f"  with storage: {stored_accepted / stored_s:,.0f} obs/s")
     interval = sim_settings.interval_s
     end = START + math.ceil(args.observations / len(stations)) * interval
-    quality = assess(simulator.events(START, end, interval), anomalies, accepted, interval)
+    quality = assess(
+        simulator.events(START, end, interval), anomalies, accepted, interval, (START, end)
+    )
     result = BenchResult(
         n_obs=accepted,
         n_stations=len(stations),

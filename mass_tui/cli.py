@@ -54,9 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
     )
 
-    score = commands.add_parser(
-        "score", help="score one CSV series with the statistical detectors"
-    )
+    score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
     score.add_argument("input", type=Path, metavar="INPUT.csv")
     score.add_argument("--time-column", default="timestamp")
     score.add_argument("--value-column", default="value")

@@ -223,7 +223,9 @@ def _explain(exc: msgspec.ValidationError, provenance: dict[str, str]) -> Config
     if unknown:
         key = f"{key}.{unknown.group(1)}".lstrip(".")
         problem = "unknown setting"
-    return ConfigError(f"config error: {_where(key, provenance)}: {key or '(top level)'}: {problem}")
+    return ConfigError(
+        f"config error: {_where(key, provenance)}: {key or '(top level)'}: {problem}"
+    )
 
 
 def _variables(settings: Settings) -> tuple[VariableSpec, ...]:
@@ -261,15 +263,11 @@ def _pick(value: Any, fallback: Any) -> Any:
 
 def _stations(settings: Settings, extra: dict[str, Any] | None) -> tuple[Station, ...]:
     stations = [
-        Station(
-            s.id or _slug(s.name), s.name, s.latitude, s.longitude, s.elevation_m
-        )
+        Station(s.id or _slug(s.name), s.name, s.latitude, s.longitude, s.elevation_m)
         for s in settings.stations
     ] or list(DEFAULT_STATIONS)
     if extra:
-        stations.append(
-            Station(extra["id"], extra["name"], extra["latitude"], extra["longitude"])
-        )
+        stations.append(Station(extra["id"], extra["name"], extra["latitude"], extra["longitude"]))
     ids = [s.station_id for s in stations]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate:
@@ -285,8 +283,11 @@ def _check_names(settings: Settings, variables: tuple[VariableSpec, ...], where)
     """Variables named by detectors and rules must exist: a typo would silently do nothing."""
     known = {v.name for v in variables}
     named = [
-        *(f"detectors.{d}.thresholds.{v}" for d in ("zscore", "ewma", "cusum", "stuck")
-          for v in getattr(settings.detectors, d).thresholds),
+        *(
+            f"detectors.{d}.thresholds.{v}"
+            for d in ("zscore", "ewma", "cusum", "stuck")
+            for v in getattr(settings.detectors, d).thresholds
+        ),
         *(f"rules.rapid_change.thresholds.{v}" for v in settings.rules.rapid_change.thresholds),
     ]
     for key in named:
@@ -359,8 +360,10 @@ def load_settings(
     variables = _variables(settings)
     _check_names(settings, variables, where)
     stations = _stations(settings, extra_station)
-    data_dir = Path(settings.data_dir).expanduser() if settings.data_dir else (
-        platformdirs.user_data_path(APP_NAME)
+    data_dir = (
+        Path(settings.data_dir).expanduser()
+        if settings.data_dir
+        else (platformdirs.user_data_path(APP_NAME))
     )
     # --data-dir moves everything, the database included, even when config names a path.
     database = (

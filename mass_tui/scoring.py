@@ -106,9 +106,7 @@ def resolution_of(values: np.ndarray) -> float:
 
 
 def score_series(series: ParsedSeries, loaded: LoadedSettings) -> dict[str, np.ndarray]:
-    spec = VariableSpec(
-        "value", "", "value", -math.inf, math.inf, resolution_of(series.values)
-    )
+    spec = VariableSpec("value", "", "value", -math.inf, math.inf, resolution_of(series.values))
     detectors = loaded.settings.detectors
     no_rules = RuleSettings(
         pressure_fall=PressureFallSettings(enabled=False),
@@ -117,9 +115,7 @@ def score_series(series: ParsedSeries, loaded: LoadedSettings) -> dict[str, np.n
     )
     bank = DetectorBank((spec,), detectors, no_rules)
     n = len(series.times)
-    frame = ObservationFrame(
-        np.zeros(n, dtype=np.int64), series.times, series.values.reshape(n, 1)
-    )
+    frame = ObservationFrame(np.zeros(n, dtype=np.int64), series.times, series.values.reshape(n, 1))
     scores = bank.process(frame, ["series"], emit=False, want_scores=True).scores or {}
     return {name: scores[name][:, 0] for name in STATISTICAL if name in scores}
 

@@ -70,7 +70,9 @@ class Analytics:
         if n > known:
             self._last_time = np.concatenate([self._last_time, np.full(n - known, -np.inf)])
         if self.store is not None and self._store_keys.shape[0] < n:
-            keys = [self.store.station_key(s) for s in self.registry.stations[len(self._store_keys) :]]
+            keys = [
+                self.store.station_key(s) for s in self.registry.stations[len(self._store_keys) :]
+            ]
             self._store_keys = np.concatenate([self._store_keys, np.array(keys, dtype=np.int64)])
 
     def restore(self, since: float, per_station: int = 720) -> int:
@@ -101,7 +103,9 @@ class Analytics:
         received_at = self.clock.now()
         counters = self.counters
         counters.received += len(delivery.observations) + len(delivery.rejections)
-        frame, rejections = self.validator.to_frame(delivery.observations, self.registry, received_at)
+        frame, rejections = self.validator.to_frame(
+            delivery.observations, self.registry, received_at
+        )
         rejections = delivery.rejections + rejections
         counters.rejected_messages += sum(1 for r in rejections if r.variable is None)
         counters.rejected_readings += sum(1 for r in rejections if r.variable is not None)
@@ -113,7 +117,6 @@ class Analytics:
         if len(fresh):
             np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
         counters.accepted += len(fresh)
-        counters.late += len(late)
         counters.anomalies += len(anomalies)
         self.rate.add(len(fresh))
 
@@ -139,6 +142,10 @@ class Analytics:
         repeat[1:] = (stations[1:] == stations[:-1]) & (times[1:] == times[:-1])
         last = self._last_time[stations]
         repeat |= times == last
+        for i in np.flatnonzero(~repeat & (times < last)):
+            # Rare: an old reading. Seen recently? Then it is a re-delivery, not news.
+            recent_times, _ = self.history.series(int(stations[i]))
+            repeat[i] = bool(np.any(recent_times == times[i]))
         self.counters.duplicates += int(repeat.sum())
         fresh = order[~repeat & (times > last)]
         late = order[~repeat & (times < last)]
@@ -152,6 +159,7 @@ class Analytics:
         rejections: list[Rejection],
     ) -> None:
         if self.store is None:
+            self.counters.late += len(late)
             return
         rows = fresh if not len(late) else _concat(fresh, late)
         sources = rows.source if rows.source is not None else "unknown"
@@ -173,6 +181,8 @@ class Analytics:
         self.store_error = None
         self.counters.stored += stored
         # Late readings the store already had are duplicates after all (e.g. a replayed batch).
+        late_new = max(0, min(len(late), stored - len(fresh)))
+        self.counters.late += late_new
         self.counters.duplicates += len(rows) - stored
 
 

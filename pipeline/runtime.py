@@ -116,7 +116,9 @@ class Pipeline:
         else:
             workers.insert(0, (PRODUCER, self._produce))
         for name, target in workers:
-            thread = threading.Thread(target=self._guard, args=(name, target), name=name, daemon=True)
+            thread = threading.Thread(
+                target=self._guard, args=(name, target), name=name, daemon=True
+            )
             self._threads.append(thread)
             thread.start()
 

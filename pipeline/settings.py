@@ -66,14 +66,14 @@ class EwmaSettings(Strict):
     enabled: bool = True
     lam: Fraction = 0.2
     limit: Positive = 5.0
-    baseline_lam: Fraction = 0.02
+    baseline_lam: Fraction = 0.05
     warmup: PositiveInt = 60
     thresholds: dict[str, Positive] = {}
 
 
 class CusumSettings(Strict):
     enabled: bool = True
-    k: NonNegative = 1.0
+    k: NonNegative = 1.5
     h: Positive = 12.0
     thresholds: dict[str, Positive] = {}
 

@@ -63,9 +63,9 @@ class Validator:
         index_of = registry.index_of
         for obs in observations:
             values = obs.values
-            if not (
-                obs.station_id and values and EARLIEST <= obs.observed_at <= latest
-            ) or not (values.keys() <= known):
+            if not (obs.station_id and values and EARLIEST <= obs.observed_at <= latest) or not (
+                values.keys() <= known
+            ):
                 values = self._slow_path(obs, latest, received_at, rejections)
                 if not values:
                     continue

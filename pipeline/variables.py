@@ -58,9 +58,7 @@ STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
     VariableSpec("pressure_msl_hpa", "hPa", "Pressure (sea level)", 850.0, 1090.0, 0.05),
     VariableSpec("wind_speed_ms", "m/s", "Wind", 0.0, 120.0, 0.1),
     VariableSpec("wind_gust_ms", "m/s", "Gust", 0.0, 120.0, 0.1),
-    VariableSpec(
-        "wind_dir_deg", "°", "Wind direction", 0.0, 360.0, 1.0, statistical=False
-    ),
+    VariableSpec("wind_dir_deg", "°", "Wind direction", 0.0, 360.0, 1.0, statistical=False),
     VariableSpec("precip_mm", "mm", "Precipitation", 0.0, 500.0, 0.1, stuck_check=False),
 )
 

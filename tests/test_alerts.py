@@ -3,15 +3,26 @@ from pipeline.anomaly import Anomaly
 
 
 def rule(detector, severity, t, station="lon", variable="pressure_msl_hpa"):
-    return Anomaly(station_id=station, variable=variable, value=1000.0, detector=detector,
-                   score=0.6, threshold=3.5, observed_at=t, statistic=4.0, quantity=4.0,
-                   severity=severity)
+    return Anomaly(
+        station_id=station,
+        variable=variable,
+        value=1000.0,
+        detector=detector,
+        score=0.6,
+        threshold=3.5,
+        observed_at=t,
+        statistic=4.0,
+        quantity=4.0,
+        severity=severity,
+    )
 
 
 def test_rule_anomaly_opens_an_alert_and_statistical_ones_do_not():
     book = AlertBook()
     changed = book.observe([rule("pressure_fall", "advisory", 10), rule("zscore", None, 11)])
-    assert [(a.rule, a.state, a.severity) for a in changed] == [("pressure_fall", "active", "advisory")]
+    assert [(a.rule, a.state, a.severity) for a in changed] == [
+        ("pressure_fall", "active", "advisory")
+    ]
     assert len(book.alerts()) == 1
 
 

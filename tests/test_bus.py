@@ -8,7 +8,9 @@ from pipeline.observation import Observation
 
 
 def observations(n, start=0.0):
-    return [Observation("s", "S", 0.0, 0.0, start + i, "t", {"temperature_c": 1.0}) for i in range(n)]
+    return [
+        Observation("s", "S", 0.0, 0.0, start + i, "t", {"temperature_c": 1.0}) for i in range(n)
+    ]
 
 
 def test_consume_returns_batches_in_order():

@@ -80,8 +80,9 @@ def test_data_dir_flag_moves_the_database(tmp_path):
 
 def test_repo_config_toml_is_valid_and_equals_defaults(tmp_path):
     repo_config = Path(__file__).parent.parent / "config.toml"
-    documented = load_settings(config_path=repo_config, environ={}, cwd=tmp_path,
-                               user_config=tmp_path / "none.toml")
+    documented = load_settings(
+        config_path=repo_config, environ={}, cwd=tmp_path, user_config=tmp_path / "none.toml"
+    )
     assert documented.settings == load(tmp_path).settings
 
 
@@ -109,5 +110,5 @@ def test_invalid_config_is_one_line_naming_file_key_and_problem(tmp_path, text, 
 def test_bad_environment_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="environment: ALERTS_ENABLED"):
         load(tmp_path, env={"ALERTS_ENABLED": "maybe"})
-    with pytest.raises(ConfigError, match="environment POLL_SECONDS: source.poll_seconds"):
+    with pytest.raises(ConfigError, match=r"environment POLL_SECONDS: source\.poll_seconds"):
         load(tmp_path, env={"POLL_SECONDS": "-3"})

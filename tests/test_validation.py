@@ -16,8 +16,13 @@ NOW = 1_790_000_000.0
 
 def obs(values, **fields):
     base = dict(
-        station_id="lon", station_name="London", lat=51.5, lon=-0.1, observed_at=NOW - 60,
-        source="test", values=values,
+        station_id="lon",
+        station_name="London",
+        lat=51.5,
+        lon=-0.1,
+        observed_at=NOW - 60,
+        source="test",
+        values=values,
     )
     base.update(fields)
     return Observation(**base)
@@ -30,8 +35,9 @@ def validate(observations):
 
 def test_wire_round_trip_keeps_every_field():
     original = obs({"temperature_c": 9.5, "pressure_msl_hpa": 1003.25})
-    decoded, rejected = decode_observations([encode_observation(original)], received_at=NOW,
-                                            source="bus")
+    decoded, rejected = decode_observations(
+        [encode_observation(original)], received_at=NOW, source="bus"
+    )
     assert rejected == []
     assert decoded == [original]
 
@@ -41,17 +47,29 @@ def test_wire_round_trip_keeps_every_field():
     [
         (b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00Z", "val', "malformed JSON"),
         (b"not json at all", "malformed JSON"),
-        (b'{"observed_at": "2026-01-01T00:00:00Z", "values": {}}',
-         "missing required field `station_id`"),
-        (b'{"station_id": 7, "observed_at": "2026-01-01T00:00:00Z", "values": {}}',
-         "Expected `str`, got `int` - at `$.station_id`"),
-        (b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00Z", '
-         b'"values": {"temperature_c": "warm"}}', "Expected `float`, got `str`"),
-        (b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00", "values": {}}',
-         "no UTC offset"),
+        (
+            b'{"observed_at": "2026-01-01T00:00:00Z", "values": {}}',
+            "missing required field `station_id`",
+        ),
+        (
+            b'{"station_id": 7, "observed_at": "2026-01-01T00:00:00Z", "values": {}}',
+            "Expected `str`, got `int` - at `$.station_id`",
+        ),
+        (
+            b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00Z", '
+            b'"values": {"temperature_c": "warm"}}',
+            "Expected `float`, got `str`",
+        ),
+        (
+            b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00", "values": {}}',
+            "no UTC offset",
+        ),
         (b'{"station_id": "lon", "observed_at": "yesterday", "values": {}}', "observed_at"),
-        (b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00Z", '
-         b'"values": {"temperature_c": 1e999}}', "out of range"),
+        (
+            b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00Z", '
+            b'"values": {"temperature_c": 1e999}}',
+            "out of range",
+        ),
     ],
 )
 def test_decoder_rejects_with_reason_and_keeps_payload(payload, reason):

@@ -1,0 +1,32 @@
+"""Edge-triggering: one event, one anomaly.
+
+A detector past its threshold stays past it for a while (an EWMA chart decays slowly, a
+pressure fall lasts hours). Reporting every reading of the excursion would bury the operator,
+so each (series, detector) keeps the level it last reported and an anomaly is raised only when
+the level rises: none -> alarm for a detector, none -> advisory -> warning (or straight to
+warning) for a rule. The level re-arms when the statistic drops below the lowest threshold.
+The gap detector is not gated: every gap is its own event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.detectors.layout import GAP, GATED
+from pipeline.detectors.thresholds import GateLimits
+
+
+def gate(levels: np.ndarray, stats: np.ndarray, triggered: np.ndarray, limits: GateLimits) -> None:
+    """Update ``levels`` (gated detectors, m, V; int8) in place from this round's ``stats`` and
+    mark in ``triggered`` (detectors, m, V) the entries that raise an anomaly. NaN statistics
+    (not evaluated) neither trigger nor re-arm. ``limits`` are widened to at least m rows."""
+    m = stats.shape[1]
+    gated = stats[:GATED]
+    level = (gated >= limits.lower[:, :m]).view(np.int8)
+    level += (gated >= limits.upper[:, :m]).view(np.int8)
+    np.greater(level, levels, out=triggered[:GATED])
+    np.maximum(levels, level, out=levels)
+    held = gated < limits.rearm[:, :m]
+    np.logical_not(held, out=held)
+    levels *= held
+    np.greater(stats[GAP], limits.gap[:m], out=triggered[GAP])

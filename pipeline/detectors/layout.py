@@ -1,0 +1,83 @@
+"""Where the detectors keep their numbers: a block of slots per station.
+
+A series is one (station, variable) pair. Every series carries the same few numbers (last
+time, elapsed-time reference, baseline, chart values, window sums), stored as one float64
+array of shape (stations, slots, variables), so that a batch gathers the state of all its
+stations with one fancy index and writes it back with one. The alarm level of each gated
+detector (0 none, 1 alarm or advisory, 2 warning) is kept beside it as int8 (stations,
+detectors, variables): the edge logic is cheaper in small integers.
+
+While a batch runs, that state is transposed into a work array (slots, stations, variables)
+with the stations ordered by how many readings they have in the batch, most first. Round ``r``
+(every station's ``r``-th reading) then involves exactly the first ``m_r`` stations, and each
+slot of them is a contiguous (m_r, variables) slice: no gather or scatter per round, and
+whole-array operations on contiguous memory. The per-call overhead of numpy, not the
+arithmetic, is what limits a vectorised detector on arrays this small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The detector axis of statistics, levels and scores. The first GATED are edge-triggered
+# (an anomaly when the alarm level rises); ``gap`` reports every gap it sees.
+ZSCORE, EWMA, CUSUM, STUCK, PRESSURE_FALL, GUST, RAPID_CHANGE, GAP = range(8)
+DETECTORS = (
+    "zscore",
+    "ewma",
+    "cusum",
+    "stuck",
+    "pressure_fall",
+    "gust",
+    "rapid_change",
+    "gap",
+)
+GATED = GAP
+RULES = frozenset({PRESSURE_FALL, GUST, RAPID_CHANGE})
+SPACING = len(DETECTORS)  # an extra row of the statistics: the spacing dt, the gap's quantity
+N_STATS = SPACING + 1
+
+# Slots of the per-series state.
+(
+    LAST_T,  # time of the last reading taken (NaN: none since the last restart)
+    COUNT,  # readings taken since the last restart
+    DT_REF,  # exponentially weighted mean spacing (NaN until the second reading)
+    MEAN,  # baseline mean shared by EWMA and CUSUM
+    VAR,  # baseline variance
+    SIGMA,  # sqrt(VAR) floored at the variable's resolution
+    EWMA_Z,  # EWMA of the standardised residuals
+    CUSUM_HI,  # upper CUSUM sum
+    CUSUM_LO,  # lower CUSUM sum
+    LAST_X,  # last value, for the stuck-sensor count
+    REPEATS,  # consecutive readings equal to the previous one
+    Z_REF,  # reference the rolling window's values are kept relative to
+    Z_SUM,  # sum of the window's values (relative to Z_REF)
+    Z_SUMSQ,  # sum of their squares
+    Z_POS,  # next position in the window's ring buffer
+    LAST_Z,  # latest rolling z-score once the window is full
+) = range(16)
+N_SLOTS = 16
+
+
+def initial_block(resolution: np.ndarray) -> np.ndarray:
+    """The (slots, variables) state of a series that has seen nothing since its last restart.
+
+    The baseline starts at variance ``resolution**2`` so the first residuals are measured
+    against the sensor's own noise floor rather than a zero spread.
+    """
+    block = np.zeros((N_SLOTS, resolution.shape[0]))
+    block[[LAST_T, DT_REF, MEAN, LAST_X, Z_REF, LAST_Z]] = np.nan
+    block[VAR] = resolution**2
+    block[SIGMA] = resolution
+    return block
+
+
+def widen(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` (..., V) repeated into (..., rows, V), contiguous.
+
+    Combining a (m, V) array with a (V,) one makes numpy loop over rows of V elements, several
+    times slower than combining two (m, V) arrays, so per-variable constants are widened once
+    and the rounds take their first ``m`` rows.
+    """
+    shape = (*array.shape[:-1], rows, array.shape[-1])
+    return np.ascontiguousarray(np.broadcast_to(array[..., None, :], shape))

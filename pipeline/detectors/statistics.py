@@ -1,0 +1,277 @@
+"""One vectorised step of the statistical detectors, for many series at once.
+
+:func:`advance` takes the state block of ``m`` stations (each appearing once), their next
+reading, and updates every series in a few dozen whole-array numpy calls. Per series it
+computes:
+
+* the elapsed-time weights (:mod:`pipeline.detectors.timing`);
+* a shared baseline, an exponentially weighted mean and variance with smoothing
+  ``baseline_lam``, updated incrementally (Finch 2009, "Incremental calculation of weighted mean
+  and variance", eq. 143: ``s2 <- (1 - a) * (s2 + a * e**2)``). Once warm, the residual that
+  feeds it is clipped at 4 sigma so that a single outlier does not drag the baseline toward
+  itself and hide the next one;
+* the EWMA control chart (Roberts 1959, "Control chart tests based on geometric moving
+  averages") of the standardised residuals ``r = (x - mean) / sigma``, reported in units of
+  its asymptotic standard deviation ``sqrt(lam / (2 - lam))``;
+* the two-sided tabular CUSUM (Page 1954, "Continuous inspection schemes") of the same
+  residuals with reference value ``k``; both sums restart at zero after a signal, as in Page's
+  scheme, and stay at zero during warm-up so that the settling baseline cannot pre-load them;
+* the rolling z-score of the reading against the previous ``window`` readings (current one
+  excluded, sample standard deviation), from running sums over a ring buffer. Values are kept
+  relative to the first reading after a restart so the sums of squares do not lose precision
+  to a large offset (pressure near 1000 hPa varies by tenths);
+* the stuck-sensor count: consecutive readings within half a resolution step of the previous.
+
+The sample standard deviations are floored at the variable's resolution (see
+:class:`~pipeline.variables.VariableSpec`). A series whose spacing exceeds ``max_gap_s``
+restarts: its whole state returns to :func:`~pipeline.detectors.layout.initial_block` before
+the reading is taken, so warm-up begins again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from pipeline.detectors.layout import (
+    COUNT,
+    CUSUM,
+    CUSUM_HI,
+    CUSUM_LO,
+    DT_REF,
+    EWMA,
+    EWMA_Z,
+    GAP,
+    LAST_T,
+    LAST_X,
+    LAST_Z,
+    MEAN,
+    REPEATS,
+    SIGMA,
+    SPACING,
+    STUCK,
+    VAR,
+    Z_POS,
+    Z_REF,
+    Z_SUM,
+    Z_SUMSQ,
+    ZSCORE,
+    initial_block,
+    widen,
+)
+from pipeline.detectors.timing import MAX_STEPS, MIN_STEPS, SPACING_WEIGHT
+from pipeline.settings import DetectorSettings
+from pipeline.variables import VariableSpec
+
+CLIP_SIGMAS = 4.0
+"""Residuals beyond this many baseline sigmas are clipped before they update the baseline."""
+
+
+def chart_sd(lam: float) -> float:
+    """Asymptotic standard deviation of an EWMA of unit-variance residuals (Roberts 1959)."""
+    return float(np.sqrt(lam / (2.0 - lam)))
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticalConstants:
+    """What :func:`advance` needs besides the state: fixed for the life of a bank.
+
+    Per-variable arrays have shape (rows, V): the bank uses :meth:`widened` copies (see
+    :func:`~pipeline.detectors.layout.widen`) and :func:`advance` takes their first ``m`` rows.
+    """
+
+    resolution: np.ndarray
+    half_resolution: np.ndarray
+    initial: np.ndarray  # (slots, V): state of a restarted series
+    log_retention_chart: float  # log(1 - lam) of the EWMA chart
+    log_retention_baseline: float  # log(1 - baseline_lam)
+    chart_scale: float  # 1 / asymptotic sd of the EWMA chart
+    k: float
+    warmup: int
+    window: int
+    max_gap: float
+    ring_offsets: np.ndarray  # (rows, V): offset of each variable's ring in a station's rings
+    ring_stride: int  # ring slots per station: ``window`` per variable
+
+    @classmethod
+    def build(
+        cls, variables: Sequence[VariableSpec], settings: DetectorSettings
+    ) -> StatisticalConstants:
+        resolution = np.array([v.resolution for v in variables], dtype=np.float64)
+        window = settings.zscore.window
+        return cls(
+            resolution=resolution[None, :],
+            half_resolution=resolution[None, :] / 2.0,
+            initial=initial_block(resolution),
+            log_retention_chart=float(np.log1p(-settings.ewma.lam)),
+            log_retention_baseline=float(np.log1p(-settings.ewma.baseline_lam)),
+            chart_scale=1.0 / chart_sd(settings.ewma.lam),
+            k=settings.cusum.k,
+            warmup=settings.ewma.warmup,
+            window=window,
+            max_gap=settings.max_gap_s,
+            ring_offsets=np.arange(len(variables), dtype=np.intp)[None, :] * window,
+            ring_stride=window * len(variables),
+        )
+
+    def widened(self, rows: int) -> StatisticalConstants:
+        """A copy whose per-variable arrays have ``rows`` identical rows."""
+        return replace(
+            self,
+            resolution=widen(self.resolution[0], rows),
+            half_resolution=widen(self.half_resolution[0], rows),
+            ring_offsets=widen(self.ring_offsets[0], rows),
+        )
+
+
+def advance(
+    s: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    stats: np.ndarray,
+    ring: np.ndarray,
+    ring_base: np.ndarray,
+    c: StatisticalConstants,
+    cusum_h: np.ndarray,
+    missing: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Take readings ``x`` (m, V) at times ``t`` (m, V) into the state ``s`` (slots, m, V).
+
+    Updates ``s`` in place and writes the statistics of the z-score, EWMA, CUSUM, stuck and gap
+    detectors, and the spacing, into their rows of ``stats`` (rows, m, V); NaN where a detector
+    is still warming up. ``ring`` is the flat rolling-window buffer of all stations and
+    ``ring_base`` (m, V) where each series' ring starts in it; ``cusum_h`` is (m, V).
+    ``missing`` locates NaN readings: they are computed through as NaN and the caller restores
+    those series' state afterwards (the ring buffer is protected here). Returns the (rows,
+    columns) of the series that restarted after a gap, if any.
+
+    Steps only needed while some series is young (first readings, warm-up, window filling) are
+    skipped once every series of the round is past them: most rounds are.
+    """
+    m = x.shape[0]
+    resolution = c.resolution[:m]
+    dt = np.subtract(t, s[LAST_T], out=stats[SPACING])
+    # Gap statistic against the spacing known before this reading, then the restart.
+    np.divide(dt, s[DT_REF], out=stats[GAP])
+    restarted = None
+    if np.fmax.reduce(dt, axis=None) > c.max_gap:
+        restarted = np.nonzero(dt > c.max_gap)
+        s[:, restarted[0], restarted[1]] = c.initial[:, restarted[1]]
+
+    count = s[COUNT]
+    youngest = count.min()
+    dt_ref = s[DT_REF]
+    steps = dt / dt_ref
+    np.maximum(steps, MIN_STEPS, out=steps)
+    np.minimum(steps, MAX_STEPS, out=steps)
+    first = None
+    if youngest < 2:
+        first = count == 0
+        second = count == 1
+        # The first spacing seen initialises the reference: one step.
+        np.copyto(dt_ref, dt, where=second)
+        np.copyto(steps, 1.0, where=second)
+        # The first reading after a restart only seeds the state: zero weight for the update.
+        np.copyto(steps, 0.0, where=first)
+        np.copyto(s[MEAN], x, where=first)
+        np.copyto(s[Z_REF], x, where=first)
+    dt_ref += SPACING_WEIGHT * (dt - dt_ref)
+    # (1 - lam) ** steps, the weight the previous value keeps.
+    keep_chart = np.exp(steps * c.log_retention_chart)
+    keep_base = np.exp(steps * c.log_retention_baseline)
+
+    # Shared baseline.
+    mean, var, sigma = s[MEAN], s[VAR], s[SIGMA]
+    e = x - mean
+    r = e / sigma
+    cold = count < c.warmup if youngest < c.warmup else None
+    bound = sigma * CLIP_SIGMAS
+    if cold is not None:
+        np.copyto(bound, np.inf, where=cold)
+    np.minimum(e, bound, out=e)
+    np.negative(bound, out=bound)
+    np.maximum(e, bound, out=e)
+    gain = 1.0 - keep_base
+    mean += gain * e
+    e *= e
+    e *= gain
+    var += e
+    var *= keep_base
+    np.sqrt(var, out=sigma)
+    np.maximum(sigma, resolution, out=sigma)
+
+    # EWMA chart: z <- alpha * r + (1 - alpha) * z.
+    z = s[EWMA_Z]
+    z -= r
+    z *= keep_chart
+    z += r
+    ewma = stats[EWMA]
+    np.abs(z, out=ewma)
+    ewma *= c.chart_scale
+
+    # Two-sided CUSUM.
+    hi, lo = s[CUSUM_HI], s[CUSUM_LO]
+    hi += r
+    hi -= c.k
+    np.maximum(hi, 0.0, out=hi)
+    lo -= r
+    lo -= c.k
+    np.maximum(lo, 0.0, out=lo)
+    cusum = stats[CUSUM]
+    np.maximum(hi, lo, out=cusum)
+    running = cusum < cusum_h
+    if cold is not None:
+        running &= ~cold
+        np.copyto(stats[EWMA : CUSUM + 1], np.nan, where=cold)
+    hi *= running
+    lo *= running
+
+    # Rolling z-score against the previous `window` readings.
+    d = x - s[Z_REF]
+    total, squares = s[Z_SUM], s[Z_SUMSQ]
+    filling = youngest < c.window
+    filled = np.minimum(count, c.window) if filling else c.window
+    window_mean = total / filled
+    spread = squares - total * window_mean
+    spread /= filled - 1.0
+    sd = np.sqrt(spread)
+    np.fmax(sd, resolution, out=sd)
+    zscore = d - window_mean
+    zscore /= sd
+    zstat = stats[ZSCORE]
+    np.abs(zscore, out=zstat)
+    position = s[Z_POS]
+    index = position.astype(np.intp)
+    index += ring_base
+    position += 1.0
+    position *= position < c.window
+    oldest = ring.take(index)
+    if missing is not None:
+        d[missing] = oldest[missing]
+    ring.put(index, d)
+    if filling:
+        full = count >= c.window
+        np.copyto(s[LAST_Z], zscore, where=full)
+        np.copyto(zstat, np.nan, where=~full)
+        oldest *= full
+    else:
+        s[LAST_Z] = zscore
+    total += d
+    total -= oldest
+    squares += d * d
+    oldest *= oldest
+    squares -= oldest
+
+    # Stuck sensor.
+    last = s[LAST_X]
+    repeats = s[REPEATS]
+    repeats += 1.0
+    repeats *= np.abs(x - last) < c.half_resolution[:m]
+    stats[STUCK] = repeats
+    last[...] = x
+
+    s[LAST_T] = t
+    count += 1.0
+    return restarted
