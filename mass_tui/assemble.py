@@ -61,6 +61,8 @@ def build_pipeline(
     clock = AcceleratedClock(start, sim.time_scale, wall)
     stations = StationSimulator.stations_for(sim, loaded.stations)
     simulator = StationSimulator(stations, loaded.variables, sim)
+    if sim.demo_front:
+        simulator.schedule_front(stations[0].station_id, start + 600, depth_hpa=8.0, fall_hours=2.5)
     source = SimulatorSource(
         simulator,
         stations,

@@ -37,6 +37,23 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
+def _demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="simulated time at 600x with a frontal passage at the first station: "
+        "a front within a minute",
+    )
+
+
+DEMO_FLAGS = {
+    "simulator.time_scale": 600.0,
+    "simulator.rate_per_station": 2.0,
+    "simulator.demo_front": True,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mass-tui",
@@ -53,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
     )
+    _demo(headless)
 
     score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
     score.add_argument("input", type=Path, metavar="INPUT.csv")
@@ -73,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 def load(args: argparse.Namespace) -> LoadedSettings:
     load_dotenv(Path.cwd() / ".env", override=False)
     flags = {"data_dir": str(args.data_dir) if args.data_dir else None}
+    if getattr(args, "demo", False):
+        flags.update(DEMO_FLAGS)
     return load_settings(config_path=args.config, flags=flags)
 
 

@@ -16,6 +16,7 @@ from pipeline.alerts import Alert, AlertBook
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery
 from pipeline.clock import Clock
+from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
 from pipeline.health import Counters, RateMeter
@@ -130,6 +131,45 @@ class Analytics:
             for listener in self.alert_listeners:
                 listener(alert)
         return anomalies
+
+    def quarantine(self, delivery: Delivery, reason: str) -> None:
+        """Keep a batch that could not be processed, with the reason, rather than lose it."""
+        received_at = self.clock.now()
+        kept = delivery.rejections + [
+            Rejection(
+                received_at=received_at,
+                source=obs.source,
+                reason=reason,
+                payload=observation_as_text(obs),
+                station_id=obs.station_id,
+            )
+            for obs in delivery.observations
+        ]
+        self.counters.rejected_messages += len(kept)
+        if self.store is None:
+            return
+        try:
+            self.store.write(
+                station_keys=np.zeros(0, dtype=np.int64),
+                observed_at=np.zeros(0),
+                values=np.zeros((0, len(self.variables))),
+                source="",
+                rejections=kept,
+            )
+        except StoreError as exc:
+            log.error("could not quarantine a failed batch: %s", exc)
+
+    def prune(self) -> None:
+        """Apply the store's retention."""
+        if self.store is None:
+            return
+        try:
+            removed = self.store.prune(self.clock.now())
+        except StoreError as exc:
+            log.error("pruning the store failed: %s", exc)
+            return
+        if removed:
+            log.info("retention: removed %d old rows", removed)
 
     def _split_by_time(self, frame: ObservationFrame) -> tuple[ObservationFrame, ObservationFrame]:
         """New readings for detection, and late ones (older than the station's latest) for the

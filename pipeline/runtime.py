@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ import numpy as np
 from pipeline.alerts import Alert
 from pipeline.analytics import Analytics
 from pipeline.anomaly import Anomaly
-from pipeline.bus import Bus, BusClosed
+from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock
 from pipeline.detectors import Threshold
 from pipeline.health import Counters, HealthBoard, WorkerHealth
@@ -31,6 +32,7 @@ from pipeline.variables import VariableSpec
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_S = 600.0
 PRODUCER = "producer"
 CONSUMER = "consumer"
 STORE = "store"
@@ -161,6 +163,7 @@ class Pipeline:
 
     def _consume(self) -> None:
         batch_size = self.settings.bus.batch_size
+        next_prune = 0.0
         while True:
             # Stop only once asked to, the producer has finished, and the bus is drained.
             draining = self._stop.is_set() and self._producer_done.is_set()
@@ -169,11 +172,23 @@ class Pipeline:
             except BusClosed:
                 return
             if delivery.observations or delivery.rejections:
-                self.analytics.process(delivery)
-                self.bus.ack(delivery)
+                self._process(delivery)
             elif draining:
                 return
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                self.analytics.prune()
             self.health.beat(CONSUMER)
+
+    def _process(self, delivery: Delivery) -> None:
+        """Process one delivery; a failure quarantines the batch instead of killing the worker."""
+        try:
+            self.analytics.process(delivery)
+        except Exception as exc:
+            log.exception("processing a batch of %d failed", len(delivery.observations))
+            self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
+            self.analytics.quarantine(delivery, f"processing failed: {type(exc).__name__}: {exc}")
+        self.bus.ack(delivery)
 
     def process_pending(self) -> int:
         """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""
@@ -182,8 +197,7 @@ class Pipeline:
             delivery = self.bus.consume(self.settings.bus.batch_size, timeout=0)
             if not (delivery.observations or delivery.rejections):
                 return total
-            self.analytics.process(delivery)
-            self.bus.ack(delivery)
+            self._process(delivery)
             total += len(delivery.observations)
 
     # -- what to show ----------------------------------------------------------------------

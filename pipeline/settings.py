@@ -53,6 +53,7 @@ class SimulatorSettings(Strict):
     windy_spells_per_day: NonNegative = 0.5
     faults_per_day: NonNegative = 2.0
     start: str = ""
+    demo_front: bool = False
 
 
 class ZScoreSettings(Strict):

@@ -114,3 +114,29 @@ def test_snapshot_has_what_the_console_shows():
     assert snap.counters.accepted == 25
     assert snap.bus == "memory" and snap.bus_depth == 0
     assert {t.detector for t in pipeline.thresholds("pressure_msl_hpa")} >= {"pressure_fall"}
+
+
+def test_a_batch_that_fails_processing_is_quarantined_and_the_worker_goes_on(tmp_path):
+    simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
+    clock = FixedClock(START)
+    store = Store(tmp_path / "m.sqlite3", NAMES, retention_s=7 * 86400)
+    pipeline = make_pipeline(clock, store)
+    real_process = pipeline.analytics.bank.process
+    calls = []
+
+    def fail_once(*args, **kwargs):  # fault injection: the first batch hits an internal error
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("detector state corrupted")
+        return real_process(*args, **kwargs)
+
+    pipeline.analytics.bank.process = fail_once
+    feed(pipeline, simulator, clock, 0, 2)
+    feed(pipeline, simulator, clock, 2, 2)
+    assert pipeline.analytics.counters.rejected_messages == 10
+    assert pipeline.analytics.counters.accepted == 10
+    kept = store.quarantine()
+    assert len(kept) == 10
+    assert kept[0].reason == "processing failed: RuntimeError: detector state corrupted"
+    health = {w.name: w for w in pipeline.health.snapshot()}
+    assert health["consumer"].state == "failing"
