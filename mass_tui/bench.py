@@ -185,12 +185,13 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         if progress:
             print(message, file=progress, flush=True)
 
+    batch = args.batch or loaded.settings.bus.batch_size
     say(
         f"bench: {args.observations} observations, {len(stations)} stations, "
-        f"{len(loaded.variables)} variables, batches of {args.batch}"
+        f"{len(loaded.variables)} variables, batches of {batch}"
     )
     detect_s, anomalies, accepted = _run(
-        loaded, simulator, stations, args.observations, args.batch, None
+        loaded, simulator, stations, args.observations, batch, None
     )
     say(f"  detect-only: {accepted / detect_s:,.0f} obs/s")
     with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
@@ -200,7 +201,7 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
             retention_s=loaded.settings.storage.retention_days * 86_400,
         )
         stored_s, _, stored_accepted = _run(
-            loaded, simulator, stations, args.observations, args.batch, store
+            loaded, simulator, stations, args.observations, batch, store
         )
     say(f"  with storage: {stored_accepted / stored_s:,.0f} obs/s")
     interval = sim_settings.interval_s

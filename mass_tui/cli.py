@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--observations", type=int, default=200_000, metavar="N")
     bench.add_argument("--stations", type=int, default=100, metavar="N")
-    bench.add_argument("--batch", type=int, default=5_000, metavar="N")
+    bench.add_argument(
+        "--batch", type=int, metavar="N", help="observations per batch (default: bus.batch_size)"
+    )
     _common(bench)
     return parser
 

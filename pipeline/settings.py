@@ -143,7 +143,7 @@ class StorageSettings(Strict):
 class BusSettings(Strict):
     kind: Literal["memory", "kafka"] = "memory"
     capacity: PositiveInt = 50_000
-    batch_size: PositiveInt = 5_000
+    batch_size: PositiveInt = 20_000
 
 
 class SourceSettings(Strict):
