@@ -1,4 +1,4 @@
-"""Command line: ``mass-tui [headless|score|bench] ...``.
+"""Command line: ``mass-tui`` (the console), ``mass-tui headless|score|bench ...``.
 
 Every command turns expected failures (bad config, unwritable store, bad input file) into one
 line on stderr and exit status 2; no traceback reaches the terminal.
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mass-tui {__version__}")
     _common(parser, top=True)
+    _demo(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     headless = commands.add_parser(
@@ -111,9 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench(args, load(args))
         loaded = load(args)
         setup_logging(loaded.data_dir, loaded.settings.logging, "mass-tui")
-        from mass_tui.headless import run_headless
+        if args.command == "headless":
+            from mass_tui.headless import run_headless
 
-        return run_headless(loaded, duration=getattr(args, "duration", None))
+            return run_headless(loaded, duration=getattr(args, "duration", None))
+        from mass_tui.console import run_console
+
+        return run_console(loaded)
     except ConfigError as exc:
         print(f"mass-tui: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from, in one line.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 import platformdirs
+import tomli_w
 
 from pipeline.settings import (
     AlertSettings,
@@ -92,6 +94,18 @@ class LoadedSettings:
     database_path: Path
     files: tuple[Path, ...]
     """The config files that were read, lowest precedence first."""
+    user_config: Path
+    """Where the console saves settings changed from the keyboard."""
+    provenance: dict[str, str]
+    """Dotted key -> the layer that set it (a file path, ``environment NAME``, ``command line``)."""
+
+    def overridden_by(self, dotted: str) -> str | None:
+        """The layer above the user config file that sets ``dotted``, if any: a value saved to
+        the user config file would not take effect at the next start while that layer sets it."""
+        origin = self.provenance.get(dotted, DEFAULTS_LAYER)
+        if origin in (DEFAULTS_LAYER, str(self.user_config)):
+            return None
+        return origin
 
 
 def _parse_bool(text: str) -> bool:
@@ -240,6 +254,7 @@ def _variables(settings: Settings) -> tuple[VariableSpec, ...]:
             "name": name,
             "unit": override.unit or (base.unit if base else ""),
             "label": override.label or (base.label if base else name.replace("_", " ")),
+            "short": override.short or (base.short if base else ""),
             "minimum": _pick(override.minimum, base and base.minimum),
             "maximum": _pick(override.maximum, base and base.maximum),
             "resolution": _pick(override.resolution, base.resolution if base else 0.1),
@@ -371,4 +386,43 @@ def load_settings(
         if settings.storage.path and where("data_dir") != FLAGS_LAYER
         else data_dir / "mass.sqlite3"
     )
-    return LoadedSettings(settings, stations, variables, data_dir, database, tuple(files))
+    return LoadedSettings(
+        settings,
+        stations,
+        variables,
+        data_dir,
+        database,
+        tuple(files),
+        user_config,
+        provenance,
+    )
+
+
+class ConfigSaveError(Exception):
+    """The settings file could not be written; the message says which file and why."""
+
+
+def save_settings(path: Path, changes: Mapping[str, Any]) -> None:
+    """Merge ``changes`` (dotted key -> value) into the TOML file at ``path``, atomically.
+
+    The file is the app's own (the user config file), written whole with tomli-w: it is read,
+    changed, written to a temporary file in the same directory and renamed over the original,
+    so a crash or a full disk never leaves half a file. Comments in it are not kept, which is
+    why the console never writes a hand-edited file such as ./config.toml.
+    """
+    tree: dict[str, Any] = read_toml(path) if path.is_file() else {}
+    for dotted, value in changes.items():
+        _set_dotted(tree, dotted, value)
+    text = "# Written by mass-tui (settings changed from the console).\n" + tomli_w.dumps(tree)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise ConfigSaveError(f"cannot save settings to {path}: {exc.strerror or exc}") from None

@@ -46,6 +46,7 @@ class Analytics:
         registry: StationRegistry,
         store: Store | None,
         history_depth: int = 240,
+        wall: Clock | None = None,
     ) -> None:
         self.variables = tuple(variables)
         self.clock = clock
@@ -56,7 +57,7 @@ class Analytics:
         self.history = RecentHistory(len(variables), history_depth)
         self.alerts = AlertBook()
         self.counters = Counters()
-        self.rate = RateMeter()
+        self.rate = RateMeter(wall=wall)
         self.store_error: str | None = None
         self.anomaly_listeners: list[AnomalyListener] = []
         self.alert_listeners: list[AlertListener] = []

@@ -26,6 +26,13 @@ class SystemClock:
         return time.time()
 
 
+class MonotonicClock:
+    """Seconds that never go backwards, for measuring intervals (rates, stalls)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
 class FixedClock:
     """A clock that moves only when told to: for tests and snapshot runs."""
 

@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
+from pipeline.clock import Clock, MonotonicClock
+
 
 @dataclass(slots=True)
 class Counters:
@@ -60,15 +62,17 @@ class HealthBoard:
 
 
 class RateMeter:
-    """Events per second over a sliding window of wall time."""
+    """Events per second over a sliding window of wall time (``wall``: a clock, injectable so
+    that snapshot tests see a fixed rate)."""
 
-    def __init__(self, window_s: float = 5.0) -> None:
+    def __init__(self, window_s: float = 5.0, wall: Clock | None = None) -> None:
         self.window_s = window_s
+        self._wall = wall or MonotonicClock()
         self._marks: list[tuple[float, int]] = []
         self._lock = threading.Lock()
 
     def add(self, count: int, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+        now = self._wall.now() if now is None else now
         with self._lock:
             self._marks.append((now, count))
             cutoff = now - self.window_s
@@ -76,7 +80,7 @@ class RateMeter:
                 self._marks.pop(0)
 
     def rate(self, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
+        now = self._wall.now() if now is None else now
         with self._lock:
             recent = [c for t, c in self._marks if t >= now - self.window_s]
         return sum(recent) / self.window_s

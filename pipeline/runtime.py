@@ -80,6 +80,7 @@ class Pipeline:
         bus: Bus,
         store: Store | None,
         recent_anomalies: int = 1_000,
+        wall: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -95,6 +96,7 @@ class Pipeline:
             clock=clock,
             registry=self.registry,
             store=store,
+            wall=wall,
         )
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)

@@ -35,6 +35,7 @@ class VariableSettings(Strict):
 
     unit: str = ""
     label: str = ""
+    short: str = ""
     minimum: float | None = None
     maximum: float | None = None
     resolution: Positive | None = None

@@ -35,6 +35,12 @@ class VariableSpec:
     resolution: float
     statistical: bool = True
     stuck_check: bool = True
+    short: str = ""
+    """A label of a few letters for narrow places (table columns, the compact layout)."""
+
+    @property
+    def short_label(self) -> str:
+        return self.short or self.label
 
     def __post_init__(self) -> None:
         if not VARIABLE_NAME.match(self.name):
@@ -50,20 +56,26 @@ class VariableSpec:
 # Plausible ranges follow the extremes on record (WMO archive of weather and climate extremes),
 # widened a little: -95..65 °C air temperature, 850..1090 hPa sea-level pressure, 113 m/s gust.
 STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
-    VariableSpec("temperature_c", "°C", "Temperature", -95.0, 65.0, 0.05),
-    VariableSpec("humidity_pct", "%", "Humidity", 0.0, 100.0, 0.5),
+    VariableSpec("temperature_c", "°C", "Temperature", -95.0, 65.0, 0.05, short="Temp"),
+    VariableSpec("humidity_pct", "%", "Humidity", 0.0, 100.0, 0.5, short="RH"),
     # Station pressure at the barometer's height; at high stations it is far below 1000 hPa.
-    VariableSpec("pressure_hpa", "hPa", "Pressure (station)", 300.0, 1100.0, 0.05),
+    VariableSpec("pressure_hpa", "hPa", "Pressure (station)", 300.0, 1100.0, 0.05, short="P stn"),
     # Mean sea-level pressure: the station reading reduced to sea level.
-    VariableSpec("pressure_msl_hpa", "hPa", "Pressure (sea level)", 850.0, 1090.0, 0.05),
-    VariableSpec("wind_speed_ms", "m/s", "Wind", 0.0, 120.0, 0.1),
-    VariableSpec("wind_gust_ms", "m/s", "Gust", 0.0, 120.0, 0.1),
-    VariableSpec("wind_dir_deg", "°", "Wind direction", 0.0, 360.0, 1.0, statistical=False),
-    VariableSpec("precip_mm", "mm", "Precipitation", 0.0, 500.0, 0.1, stuck_check=False),
+    VariableSpec(
+        "pressure_msl_hpa", "hPa", "Pressure (sea level)", 850.0, 1090.0, 0.05, short="P msl"
+    ),
+    VariableSpec("wind_speed_ms", "m/s", "Wind", 0.0, 120.0, 0.1, short="Wind"),
+    VariableSpec("wind_gust_ms", "m/s", "Gust", 0.0, 120.0, 0.1, short="Gust"),
+    VariableSpec(
+        "wind_dir_deg", "°", "Wind direction", 0.0, 360.0, 1.0, statistical=False, short="Dir"
+    ),
+    VariableSpec(
+        "precip_mm", "mm", "Precipitation", 0.0, 500.0, 0.1, stuck_check=False, short="Rain"
+    ),
 )
 
 ENVIRONMENTAL_VARIABLES: tuple[VariableSpec, ...] = (
-    VariableSpec("aqi", "", "Air quality index", 0.0, 500.0, 1.0),
-    VariableSpec("pm25_ugm3", "µg/m³", "PM2.5", 0.0, 1000.0, 0.5),
-    VariableSpec("noise_db", "dB(A)", "Noise", 0.0, 140.0, 0.5),
+    VariableSpec("aqi", "", "Air quality index", 0.0, 500.0, 1.0, short="AQI"),
+    VariableSpec("pm25_ugm3", "µg/m³", "PM2.5", 0.0, 1000.0, 0.5, short="PM2.5"),
+    VariableSpec("noise_db", "dB(A)", "Noise", 0.0, 140.0, 0.5, short="Noise"),
 )

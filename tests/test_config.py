@@ -116,3 +116,31 @@ def test_bad_environment_value_names_the_variable(tmp_path):
         load(tmp_path, env={"ALERTS_ENABLED": "maybe"})
     with pytest.raises(ConfigError, match=r"environment POLL_SECONDS: source\.poll_seconds"):
         load(tmp_path, env={"POLL_SECONDS": "-3"})
+
+
+def test_saved_setting_is_read_back_at_next_start(tmp_path):
+    from mass_tui.config import save_settings
+
+    user = tmp_path / "user.toml"
+    user.write_text("[ui]\ntheme = 'mass-light'\n")
+    save_settings(user, {"detectors.zscore.thresholds.temperature_c": 5.5})
+    loaded = load(tmp_path)
+    assert loaded.settings.detectors.zscore.thresholds == {"temperature_c": 5.5}
+    assert loaded.settings.ui.theme == "mass-light"
+    assert loaded.overridden_by("detectors.zscore.thresholds.temperature_c") is None
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_higher_layer_that_masks_a_saved_setting_is_named(tmp_path):
+    loaded = load(tmp_path, files={"config.toml": "[rules.gust]\nadvisory_ms = 18.0\n"})
+    assert loaded.overridden_by("rules.gust.advisory_ms") == str(tmp_path / "config.toml")
+    assert loaded.overridden_by("rules.gust.warning_ms") is None
+
+
+def test_unwritable_settings_file_raises_a_clear_error(tmp_path):
+    from mass_tui.config import ConfigSaveError, save_settings
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigSaveError, match=r"cannot save settings to .*file/user\.toml"):
+        save_settings(blocker / "user.toml", {"ui.theme": "x"})

@@ -1,0 +1,710 @@
+"""The M.A.S.S. console: a Textual app over the embedded pipeline.
+
+The app owns the pipeline. At the refresh rate it reads one snapshot and hands each widget the
+part it shows (widgets never reach into the pipeline); the user's intents — a threshold step,
+an acknowledgement, a unit or theme change — come back as actions and messages and are turned
+into calls on the pipeline and the settings file here, in one place.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from mass_tui.anomaly_filter import AnomalyFilter
+from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
+from mass_tui.screens.help import HelpScreen
+from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
+from mass_tui.threshold_settings import is_shared, setting_key, threshold_id
+from pipeline.alerts import SEVERITY_RANK, Alert
+from pipeline.anomaly import Anomaly
+from pipeline.detectors import Threshold, control_band
+from pipeline.runtime import Pipeline, PipelineSnapshot
+from pipeline.store import StoreError, StoreReader
+from pipeline.units import IMPERIAL, METRIC, display_unit, format_value
+from themes import CONSOLE_CSS, THEME_NAMES, THEMES
+from widgets.alert_panel import AlertPanel, AlertRow
+from widgets.anomaly_log import AnomalyLog, AnomalyRow
+from widgets.station_list import StationList, StationRow
+from widgets.status_bar import StatusBar, StatusLine
+from widgets.trend_chart import ChartData, TrendChart
+from widgets.variable_panel import PanelData, VariablePanel
+
+log = logging.getLogger(__name__)
+
+SPANS_S = (900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
+SPAN_LABELS = ("15 min", "1 h", "6 h", "24 h")
+RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an anomaly
+LOG_ROWS = 500
+SPARK_POINTS = 60
+CHART_QUERY_EVERY_S = 1.0
+BAND_LEAD_IN_S = 3 * 3600.0
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+RULE_DETECTORS = ("pressure_fall", "gust")
+
+
+def utc_text(seconds: float, with_date: bool = False) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%S")
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class MassApp(App[None]):
+    TITLE = "M.A.S.S. console"
+    CSS_PATH = str(CONSOLE_CSS)
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("p", "pause", "Pause"),
+        Binding("u", "units", "Units"),
+        Binding("t", "next_theme", "Theme"),
+        Binding("a", "acknowledge", "Ack"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "screenshot", "Shot"),
+        Binding("e", "edit_thresholds", "Thresholds"),
+        Binding("plus,equals_sign", "threshold_step(1)", "+thr", show=False),
+        Binding("minus,underscore", "threshold_step(-1)", "-thr", show=False),
+        Binding("left_square_bracket", "span(-1)", "Span", show=False),
+        Binding("right_square_bracket", "span(1)", "Span"),
+    ]
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        pipeline: Pipeline,
+        *,
+        reader: StoreReader | None = None,
+        start_pipeline: bool = True,
+        user: str | None = None,
+        screenshot_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.loaded = loaded
+        self.pipeline = pipeline
+        self.reader = reader
+        self.start_pipeline = start_pipeline
+        self.user = user or _user_name()
+        self.screenshot_dir = screenshot_dir or loaded.data_dir / "screenshots"
+        self.variables = pipeline.settings.variables
+        self.units = loaded.settings.ui.units
+        self.paused = False
+        self.station_id: str | None = None
+        self.variable = self.variables[0].name if self.variables else ""
+        self.span_index = 1
+        self.anomaly_filter = AnomalyFilter()
+        self.selected_threshold: dict[str, str] = {}
+        self._problems_told: set[str] = set()
+        self._chart_key: tuple = ()
+        self._chart_due = 0.0
+        self._filtered: tuple[AnomalyFilter, list[Anomaly]] | None = None
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            yield StationList(id="stations")
+            with Vertical(id="main"):
+                with Vertical(id="panels"):
+                    for spec in self.variables:
+                        yield VariablePanel(
+                            spec.name, spec.label, spec.short_label, id=f"panel-{spec.name}"
+                        )
+                yield TrendChart(id="chart")
+        with Horizontal(id="bottom"):
+            with Vertical(id="log-column"):
+                yield Input(
+                    placeholder="station:lon variable:pressure detector:cusum score>0.6",
+                    id="filter",
+                )
+                yield AnomalyLog(id="log")
+            yield AlertPanel(id="alerts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in THEMES:
+            self.register_theme(theme)
+        theme = self.loaded.settings.ui.theme
+        self.theme = theme if theme in THEME_NAMES else THEME_NAMES[0]
+        self._apply_size()
+        if self.start_pipeline:
+            self.run_worker(self._start_pipeline, thread=True, name="pipeline-start")
+        self.refresh_view()
+        self.set_interval(1 / self.loaded.settings.ui.refresh_hz, self.refresh_view)
+        self.main.query_one(f"#panel-{self.variable}", VariablePanel).focus()
+
+    @property
+    def main(self) -> Screen:
+        """The console's own screen: widgets are found there even while help or the threshold
+        editor is on top (``App.query_one`` would search the screen on top)."""
+        return self.screen_stack[0]
+
+    def _start_pipeline(self) -> None:
+        try:
+            self.pipeline.start()
+        except Exception as exc:  # shown in the UI and the log, never a traceback on screen
+            log.exception("pipeline failed to start")
+            self.call_from_thread(self.notify, f"pipeline failed to start: {exc}", severity="error")
+
+    def on_resize(self) -> None:
+        self._apply_size()
+
+    def _apply_size(self) -> None:
+        compact = self.size.width < COMPACT_WIDTH or self.size.height < COMPACT_HEIGHT
+        self.screen.set_class(compact, "compact")
+
+    # -- the refresh tick ------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        if not self.is_running:
+            return
+        try:
+            self._refresh_view()
+        except NoMatches:  # the timer fired while the app was shutting its screen down
+            if self.is_running:
+                raise
+
+    def _refresh_view(self) -> None:
+        snap = self.pipeline.snapshot()
+        self._tell_problems(snap)
+        self.main.query_one(StatusBar).show(self._status(snap))
+        if self.paused:
+            return
+        if self.station_id is None and snap.stations:
+            self.station_id = snap.stations[0].station_id
+        self.main.query_one(StationList).show(self._station_rows(snap))
+        self._show_panels(snap)
+        self._show_chart(snap)
+        self._show_log(snap)
+        self.main.query_one(AlertPanel).show(self._alert_rows(snap))
+
+    def _status(self, snap: PipelineSnapshot) -> StatusLine:
+        hour_ago = snap.now - 3600
+        problems = tuple(
+            f"{w.name} {w.state}: {w.detail}" if w.detail else f"{w.name} {w.state}"
+            for w in snap.health
+            if w.state in ("failed", "stalled", "failing")
+        )
+        return StatusLine(
+            clock=utc_text(snap.now, with_date=True),
+            source=snap.source,
+            source_state=snap.source_state,
+            bus=snap.bus,
+            bus_depth=snap.bus_depth,
+            rate=snap.rate,
+            anomalies_last_hour=sum(a.observed_at >= hour_ago for a in snap.anomalies),
+            problems=problems,
+            paused=self.paused,
+            units=self.units,
+        )
+
+    def _tell_problems(self, snap: PipelineSnapshot) -> None:
+        """A new worker or store problem is announced once; the status line keeps showing it."""
+        for worker in snap.health:
+            if worker.state in ("failed", "failing"):
+                message = f"{worker.name} {worker.state}: {worker.detail}"
+                if message not in self._problems_told:
+                    self._problems_told.add(message)
+                    self.notify(message, severity="error", timeout=10)
+
+    def _station_rows(self, snap: PipelineSnapshot) -> list[StationRow]:
+        compact = self.main.has_class("compact")
+        names = [v.name for v in snap.variables]
+        worst: dict[str, str] = {}
+        for alert in snap.alerts:
+            if alert.is_open and SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(
+                worst.get(alert.station_id, ""), 0
+            ):
+                worst[alert.station_id] = alert.severity
+        rows = []
+        for index, station in enumerate(snap.stations):
+            parts = []
+            for name in ("temperature_c", "pressure_msl_hpa", "wind_speed_ms"):
+                if name in names and index < len(snap.latest_values):
+                    spec = snap.variables[names.index(name)]
+                    value = snap.latest_values[index, names.index(name)]
+                    if not math.isnan(value):
+                        parts.append(format_value(value, spec.unit, self.units))
+            latest = snap.latest_time[index] if index < len(snap.latest_time) else math.nan
+            rows.append(
+                StationRow(
+                    station.station_id,
+                    station.name,
+                    " ".join(parts[: 1 if compact else 2]) or "no data yet",
+                    worst.get(station.station_id),
+                    stale=math.isnan(latest),
+                )
+            )
+        return rows
+
+    def _show_panels(self, snap: PipelineSnapshot) -> None:
+        if self.station_id is None:
+            return
+        _, values = self.pipeline.recent_series(self.station_id)
+        zscores = self.pipeline.latest_zscores(self.station_id)
+        recent = {
+            a.variable
+            for a in snap.anomalies
+            if a.station_id == self.station_id and a.observed_at >= snap.now - RECENT_ANOMALY_S
+        }
+        recent |= {a.variable for a in snap.alerts if a.station_id == self.station_id and a.is_open}
+        for column, spec in enumerate(self.variables):
+            series = values[:, column] if len(values) else np.empty(0)
+            series = series[~np.isnan(series)]
+            unit = display_unit(spec.unit, self.units)
+            shown = np.asarray(unit.convert(series[-SPARK_POINTS:]), dtype=float)
+            z = float(zscores[column]) if column < len(zscores) else math.nan
+            self.main.query_one(f"#panel-{spec.name}", VariablePanel).show(
+                PanelData(
+                    variable=spec.name,
+                    label=spec.label,
+                    value=format_value(
+                        series[-1] if len(series) else math.nan, spec.unit, self.units
+                    ),
+                    trend=_trend(series, spec.resolution),
+                    zscore=None if math.isnan(z) else z,
+                    threshold=self._threshold_label(spec.name),
+                    history=tuple(shown.tolist()),
+                    anomalous=spec.name in recent,
+                )
+            )
+
+    def _threshold_label(self, variable: str) -> str:
+        threshold = self._selected(variable)
+        if threshold is None:
+            return ""
+        return f"{_short(threshold)} {self._threshold_value(threshold)}"
+
+    # -- chart -----------------------------------------------------------------------------
+
+    def _show_chart(self, snap: PipelineSnapshot) -> None:
+        chart = self.main.query_one(TrendChart)
+        if not chart.display or self.station_id is None:
+            return
+        # Rebuilding the chart's data (a store query for long spans, the EWMA band) is done at
+        # most once a second unless what is charted changes; the chart throttles its redraws.
+        key = (self.station_id, self.variable, self.span_index, self.units)
+        if key == self._chart_key and time.monotonic() < self._chart_due:
+            return
+        self._chart_key, self._chart_due = key, time.monotonic() + CHART_QUERY_EVERY_S
+        chart.show(self._chart_data(snap, SPANS_S[self.span_index]))
+
+    def _chart_data(self, snap: PipelineSnapshot, span: float) -> ChartData | None:
+        column = [v.name for v in self.variables].index(self.variable)
+        spec = self.variables[column]
+        times, values = self.pipeline.recent_series(self.station_id or "")
+        series = values[:, column] if len(values) else np.empty(0)
+        since = snap.now - span
+        if self.reader is not None and (not len(times) or times[0] > since):
+            try:  # the in-memory history is short: longer spans come from the store, with a
+                # lead-in so the EWMA band is warmed up by the left edge of the chart
+                times, series = self.reader.series(
+                    self.station_id or "",
+                    self.variable,
+                    since - BAND_LEAD_IN_S,
+                    snap.now,
+                    max_points=4_000,
+                )
+            except (StoreError, ValueError) as exc:
+                log.warning("chart query failed: %s", exc)
+        known = ~np.isnan(series)
+        times, series = times[known], series[known]
+        station = next((s.name for s in snap.stations if s.station_id == self.station_id), "")
+        unit = display_unit(spec.unit, self.units)
+        title = f"{station} · {spec.label} · last {SPAN_LABELS[self.span_index]}"
+        bands: tuple[np.ndarray | None, ...] = (None, None, None)
+        if spec.statistical and len(times):
+            settings = self.pipeline.settings.detectors
+            bands = control_band(
+                times, series, settings.ewma, spec.resolution, max_gap_s=settings.max_gap_s
+            )
+        inside = times >= since
+        times, series = times[inside], series[inside]
+        ewma, lower, upper = (
+            None if band is None else np.asarray(unit.convert(band[inside]), dtype=float)
+            for band in bands
+        )
+        lines = tuple(
+            (f"{t.detector} {t.parameter.split('_')[0]}", float(unit.convert(t.value)))
+            for t in self.pipeline.thresholds(self.variable)
+            if t.detector == "gust"
+        )
+        markers = tuple(
+            (a.observed_at, float(unit.convert(a.value)))
+            for a in snap.anomalies
+            if a.station_id == self.station_id
+            and a.variable == self.variable
+            and a.observed_at >= since
+        )
+        return ChartData(
+            title,
+            unit.symbol,
+            snap.now,
+            span,
+            times,
+            np.asarray(unit.convert(series), dtype=float),
+            ewma,
+            lower,
+            upper,
+            lines,
+            markers,
+        )
+
+    # -- anomaly log and alerts ------------------------------------------------------------
+
+    def _show_log(self, snap: PipelineSnapshot) -> None:
+        anomalies = snap.anomalies
+        subtitle = f"{snap.counters.anomalies:,} since start"
+        if self.anomaly_filter.active:
+            anomalies = self._filtered_anomalies(snap)
+            subtitle = f"filter: {self.main.query_one('#filter', Input).value}  ({len(anomalies)})"
+        units = {v.name: v.unit for v in self.variables}
+        rows = [
+            AnomalyRow(
+                key=f"{a.station_id}|{a.variable}|{a.detector}|{a.observed_at}",
+                time=utc_text(a.observed_at),
+                station=a.station_id,
+                variable=a.variable,
+                value=format_value(a.value, units.get(a.variable, ""), self.units),
+                detector=a.detector,
+                score=a.score,
+            )
+            for a in anomalies[:LOG_ROWS]
+        ]
+        self.main.query_one(AnomalyLog).show(rows, subtitle)
+
+    def _filtered_anomalies(self, snap: PipelineSnapshot) -> list[Anomaly]:
+        """Matches from memory, topped up from the store, so the filter reaches past what the
+        console has seen since it started."""
+        recent = [a for a in snap.anomalies if self.anomaly_filter.matches(a)]
+        if self.reader is None:
+            return recent
+        if self._filtered is None or self._filtered[0] != self.anomaly_filter:
+            try:
+                stored = self.reader.anomalies(
+                    limit=20_000, min_score=self.anomaly_filter.min_score
+                )
+            except StoreError as exc:
+                self.notify(f"cannot read stored anomalies: {exc}", severity="warning")
+                stored = []
+            self._filtered = (
+                self.anomaly_filter,
+                [a for a in stored if self.anomaly_filter.matches(a)],
+            )
+        seen = {(a.station_id, a.variable, a.detector, a.observed_at) for a in recent}
+        older = [
+            a
+            for a in self._filtered[1]
+            if (a.station_id, a.variable, a.detector, a.observed_at) not in seen
+        ]
+        return sorted(recent + older, key=lambda a: -a.observed_at)
+
+    def _alert_rows(self, snap: PipelineSnapshot) -> list[AlertRow]:
+        return [
+            AlertRow(
+                alert_id=alert.id,
+                severity=alert.severity,
+                station=alert.station_id,
+                what=self._alert_text(alert),
+                age=age_text(snap.now - alert.opened_at),
+                state=alert.state,
+            )
+            for alert in snap.alerts
+        ]
+
+    def _alert_text(self, alert: Alert) -> str:
+        spec = next((v for v in self.variables if v.name == alert.variable), None)
+        label = spec.short_label if spec else alert.variable
+        quantity = alert.quantity if alert.quantity is not None else alert.value
+        amount = format_value(quantity, spec.unit if spec else "", self.units)
+        verb = {"pressure_fall": "fell", "gust": "", "rapid_change": "Δ"}.get(alert.rule, "")
+        return " ".join(part for part in (label, verb, amount) if part)
+
+    # -- thresholds ------------------------------------------------------------------------
+
+    def _thresholds(self, variable: str) -> list[Threshold]:
+        return self.pipeline.thresholds(variable)
+
+    def _selected(self, variable: str) -> Threshold | None:
+        thresholds = self._thresholds(variable)
+        if not thresholds:
+            return None
+        chosen = self.selected_threshold.get(variable)
+        for threshold in thresholds:
+            if threshold_id(threshold) == chosen:
+                return threshold
+        # By default +/- moves the rule (what people watch) if one applies, else the z-score.
+        rules = [t for t in thresholds if t.detector in RULE_DETECTORS]
+        return (rules or thresholds)[0]
+
+    def _threshold_value(self, threshold: Threshold) -> str:
+        if threshold.unit in ("σ", "samples", "× spacing"):
+            return f"{threshold.value:g} {threshold.unit}"
+        spec = next(v for v in self.variables if v.name == threshold.variable)
+        shown = display_unit(spec.unit, self.units)
+        return f"{threshold.value * shown.scale:.{shown.decimals + 1}f} {shown.symbol}"
+
+    def _editor_rows(self) -> list[ThresholdRow]:
+        thresholds = list(self._thresholds(self.variable))
+        for spec in self.variables:  # the rules' thresholds, whatever variable is focused
+            thresholds += [t for t in self._thresholds(spec.name) if t.detector in RULE_DETECTORS]
+        rows, seen = [], set()
+        for t in thresholds:
+            key = setting_key(t)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                ThresholdRow(
+                    threshold_id(t),
+                    t.detector,
+                    t.parameter,
+                    t.variable,
+                    self._threshold_value(t),
+                    key,
+                )
+            )
+        return rows
+
+    def apply_threshold(self, threshold: Threshold, value: float) -> bool:
+        """Apply at once to the running detectors, then save; True when it applied."""
+        targets = [threshold]
+        if is_shared(threshold):  # one setting: apply to every variable it covers
+            targets = [
+                t
+                for spec in self.variables
+                for t in self._thresholds(spec.name)
+                if (t.detector, t.parameter) == (threshold.detector, threshold.parameter)
+            ]
+        try:
+            for target in targets:
+                self.pipeline.set_threshold(
+                    target.detector, target.parameter, target.variable, value
+                )
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return False
+        key = setting_key(threshold)
+        shown = self._threshold_value(self._find(threshold))
+        try:
+            save_settings(self.loaded.user_config, {key: value})
+        except ConfigSaveError as exc:
+            log.warning("%s", exc)
+            self.notify(
+                f"{key} = {shown} applies for this session only: {exc}",
+                severity="warning",
+                timeout=8,
+            )
+            return True
+        masked = self.loaded.overridden_by(key)
+        if masked:
+            self.notify(
+                f"{key} = {shown} saved, but {masked} also sets it and wins at the next start",
+                severity="warning",
+                timeout=8,
+            )
+        else:
+            self.notify(f"{key} = {shown} (saved)", timeout=3)
+        return True
+
+    def _find(self, threshold: Threshold) -> Threshold:
+        wanted = threshold_id(threshold)
+        return next(t for t in self._thresholds(threshold.variable) if threshold_id(t) == wanted)
+
+    def _step(self, threshold: Threshold, direction: int) -> None:
+        value = round(threshold.value + direction * threshold.step, 6)
+        if value <= 0:
+            self.notify("thresholds must stay above zero", severity="warning")
+            return
+        self.apply_threshold(threshold, value)
+        self.refresh_view()
+
+    def _sync_focus(self) -> None:
+        """The variable keys act on is the focused panel's, even before its Focused message
+        has been handled."""
+        if isinstance(self.focused, VariablePanel):
+            self.variable = self.focused.variable
+
+    def action_threshold_step(self, direction: int) -> None:
+        self._sync_focus()
+        threshold = self._selected(self.variable)
+        if threshold is None:
+            self.notify(f"no threshold applies to {self.variable}", severity="warning")
+            return
+        self._step(threshold, direction)
+
+    def action_edit_thresholds(self) -> None:
+        self._sync_focus()
+        selected = self._selected(self.variable)
+        title = f"Thresholds — {self.variable} and the rules"
+        self.push_screen(
+            ThresholdEditor(
+                title, self._editor_rows(), threshold_id(selected) if selected else None
+            )
+        )
+
+    @on(ThresholdEditor.Selected)
+    def _editor_selected(self, event: ThresholdEditor.Selected) -> None:
+        variable = event.key.rsplit("/", 1)[1]
+        self.selected_threshold[variable] = event.key
+
+    @on(ThresholdEditor.Step)
+    def _editor_step(self, event: ThresholdEditor.Step) -> None:
+        detector, parameter, variable = event.key.split("/")
+        threshold = next(
+            (
+                t
+                for t in self._thresholds(variable)
+                if (t.detector, t.parameter) == (detector, parameter)
+            ),
+            None,
+        )
+        if threshold is not None:
+            self._step(threshold, event.direction)
+        if isinstance(self.screen, ThresholdEditor):
+            self.screen.show(self._editor_rows())
+
+    # -- other intents ---------------------------------------------------------------------
+
+    @on(StationList.Chosen)
+    def _station_chosen(self, event: StationList.Chosen) -> None:
+        self.station_id = event.station_id
+        self.refresh_view()
+
+    @on(VariablePanel.Focused)
+    def _variable_focused(self, event: VariablePanel.Focused) -> None:
+        self.variable = event.variable
+        self.refresh_view()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify(
+            "display paused (the pipeline keeps running)" if self.paused else "resumed", timeout=2
+        )
+        self.refresh_view()
+
+    def action_units(self) -> None:
+        self.units = IMPERIAL if self.units == METRIC else METRIC
+        self._remember("ui.units", self.units)
+        self.refresh_view()
+
+    def action_next_theme(self) -> None:
+        index = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
+        self.theme = THEME_NAMES[(index + 1) % len(THEME_NAMES)]
+        self._remember("ui.theme", self.theme)
+        self.notify(f"theme: {self.theme}", timeout=2)
+        self.refresh_view()
+
+    def _remember(self, key: str, value: str) -> None:
+        try:
+            save_settings(self.loaded.user_config, {key: value})
+        except ConfigSaveError as exc:
+            log.warning("%s", exc)
+
+    def action_span(self, direction: int) -> None:
+        self.span_index = min(max(self.span_index + direction, 0), len(SPANS_S) - 1)
+        self.notify(f"chart span: {SPAN_LABELS[self.span_index]}", timeout=2)
+        self.refresh_view()
+
+    def action_acknowledge(self) -> None:
+        alert_id = self.main.query_one(AlertPanel).selected_alert
+        if alert_id is None:
+            self.notify("no alert to acknowledge", timeout=2)
+            return
+        acknowledged = self.pipeline.acknowledge(alert_id, self.user)
+        if acknowledged is None:
+            self.notify("that alert is not active", severity="warning", timeout=3)
+        else:
+            self.notify(f"alert {alert_id} acknowledged by {self.user}", timeout=3)
+        self.refresh_view()
+
+    def action_filter(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.anomaly_filter = AnomalyFilter.parse(event.value)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._filtered = None
+        if not self.anomaly_filter.active:
+            event.input.remove_class("shown")
+        self.main.query_one(AnomalyLog).focus()
+        self.refresh_view()
+
+    def action_screenshot(self) -> None:
+        try:
+            self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = self.save_screenshot(f"mass-tui-{stamp}.svg", str(self.screenshot_dir))
+        except OSError as exc:
+            self.notify(f"cannot save screenshot: {exc}", severity="error")
+            return
+        self.notify(f"screenshot saved to {path}", timeout=6)
+
+    async def action_quit(self) -> None:
+        self.notify("stopping: flushing the store…", timeout=2)
+        await self.run_worker(self.pipeline.stop, thread=True, name="pipeline-stop").wait()
+        self.exit()
+
+
+def _trend(series: np.ndarray, resolution: float) -> str:
+    """Compare the mean of the last five readings with the five before them."""
+    if len(series) < 10:
+        return ""
+    change = float(np.mean(series[-5:]) - np.mean(series[-10:-5]))
+    if abs(change) < 2 * resolution:
+        return "→"
+    return "↑" if change > 0 else "↓"
+
+
+def _short(threshold: Threshold) -> str:
+    """A panel-sized name for a threshold: ``z ≥``, ``fall ≥``, ``gust warn ≥``."""
+    names = {
+        "zscore": "z",
+        "ewma": "EWMA L",
+        "cusum": "CUSUM h",
+        "stuck": "stuck",
+        "gap": "gap ×",
+        "rapid_change": "Δ",
+        "pressure_fall": "fall",
+        "gust": "gust",
+    }
+    name = names.get(threshold.detector, threshold.detector)
+    if threshold.parameter.startswith("warning"):
+        name += " warn"
+    return f"{name} ≥"
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"

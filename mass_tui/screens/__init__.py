@@ -1,0 +1,1 @@
+"""Screens over the console: help and the threshold editor."""

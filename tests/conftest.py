@@ -1,0 +1,97 @@
+"""Shared fixtures: a console app over a real pipeline fed to a known state.
+
+Deterministic for snapshots: a seeded simulator, a fixed observed clock, a fixed wall clock
+for rates, and no worker threads (the data is fed before the app starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mass_tui.app import MassApp
+from mass_tui.config import LoadedSettings, load_settings
+from pipeline.bus import MemoryBus
+from pipeline.clock import FixedClock
+from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.settings import SimulatorSettings
+from pipeline.simulator import StationSimulator
+from pipeline.store import Store
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+INTERVAL = 60.0
+QUIET = SimulatorSettings(seed=11, fronts_per_day=0, windy_spells_per_day=0, faults_per_day=3)
+
+
+@dataclass
+class Console:
+    app: MassApp
+    pipeline: Pipeline
+    store: Store
+    clock: FixedClock
+    simulator: StationSimulator
+    loaded: LoadedSettings
+    steps: int = 0
+
+    def feed(self, steps: int) -> None:
+        names = [v.name for v in self.loaded.variables]
+        first = START + self.steps * INTERVAL
+        block = self.simulator.generate(first, steps, INTERVAL)
+        self.clock.set(first + (steps - 1) * INTERVAL)
+        stations = list(self.pipeline.registry.stations)
+        self.pipeline.bus.publish(block.to_observations(stations, names))
+        self.pipeline.process_pending()
+        self.steps += steps
+
+
+def make_console(tmp_path: Path, *, steps: int = 330, config: str = "") -> Console:
+    (tmp_path / "cwd").mkdir(exist_ok=True)
+    if config:
+        (tmp_path / "cwd" / "config.toml").write_text(config)
+    loaded = load_settings(
+        environ={},
+        cwd=tmp_path / "cwd",
+        user_config=tmp_path / "user" / "config.toml",
+        flags={"data_dir": str(tmp_path / "data")},
+    )
+    stations = list(loaded.stations)
+    simulator = StationSimulator(stations, loaded.variables, QUIET)
+    # A deep front in London three hours in: after 330 readings (5.5 h) its pressure-fall
+    # warning is active.
+    simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
+    store = Store(loaded.database_path, [v.name for v in loaded.variables], retention_s=7 * 86400)
+    clock = FixedClock(START)
+    settings = loaded.settings
+    pipeline = Pipeline(
+        PipelineSettings(
+            stations=tuple(stations),
+            variables=loaded.variables,
+            bus=settings.bus,
+            detectors=settings.detectors,
+            rules=settings.rules,
+            validation=settings.validation,
+        ),
+        clock=clock,
+        source=None,
+        bus=MemoryBus(settings.bus.capacity),
+        store=store,
+        wall=FixedClock(0.0),
+    )
+    app = MassApp(
+        loaded,
+        pipeline,
+        reader=store.reader(),
+        start_pipeline=False,
+        user="tester",
+        screenshot_dir=tmp_path / "shots",
+    )
+    console = Console(app, pipeline, store, clock, simulator, loaded)
+    console.feed(steps)
+    return console
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Console:
+    return make_console(tmp_path)

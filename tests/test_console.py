@@ -1,0 +1,170 @@
+"""Pilot tests: every key of the console, as a person presses it."""
+
+import sqlite3
+import tomllib
+
+from mass_tui.screens.help import HelpScreen
+from mass_tui.screens.threshold_editor import ThresholdEditor
+from tests.conftest import make_console
+from widgets.alert_panel import AlertPanel
+from widgets.anomaly_log import AnomalyLog
+from widgets.status_bar import StatusBar
+from widgets.variable_panel import VariablePanel
+
+SIZE = (120, 40)
+
+
+def panel_text(app, variable):
+    panel = app.query_one(f"#panel-{variable}", VariablePanel)
+    return str(panel.query_one(".value").render())
+
+
+def threshold(pipeline, variable, detector, parameter):
+    return next(
+        t.value
+        for t in pipeline.thresholds(variable)
+        if (t.detector, t.parameter) == (detector, parameter)
+    )
+
+
+async def test_help_opens_and_closes(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(console.app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(console.app.screen, HelpScreen)
+
+
+async def test_pause_freezes_the_display_while_the_pipeline_keeps_running(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        before = panel_text(console.app, "temperature_c")
+        accepted = console.pipeline.analytics.counters.accepted
+        console.feed(30)
+        console.app.refresh_view()
+        await pilot.pause()
+        assert console.pipeline.analytics.counters.accepted == accepted + 150
+        assert panel_text(console.app, "temperature_c") == before
+        assert "PAUSED" in str(console.app.query_one(StatusBar).render())
+        await pilot.press("p")
+        await pilot.pause()
+        assert panel_text(console.app, "temperature_c") != before
+
+
+async def test_units_change_the_display_only(console, tmp_path):
+    async with console.app.run_test(size=SIZE) as pilot:
+        assert "°C" in panel_text(console.app, "temperature_c")
+        stored_before = console.store.series("nyc", "temperature_c", 0)[1].tolist()
+        await pilot.press("u")
+        await pilot.pause()
+        assert "°F" in panel_text(console.app, "temperature_c")
+        assert "inHg" in panel_text(console.app, "pressure_msl_hpa")
+        assert "mph" in panel_text(console.app, "wind_speed_ms")
+        assert console.store.series("nyc", "temperature_c", 0)[1].tolist() == stored_before
+        latest = console.pipeline.snapshot().latest_values[0, 0]
+        assert -95 < latest < 65  # still Celsius inside the pipeline
+
+
+async def test_t_cycles_dark_light_high_contrast(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        seen = [console.app.theme]
+        for _ in range(3):
+            await pilot.press("t")
+            seen.append(console.app.theme)
+        assert seen == ["mass-dark", "mass-light", "mass-high-contrast", "mass-dark"]
+
+
+async def test_a_acknowledges_the_selected_alert(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        alerts = console.pipeline.snapshot().alerts
+        assert alerts and alerts[0].state == "active"
+        await pilot.press("a")
+        await pilot.pause()
+        acked = next(a for a in console.pipeline.snapshot().alerts if a.id == alerts[0].id)
+        assert (acked.state, acked.acknowledged_by) == ("acknowledged", "tester")
+        assert "acked" in console.app.query_one(AlertPanel).get_row_at(0)[4].plain
+
+
+async def test_slash_filters_the_anomaly_log(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        log = console.app.query_one(AnomalyLog)
+        assert {log.get_row_at(i)[4] for i in range(log.row_count)} != {"pressure_fall"}
+        await pilot.press("slash", *"detector:pressure", "enter")
+        await pilot.pause()
+        detectors = {log.get_row_at(i)[4] for i in range(log.row_count)}
+        assert detectors == {"pressure_fall"}
+        assert "filter" in log.border_subtitle
+
+
+async def test_s_saves_a_screenshot_and_says_where(console, tmp_path):
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        shots = list((tmp_path / "shots").glob("*.svg"))
+        assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
+        assert any(str(shots[0]) in n.message for n in console.app._notifications)
+
+
+async def test_plus_on_a_panel_raises_the_threshold_the_detector_uses_and_saves_it(console):
+    gust = "wind_gust_ms"
+    before = threshold(console.pipeline, gust, "gust", "advisory_ms")
+    async with console.app.run_test(size=SIZE) as pilot:
+        console.app.query_one(f"#panel-{gust}", VariablePanel).focus()
+        await pilot.pause()
+        await pilot.press("plus", "plus", "minus", "plus")
+        await pilot.pause()
+    after = threshold(console.pipeline, gust, "gust", "advisory_ms")
+    assert after == before + 1.0
+    saved = tomllib.loads(console.loaded.user_config.read_text())
+    assert saved["rules"]["gust"]["advisory_ms"] == after
+
+
+async def test_threshold_editor_changes_the_selected_row(console):
+    variable = "temperature_c"
+    before = threshold(console.pipeline, variable, "zscore", "threshold")
+    async with console.app.run_test(size=SIZE) as pilot:
+        console.app.query_one(f"#panel-{variable}", VariablePanel).focus()
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(console.app.screen, ThresholdEditor)
+        editor = console.app.screen
+        assert editor.current == f"zscore/threshold/{variable}"
+        await pilot.press("plus")
+        await pilot.pause()
+        await pilot.press("escape")
+    assert threshold(console.pipeline, variable, "zscore", "threshold") == before + 0.5
+    saved = tomllib.loads(console.loaded.user_config.read_text())
+    assert saved["detectors"]["zscore"]["thresholds"][variable] == before + 0.5
+
+
+async def test_unwritable_config_notifies_and_the_change_still_applies(tmp_path):
+    console = make_console(tmp_path, steps=120)
+    blocker = tmp_path / "user"
+    blocker.write_text("a file where the config directory should be")
+    gust = "wind_gust_ms"
+    before = threshold(console.pipeline, gust, "gust", "advisory_ms")
+    async with console.app.run_test(size=SIZE) as pilot:
+        console.app.query_one(f"#panel-{gust}", VariablePanel).focus()
+        await pilot.press("plus")
+        await pilot.pause()
+        messages = [n.message for n in console.app._notifications]
+    assert threshold(console.pipeline, gust, "gust", "advisory_ms") == before + 0.5
+    assert any("for this session only" in m and "cannot save settings" in m for m in messages)
+
+
+async def test_q_quits_and_leaves_the_store_consistent(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause(0.5)
+    assert console.app.return_code == 0 or console.app.return_code is None
+    accepted = console.pipeline.analytics.counters.accepted
+    path = console.loaded.database_path
+    assert not path.with_name(path.name + "-wal").exists() or (
+        path.with_name(path.name + "-wal").stat().st_size == 0
+    )
+    with sqlite3.connect(path) as db:
+        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+        (rows,) = db.execute("select count(*) from observations").fetchone()
+        (anomalies,) = db.execute("select count(*) from anomalies").fetchone()
+    assert rows == accepted
+    assert anomalies == console.pipeline.analytics.counters.anomalies

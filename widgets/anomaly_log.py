@@ -1,0 +1,63 @@
+"""The anomaly log: newest first, scrollable well past one screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.widgets import DataTable
+
+COLUMNS = ("time", "stn", "variable", "value", "detector", "score")
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyRow:
+    key: str  # unique per anomaly, keeps the cursor on the same row across updates
+    time: str
+    station: str
+    variable: str
+    value: str
+    detector: str
+    score: float
+
+
+class AnomalyLog(DataTable):
+    DEFAULT_CSS = """
+    AnomalyLog {
+        height: 1fr;
+        border: round $panel;
+        border-title-color: $foreground;
+    }
+    AnomalyLog:focus { border: round $primary; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.border_title = "Anomalies"
+        self._keys: tuple[str, ...] = ()
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    def show(self, rows: list[AnomalyRow], subtitle: str = "") -> None:
+        """Replace the rows (newest first); does nothing when they did not change."""
+        self.border_subtitle = subtitle
+        keys = tuple(row.key for row in rows)
+        if keys == self._keys:
+            return
+        self._keys = keys
+        cursor_key = None
+        if self.row_count and self.cursor_row > 0:
+            cursor_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        self.clear()
+        for row in rows:
+            self.add_row(
+                row.time,
+                row.station,
+                row.variable,
+                row.value,
+                row.detector,
+                f"{row.score:.2f}",
+                key=row.key,
+            )
+        if cursor_key is not None and cursor_key in keys:
+            self.move_cursor(row=keys.index(cursor_key))

@@ -1,0 +1,59 @@
+"""The console's top line: clock, source, bus, rate, anomalies in the last hour, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True, slots=True)
+class StatusLine:
+    clock: str  # observed time, e.g. "2026-11-23 14:05:00Z"
+    source: str
+    source_state: str
+    bus: str
+    bus_depth: int
+    rate: float  # observations per second
+    anomalies_last_hour: int
+    problems: tuple[str, ...]  # "consumer failed: ...", "store failing: ..." — empty when healthy
+    paused: bool = False
+    units: str = "metric"
+
+
+class StatusBar(Static):
+    """One line, pushed whole by the app at its refresh rate."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, status: StatusLine) -> None:
+        """Health first: on a narrow terminal the end of the line is what gets cut."""
+        narrow = self.size.width and self.size.width < 100
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("M.A.S.S. ", style="bold")
+        if status.problems:
+            text.append("✖ " + "; ".join(status.problems), style="bold red")
+        else:
+            text.append("✔ ok", style="green")
+        if status.paused:
+            text.append("  PAUSED", style="reverse bold")
+        text.append("  " + (status.clock.split(" ")[-1] if narrow else status.clock))
+        text.append(f"  {status.rate:,.0f} obs/s")
+        text.append(f"  {status.anomalies_last_hour} anom/h")
+        text.append(f"  {status.source}")
+        if status.source_state and status.source_state != "ok":
+            text.append(f" ({status.source_state})", style="bold")
+        text.append(f"  bus {status.bus}")
+        if status.bus_depth:
+            text.append(f" lag {status.bus_depth:,}")
+        if status.units != "metric":
+            text.append(f"  {status.units}")
+        self.update(text)
