@@ -48,9 +48,10 @@ log = logging.getLogger(__name__)
 SPANS_S = (900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
 SPAN_LABELS = ("15 min", "1 h", "6 h", "24 h")
 RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an anomaly
-LOG_ROWS = 500
+LOG_ROWS = 200  # more are a filter away (the filter reaches the store)
 SPARK_POINTS = 60
 CHART_QUERY_EVERY_S = 1.0
+LISTS_EVERY_S = 1.0
 BAND_LEAD_IN_S = 3 * 3600.0
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 RULE_DETECTORS = ("pressure_fall", "gust")
@@ -114,6 +115,7 @@ class MassApp(App[None]):
         self.anomaly_filter = AnomalyFilter()
         self.selected_threshold: dict[str, str] = {}
         self._problems_told: set[str] = set()
+        self._lists_due = 0.0
         self._chart_key: tuple = ()
         self._chart_due = 0.0
         self._filtered: tuple[AnomalyFilter, list[Anomaly]] | None = None
@@ -130,7 +132,9 @@ class MassApp(App[None]):
                         yield VariablePanel(
                             spec.name, spec.label, spec.short_label, id=f"panel-{spec.name}"
                         )
-                yield TrendChart(id="chart")
+                yield TrendChart(
+                    min_interval_s=self.loaded.settings.ui.chart_interval_s, id="chart"
+                )
         with Horizontal(id="bottom"):
             with Vertical(id="log-column"):
                 yield Input(
@@ -192,11 +196,20 @@ class MassApp(App[None]):
             return
         if self.station_id is None and snap.stations:
             self.station_id = snap.stations[0].station_id
-        self.main.query_one(StationList).show(self._station_rows(snap))
         self._show_panels(snap)
         self._show_chart(snap)
-        self._show_log(snap)
-        self.main.query_one(AlertPanel).show(self._alert_rows(snap))
+        # Lists and tables cost far more to redraw than a value or a sparkline, and change
+        # less often: they follow at most once a second (at once after a user action).
+        if time.monotonic() >= self._lists_due:
+            self._lists_due = time.monotonic() + LISTS_EVERY_S
+            self.main.query_one(StationList).show(self._station_rows(snap))
+            self._show_log(snap)
+            self.main.query_one(AlertPanel).show(self._alert_rows(snap))
+
+    def refresh_now(self) -> None:
+        """Redraw everything at once (after a key press), not at the next slow tick."""
+        self._lists_due = 0.0
+        self.refresh_view()
 
     def _status(self, snap: PipelineSnapshot) -> StatusLine:
         hour_ago = snap.now - 3600
@@ -537,7 +550,7 @@ class MassApp(App[None]):
             self.notify("thresholds must stay above zero", severity="warning")
             return
         self.apply_threshold(threshold, value)
-        self.refresh_view()
+        self.refresh_now()
 
     def _sync_focus(self) -> None:
         """The variable keys act on is the focused panel's, even before its Focused message
@@ -589,12 +602,12 @@ class MassApp(App[None]):
     @on(StationList.Chosen)
     def _station_chosen(self, event: StationList.Chosen) -> None:
         self.station_id = event.station_id
-        self.refresh_view()
+        self.refresh_now()
 
     @on(VariablePanel.Focused)
     def _variable_focused(self, event: VariablePanel.Focused) -> None:
         self.variable = event.variable
-        self.refresh_view()
+        self.refresh_now()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -604,19 +617,19 @@ class MassApp(App[None]):
         self.notify(
             "display paused (the pipeline keeps running)" if self.paused else "resumed", timeout=2
         )
-        self.refresh_view()
+        self.refresh_now()
 
     def action_units(self) -> None:
         self.units = IMPERIAL if self.units == METRIC else METRIC
         self._remember("ui.units", self.units)
-        self.refresh_view()
+        self.refresh_now()
 
     def action_next_theme(self) -> None:
         index = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
         self.theme = THEME_NAMES[(index + 1) % len(THEME_NAMES)]
         self._remember("ui.theme", self.theme)
         self.notify(f"theme: {self.theme}", timeout=2)
-        self.refresh_view()
+        self.refresh_now()
 
     def _remember(self, key: str, value: str) -> None:
         try:
@@ -627,7 +640,7 @@ class MassApp(App[None]):
     def action_span(self, direction: int) -> None:
         self.span_index = min(max(self.span_index + direction, 0), len(SPANS_S) - 1)
         self.notify(f"chart span: {SPAN_LABELS[self.span_index]}", timeout=2)
-        self.refresh_view()
+        self.refresh_now()
 
     def action_acknowledge(self) -> None:
         alert_id = self.main.query_one(AlertPanel).selected_alert
@@ -639,7 +652,7 @@ class MassApp(App[None]):
             self.notify("that alert is not active", severity="warning", timeout=3)
         else:
             self.notify(f"alert {alert_id} acknowledged by {self.user}", timeout=3)
-        self.refresh_view()
+        self.refresh_now()
 
     def action_filter(self) -> None:
         box = self.main.query_one("#filter", Input)
@@ -657,7 +670,7 @@ class MassApp(App[None]):
         if not self.anomaly_filter.active:
             event.input.remove_class("shown")
         self.main.query_one(AnomalyLog).focus()
-        self.refresh_view()
+        self.refresh_now()
 
     def action_screenshot(self) -> None:
         try:

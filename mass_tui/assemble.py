@@ -46,6 +46,15 @@ def simulation_start(loaded: LoadedSettings, store: Store | None, wall: Clock) -
     return max(start, latest) if latest is not None else start
 
 
+def first_reading(start: float, backfill_s: float, store: Store | None) -> float:
+    """The simulated stations have been running before we looked: the first poll produces the
+    last ``backfill_s`` of readings at once, so charts and detectors start full instead of
+    empty — or, when the store already holds recent readings, continues right after them."""
+    latest = store.latest_observed_at() if store is not None else None
+    earliest = start - backfill_s
+    return earliest if latest is None else max(earliest, latest + 1e-6)
+
+
 def build_pipeline(
     loaded: LoadedSettings, *, store: Store | None, wall: Clock | None = None
 ) -> Pipeline:
@@ -69,7 +78,7 @@ def build_pipeline(
         [v.name for v in loaded.variables],
         clock,
         interval_s=sim.time_scale / sim.rate_per_station,
-        start=start,
+        start=first_reading(start, sim.backfill_hours * 3600, store),
     )
     pipeline_settings = PipelineSettings(
         stations=tuple(stations),

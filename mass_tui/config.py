@@ -55,6 +55,7 @@ class ConfigError(Exception):
 
 class UiSettings(Strict):
     refresh_hz: Positive = 4.0
+    chart_interval_s: Positive = 1.0
     theme: str = "mass-dark"
     units: Literal["metric", "imperial"] = "metric"
 

@@ -54,6 +54,7 @@ class SimulatorSettings(Strict):
     windy_spells_per_day: NonNegative = 0.5
     faults_per_day: NonNegative = 2.0
     start: str = ""
+    backfill_hours: NonNegative = 3.0
     demo_front: bool = False
 
 

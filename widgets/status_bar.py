@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import Static
+
+from widgets.text_line import TextLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +23,13 @@ class StatusLine:
     units: str = "metric"
 
 
-class StatusBar(Static):
+class StatusBar(TextLine):
     """One line, pushed whole by the app at its refresh rate."""
 
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
+        width: 100%;
         background: $panel;
         color: $foreground;
         padding: 0 1;
@@ -56,4 +58,4 @@ class StatusBar(Static):
             text.append(f" lag {status.bus_depth:,}")
         if status.units != "metric":
             text.append(f"  {status.units}")
-        self.update(text)
+        self.text = text

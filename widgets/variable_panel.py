@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
+
+from widgets.text_line import TextLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,8 @@ class VariablePanel(Vertical, can_focus=True):
         self.border_title = self.label if fits else self.short
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="value")
-        yield Static(classes="detail")
+        yield TextLine(classes="value")
+        yield TextLine(classes="detail")
         yield Sparkline([], summary_function=max)
 
     def show(self, data: PanelData) -> None:
@@ -71,8 +73,8 @@ class VariablePanel(Vertical, can_focus=True):
         detail.append("z —" if data.zscore is None else f"z {data.zscore:+.1f}")
         if data.threshold:
             detail.append(f"  {data.threshold}")
-        self.query_one(".value", Static).update(value)
-        self.query_one(".detail", Static).update(detail)
+        self.query_one(".value", TextLine).text = value
+        self.query_one(".detail", TextLine).text = detail
         self.query_one(Sparkline).data = list(data.history)
         self.set_class(data.anomalous, "anomalous")
 

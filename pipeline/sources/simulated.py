@@ -39,7 +39,9 @@ class SimulatorSource:
         self._next = math.ceil(start / interval_s) * interval_s
         # Catching up after a pause must not build millions of objects at once.
         self._max_steps = max(1, max_rows_per_poll // max(1, len(self._stations)))
-        self.poll_interval_s = 0.05
+        # Four batches a second: fresh enough for a person, few enough that per-batch costs
+        # (a transaction, a detector round) stay small at high rates.
+        self.poll_interval_s = 0.25
 
     def poll(self) -> list[Observation]:
         due = self._clock.now() - self._next
