@@ -50,7 +50,7 @@ MASS_HIGH_CONTRAST = Theme(
     foreground="#FFFFFF",
     background="#000000",
     surface="#000000",
-    panel="#1A1A1A",
+    panel="#5A5A5A",
     dark=True,
     luminosity_spread=0.0,
 )

@@ -40,7 +40,12 @@ class AlertPanel(DataTable):
         self._rows: tuple[AlertRow, ...] = ()
 
     def on_mount(self) -> None:
-        self.add_columns("sev", "stn", "what", "age", "state")
+        # Fixed widths for the short columns keep them apart whatever the styling of a cell.
+        self.add_column("sev", width=5)
+        self.add_column("stn", width=5)
+        self.add_column("what")
+        self.add_column("age", width=6)
+        self.add_column("state", width=7)
 
     @property
     def selected_alert(self) -> int | None:
@@ -61,7 +66,7 @@ class AlertPanel(DataTable):
         for row in rows:
             self.add_row(
                 Text(
-                    SEVERITY_SHORT.get(row.severity, row.severity.upper()),
+                    SEVERITY_SHORT.get(row.severity, row.severity.upper()).ljust(5),
                     style=SEVERITY_STYLE.get(row.severity, ""),
                 ),
                 row.station,

@@ -24,6 +24,7 @@ class AnomalyLog(DataTable):
     DEFAULT_CSS = """
     AnomalyLog {
         height: 1fr;
+        overflow-x: hidden;  /* the last column's padding is not worth a scrollbar line */
         border: round $panel;
         border-title-color: $foreground;
     }
