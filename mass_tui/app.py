@@ -170,12 +170,13 @@ class MassApp(App[None]):
             log.exception("pipeline failed to start")
             self.call_from_thread(self.notify, f"pipeline failed to start: {exc}", severity="error")
 
-    def on_resize(self) -> None:
-        self._apply_size()
-
     def _apply_size(self) -> None:
+        """Compact layout below 100x30. Checked on every refresh tick: the App is not sent the
+        terminal's resize events (its screen is), and the tick follows a resize within 250 ms."""
         compact = self.size.width < COMPACT_WIDTH or self.size.height < COMPACT_HEIGHT
-        self.screen.set_class(compact, "compact")
+        if compact != self.main.has_class("compact"):
+            self.main.set_class(compact, "compact")
+            self._lists_due = 0.0
 
     # -- the refresh tick ------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class MassApp(App[None]):
                 raise
 
     def _refresh_view(self) -> None:
+        self._apply_size()
         snap = self.pipeline.snapshot()
         self._tell_problems(snap)
         self.main.query_one(StatusBar).show(self._status(snap))

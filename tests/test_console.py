@@ -168,3 +168,26 @@ async def test_q_quits_and_leaves_the_store_consistent(console):
         (anomalies,) = db.execute("select count(*) from anomalies").fetchone()
     assert rows == accepted
     assert anomalies == console.pipeline.analytics.counters.anomalies
+
+
+async def test_resizing_switches_between_full_and_compact_layouts(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        chart = console.app.query_one("#chart")
+        assert chart.display and not console.app.main.has_class("compact")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.4)
+        assert console.app.main.has_class("compact")
+        assert chart.region.width == 0  # the chart is not drawn in the compact layout
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.4)
+        assert not console.app.main.has_class("compact") and chart.region.width > 0
+
+
+async def test_brackets_change_the_chart_span(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert "last 6 h" in console.app._chart_data(console.pipeline.snapshot(), 6 * 3600).title
+        assert console.app.span_index == 2
+        await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
+        assert console.app.span_index == 0
