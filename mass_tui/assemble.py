@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mass_tui.config import ConfigError, LoadedSettings
+from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.bus import MemoryBus
 from pipeline.clock import AcceleratedClock, Clock, SystemClock
-from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.runtime import Pipeline
 from pipeline.simulator import StationSimulator
 from pipeline.sources.simulated import SimulatorSource
 from pipeline.store import Store
@@ -80,16 +80,8 @@ def build_pipeline(
         interval_s=sim.time_scale / sim.rate_per_station,
         start=first_reading(start, sim.backfill_hours * 3600, store),
     )
-    pipeline_settings = PipelineSettings(
-        stations=tuple(stations),
-        variables=loaded.variables,
-        bus=settings.bus,
-        detectors=settings.detectors,
-        rules=settings.rules,
-        validation=settings.validation,
-    )
     return Pipeline(
-        pipeline_settings,
+        pipeline_settings(loaded, stations),
         clock=clock,
         source=source,
         bus=MemoryBus(settings.bus.capacity),

@@ -16,17 +16,17 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
-from mass_tui.config import LoadedSettings
+from mass_tui.config import LoadedSettings, pipeline_settings
 from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
-from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.runtime import Pipeline
 from pipeline.simulator import LabelledEvent, StationSimulator
 from pipeline.store import Store
 
@@ -79,13 +79,9 @@ def _run(
     names = [v.name for v in loaded.variables]
     clock = FixedClock(START)
     pipeline = Pipeline(
-        PipelineSettings(
-            stations=tuple(stations),
-            variables=loaded.variables,
+        replace(
+            pipeline_settings(loaded, stations),
             bus=msgspec.structs.replace(settings.bus, batch_size=batch),
-            detectors=settings.detectors,
-            rules=settings.rules,
-            validation=settings.validation,
         ),
         clock=clock,
         source=None,  # fed directly below

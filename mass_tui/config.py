@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +24,7 @@ import msgspec
 import platformdirs
 import tomli_w
 
+from pipeline.runtime import PipelineSettings
 from pipeline.settings import (
     AlertSettings,
     BusSettings,
@@ -396,6 +397,19 @@ def load_settings(
         tuple(files),
         user_config,
         provenance,
+    )
+
+
+def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> PipelineSettings:
+    """The part of the settings the pipeline runs on."""
+    settings = loaded.settings
+    return PipelineSettings(
+        stations=tuple(stations),
+        variables=loaded.variables,
+        bus=settings.bus,
+        detectors=settings.detectors,
+        rules=settings.rules,
+        validation=settings.validation,
     )
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from mass_tui.app import MassApp
-from mass_tui.config import LoadedSettings, load_settings
+from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
-from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
 from pipeline.simulator import StationSimulator
 from pipeline.store import Store
@@ -65,14 +65,7 @@ def make_console(tmp_path: Path, *, steps: int = 330, config: str = "") -> Conso
     clock = FixedClock(START)
     settings = loaded.settings
     pipeline = Pipeline(
-        PipelineSettings(
-            stations=tuple(stations),
-            variables=loaded.variables,
-            bus=settings.bus,
-            detectors=settings.detectors,
-            rules=settings.rules,
-            validation=settings.validation,
-        ),
+        pipeline_settings(loaded, stations),
         clock=clock,
         source=None,
         bus=MemoryBus(settings.bus.capacity),
