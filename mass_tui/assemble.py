@@ -3,14 +3,20 @@ and store, shared by the console and ``headless``."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import datetime
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.bus import MemoryBus
-from pipeline.clock import AcceleratedClock, Clock, SystemClock
+from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, SystemClock
 from pipeline.runtime import Pipeline
 from pipeline.simulator import StationSimulator
+from pipeline.sources import Source
+from pipeline.sources.open_meteo import OpenMeteoSource
+from pipeline.sources.openweathermap import OpenWeatherMapSource
 from pipeline.sources.simulated import SimulatorSource
+from pipeline.stations import Station
 from pipeline.store import Store
 
 
@@ -55,17 +61,10 @@ def first_reading(start: float, backfill_s: float, store: Store | None) -> float
     return earliest if latest is None else max(earliest, latest + 1e-6)
 
 
-def build_pipeline(
-    loaded: LoadedSettings, *, store: Store | None, wall: Clock | None = None
-) -> Pipeline:
-    settings = loaded.settings
-    wall = wall or SystemClock()
-    if settings.source.kind != "simulator":
-        raise ConfigError(
-            f"config error: source.kind: unknown source {settings.source.kind!r} "
-            "(available: simulator)"
-        )
-    sim = settings.simulator
+def simulated_source(
+    loaded: LoadedSettings, store: Store | None, wall: Clock
+) -> tuple[Source, Clock, list[Station]]:
+    sim = loaded.settings.simulator
     start = simulation_start(loaded, store, wall)
     clock = AcceleratedClock(start, sim.time_scale, wall)
     stations = StationSimulator.stations_for(sim, loaded.stations)
@@ -80,10 +79,70 @@ def build_pipeline(
         interval_s=sim.time_scale / sim.rate_per_station,
         start=first_reading(start, sim.backfill_hours * 3600, store),
     )
+    return source, clock, stations
+
+
+def openweathermap_key(environ: Mapping[str, str]) -> str:
+    """The key comes from the environment or .env only (``API_KEY`` was the original design's
+    name), never from config.toml."""
+    key = environ.get("OPENWEATHER_API_KEY") or environ.get("API_KEY")
+    if not key:
+        raise ConfigError(
+            "config error: source openweathermap needs OPENWEATHER_API_KEY (or API_KEY) in the "
+            "environment or .env"
+        )
+    return key
+
+
+def build_source(
+    loaded: LoadedSettings, store: Store | None, wall: Clock, environ: Mapping[str, str]
+) -> tuple[Source, Clock, list[Station]]:
+    """The configured source, the clock the pipeline reads observed time from, the stations."""
+    settings = loaded.settings
+    kind = settings.source.kind
+    if kind == "simulator":
+        return simulated_source(loaded, store, wall)
+    stations = list(loaded.stations)
+    if kind == "open-meteo":
+        source: Source = OpenMeteoSource(
+            stations,
+            api_base=settings.weather.api_base,
+            poll_seconds=settings.source.poll_seconds,
+            clock=MonotonicClock(),
+            timeout_s=settings.source.timeout_s,
+        )
+        return source, wall, stations
+    if kind == "openweathermap":
+        source = OpenWeatherMapSource(
+            stations,
+            api_key=openweathermap_key(environ),
+            api_base=settings.weather.openweathermap_base,
+            poll_seconds=settings.source.poll_seconds,
+            clock=MonotonicClock(),
+            timeout_s=settings.source.timeout_s,
+        )
+        return source, wall, stations
+    raise ConfigError(f"config error: source.kind: {kind!r} is not available yet")
+
+
+def build_pipeline(
+    loaded: LoadedSettings,
+    *,
+    store: Store | None,
+    wall: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Pipeline:
+    wall = wall or SystemClock()
+    try:
+        source, clock, stations = build_source(
+            loaded, store, wall, os.environ if environ is None else environ
+        )
+    except ValueError as exc:  # a source refusing its settings (no stations, bad URL...)
+        raise ConfigError(f"config error: source {loaded.settings.source.kind}: {exc}") from None
     return Pipeline(
         pipeline_settings(loaded, stations),
         clock=clock,
         source=source,
-        bus=MemoryBus(settings.bus.capacity),
+        bus=MemoryBus(loaded.settings.bus.capacity),
         store=store,
     )

@@ -37,6 +37,27 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
+SOURCES = ("simulator", "open-meteo", "openweathermap")
+
+
+def source_flags(spec: str) -> dict[str, str]:
+    """``--source`` as settings."""
+    kind, _, path = spec.partition(":")
+    if kind not in ("simulator", "open-meteo", "openweathermap") or path:
+        raise argparse.ArgumentTypeError(f"unknown source {spec!r} (one of {', '.join(SOURCES)})")
+    return {"source.kind": kind}
+
+
+def _source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        type=source_flags,
+        default=argparse.SUPPRESS,
+        metavar="SOURCE",
+        help=f"where observations come from: {', '.join(SOURCES)} (default: simulator)",
+    )
+
+
 def _demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo",
@@ -61,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mass-tui {__version__}")
     _common(parser, top=True)
+    _source(parser)
     _demo(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -71,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
     )
+    _source(headless)
     _demo(headless)
 
     score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
@@ -96,6 +119,7 @@ def load(args: argparse.Namespace) -> LoadedSettings:
     flags = {"data_dir": str(args.data_dir) if args.data_dir else None}
     if getattr(args, "demo", False):
         flags.update(DEMO_FLAGS)
+    flags.update(getattr(args, "source", {}))
     return load_settings(config_path=args.config, flags=flags)
 
 

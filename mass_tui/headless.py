@@ -14,6 +14,7 @@ import msgspec
 from mass_tui.assemble import build_pipeline, open_store
 from mass_tui.config import LoadedSettings
 from pipeline.anomaly import Anomaly
+from pipeline.runtime import Pipeline
 
 _encoder = msgspec.json.Encoder()
 
@@ -45,6 +46,19 @@ class LineWriter:
             self.broken.set()
 
 
+def _report_source(pipeline: Pipeline, told: str) -> str:
+    """Say on stderr when the source's state changes (a failing API, a finished replay); the
+    details are in the log. Returns the state now told."""
+    if pipeline.source is None:
+        return told
+    state = pipeline.source.state()
+    # Retry countdowns change every second: compare the kind of state, not the number.
+    kind = state.split(" ", 2)[:2]
+    if kind != told.split(" ", 2)[:2] and state not in ("ok", "waiting"):
+        print(f"mass-tui headless: source {pipeline.source.name}: {state}", file=sys.stderr)
+    return state
+
+
 def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     store = open_store(loaded)
     pipeline = build_pipeline(loaded, store=store)
@@ -56,7 +70,9 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     pipeline.start()
     try:
         deadline = None if duration is None else started + duration
+        told = "ok"
         while not stop.is_set() and not writer.broken.is_set():
+            told = _report_source(pipeline, told)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
@@ -73,6 +89,9 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
         f"{c.duplicates} duplicates, {c.stored} stored in {elapsed:.1f} s "
         f"({c.accepted / elapsed if elapsed else 0:.0f} obs/s)"
     )
+    state = pipeline.source.state() if pipeline.source else "ok"
+    if state not in ("ok", "waiting"):
+        summary += f"; source {pipeline.source.name}: {state}"
     if pipeline.analytics.store_error:
         summary += f"; store failing: {pipeline.analytics.store_error}"
     print(summary, file=sys.stderr)

@@ -8,6 +8,7 @@ state needs locks beyond the read-side ones of the objects the console polls.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -61,6 +62,7 @@ class Analytics:
         self.store_error: str | None = None
         self.anomaly_listeners: list[AnomalyListener] = []
         self.alert_listeners: list[AlertListener] = []
+        self._deferred: deque[Rejection] = deque()
         self._last_time = np.full(0, -np.inf)
         self._store_keys = np.zeros(0, dtype=np.int64)
 
@@ -104,11 +106,12 @@ class Analytics:
     def process(self, delivery: Delivery) -> list[Anomaly]:
         received_at = self.clock.now()
         counters = self.counters
-        counters.received += len(delivery.observations) + len(delivery.rejections)
+        deferred = self._take_deferred()
+        counters.received += len(delivery.observations) + len(delivery.rejections) + len(deferred)
         frame, rejections = self.validator.to_frame(
             delivery.observations, self.registry, received_at
         )
-        rejections = delivery.rejections + rejections
+        rejections = delivery.rejections + deferred + rejections
         counters.rejected_messages += sum(1 for r in rejections if r.variable is None)
         counters.rejected_readings += sum(1 for r in rejections if r.variable is not None)
         self._ensure_stations()
@@ -132,6 +135,22 @@ class Analytics:
             for listener in self.alert_listeners:
                 listener(alert)
         return anomalies
+
+    def defer(self, rejections: list[Rejection]) -> None:
+        """Rejections found before the bus (by a source); any thread may call this. They are
+        counted and stored by the consumer thread with its next batch."""
+        self._deferred.extend(rejections)
+
+    def _take_deferred(self) -> list[Rejection]:
+        taken = []
+        while self._deferred:
+            taken.append(self._deferred.popleft())
+        return taken
+
+    def flush_deferred(self) -> None:
+        """Store deferred rejections when no batch is coming to carry them."""
+        if self._deferred:
+            self.process(Delivery([], self._take_deferred()))
 
     def quarantine(self, delivery: Delivery, reason: str) -> None:
         """Keep a batch that could not be processed, with the reason, rather than lose it."""

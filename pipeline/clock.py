@@ -65,3 +65,19 @@ class AcceleratedClock:
 
     def now(self) -> float:
         return self._start + (self._wall.now() - self._wall_start) * self.scale
+
+
+class ObservedClock:
+    """Observed time as far as the data has got: for a replay, whose "now" is the time of the
+    latest observation it has played, however fast or slow it plays."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, when: float) -> None:
+        with self._lock:
+            self._now = max(self._now, when)

@@ -131,6 +131,9 @@ class Pipeline:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        self._threads.clear()
+        if self.source is not None:
+            self.source.close()
         self.bus.close()
         if self.store is not None:
             self.store.close()
@@ -156,6 +159,9 @@ class Pipeline:
                 self.health.report(PRODUCER, "failing", f"{type(exc).__name__}: {exc}")
                 self._stop.wait(1.0)
                 continue
+            rejected = self.source.drain_rejections()
+            if rejected:
+                self.analytics.defer(rejected)
             while batch and not self._stop.is_set():
                 if self.bus.publish(batch, timeout=0.5):
                     break
@@ -175,8 +181,10 @@ class Pipeline:
                 return
             if delivery.observations or delivery.rejections:
                 self._process(delivery)
-            elif draining:
-                return
+            else:
+                self.analytics.flush_deferred()
+                if draining:
+                    return
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 self.analytics.prune()

@@ -148,9 +148,31 @@ class BusSettings(Strict):
     batch_size: PositiveInt = 20_000
 
 
+class CsvSettings(Strict):
+    """How a replayed CSV file's columns map to an observation."""
+
+    time_column: str = "timestamp"
+    station_column: str = ""
+    station_id: str = "csv"
+    station_name_column: str = ""
+    latitude_column: str = ""
+    longitude_column: str = ""
+    variables: dict[str, str] = {}
+
+
+class ReplaySettings(Strict):
+    path: str = ""
+    pace: Literal["recorded", "fast"] = "recorded"
+    speed: Positive = 60.0
+    loop: bool = False
+    csv: CsvSettings = msgspec.field(default_factory=CsvSettings)
+
+
 class SourceSettings(Strict):
-    kind: str = "simulator"
+    kind: Literal["simulator", "open-meteo", "openweathermap", "replay"] = "simulator"
     poll_seconds: Positive = 60.0
+    timeout_s: Positive = 10.0
+    replay: ReplaySettings = msgspec.field(default_factory=ReplaySettings)
 
 
 class AlertSettings(Strict):
@@ -168,3 +190,4 @@ class KafkaSettings(Strict):
 
 class WeatherSettings(Strict):
     api_base: str = "https://api.open-meteo.com"
+    openweathermap_base: str = "https://api.openweathermap.org"

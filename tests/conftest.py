@@ -85,6 +85,12 @@ def make_console(tmp_path: Path, *, steps: int = 330, config: str = "") -> Conso
     return console
 
 
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver on IPv4 loopback, any free port: tests never leave this machine."""
+    return ("127.0.0.1", 0)
+
+
 @pytest.fixture
 def console(tmp_path: Path) -> Console:
     return make_console(tmp_path)

@@ -5,17 +5,30 @@ from __future__ import annotations
 from typing import Protocol
 
 from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
 
 
 class Source(Protocol):
     name: str
     poll_interval_s: float
-    """Wall-clock seconds between polls."""
+    """Wall-clock seconds the producer waits between polls."""
 
     def poll(self) -> list[Observation]:
-        """Observations that became available since the last poll (possibly none)."""
+        """Observations that became available since the last poll (possibly none). Never
+        raises for bad input or a failing service: that shows in :meth:`state` and
+        :meth:`drain_rejections`."""
         ...
 
     def state(self) -> str:
-        """A short status for the console header (``ok``, ``retrying in 5 s`` ...)."""
+        """A short status for the console header: ``ok``, ``retrying in 5 s (HTTP 503)``,
+        ``failing since 12:04:10Z: ...``, ``replay finished``."""
+        ...
+
+    def drain_rejections(self) -> list[Rejection]:
+        """What the source received but could not turn into observations, with reasons, since
+        the last call; the pipeline keeps them in the quarantine."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
         ...

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from pipeline.clock import Clock
 from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
 from pipeline.simulator import StationSimulator
 from pipeline.stations import Station
 
@@ -54,3 +55,9 @@ class SimulatorSource:
 
     def state(self) -> str:
         return "ok"
+
+    def drain_rejections(self) -> list[Rejection]:
+        return []  # generated data is always well formed
+
+    def close(self) -> None:
+        pass
