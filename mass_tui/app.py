@@ -215,20 +215,24 @@ class MassApp(App[None]):
 
     def _status(self, snap: PipelineSnapshot) -> StatusLine:
         hour_ago = snap.now - 3600
-        problems = tuple(
+        problems = [
             f"{w.name} {w.state}: {w.detail}" if w.detail else f"{w.name} {w.state}"
             for w in snap.health
             if w.state in ("failed", "stalled", "failing")
-        )
+        ]
+        source_state = snap.source_state
+        if source_state.startswith(("retrying", "failing")):  # a failing API is a problem too
+            problems.insert(0, f"{snap.source} {source_state}")
+            source_state = ""
         return StatusLine(
             clock=utc_text(snap.now, with_date=True),
             source=snap.source,
-            source_state=snap.source_state,
+            source_state=source_state,
             bus=snap.bus,
             bus_depth=snap.bus_depth,
             rate=snap.rate,
             anomalies_last_hour=sum(a.observed_at >= hour_ago for a in snap.anomalies),
-            problems=problems,
+            problems=tuple(problems),
             paused=self.paused,
             units=self.units,
         )

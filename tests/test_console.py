@@ -191,3 +191,30 @@ async def test_brackets_change_the_chart_span(console):
         assert console.app.span_index == 2
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
         assert console.app.span_index == 0
+
+
+async def test_a_failing_api_source_shows_in_the_status_line(console):
+    import socket
+
+    from pipeline.clock import FixedClock
+    from pipeline.sources.open_meteo import OpenMeteoSource
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clock = FixedClock(0.0)
+    source = OpenMeteoSource(
+        list(console.loaded.stations), api_base=f"http://127.0.0.1:{port}", clock=clock
+    )
+    for _ in range(3):  # three refused connections, waiting out each backoff
+        source.poll()
+        clock.advance(400)
+    console.pipeline.source = source
+    try:
+        async with console.app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            status = str(console.app.query_one(StatusBar).render())
+        assert "✖ open-meteo failing since" in status
+        assert "refused" in status
+    finally:
+        source.close()
