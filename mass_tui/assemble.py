@@ -6,15 +6,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.bus import MemoryBus
-from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, SystemClock
+from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
 from pipeline.runtime import Pipeline
+from pipeline.settings import CsvSettings
 from pipeline.simulator import StationSimulator
 from pipeline.sources import Source
+from pipeline.sources.observed import ObservedTimeSource
 from pipeline.sources.open_meteo import OpenMeteoSource
 from pipeline.sources.openweathermap import OpenWeatherMapSource
+from pipeline.sources.replay import CsvColumns, ReplaySource
 from pipeline.sources.simulated import SimulatorSource
 from pipeline.stations import Station
 from pipeline.store import Store
@@ -122,7 +126,29 @@ def build_source(
             timeout_s=settings.source.timeout_s,
         )
         return source, wall, stations
-    raise ConfigError(f"config error: source.kind: {kind!r} is not available yet")
+    replay = settings.source.replay
+    observed = ObservedClock(0.0)
+    source = ReplaySource(
+        Path(replay.path).expanduser() if replay.path else None,
+        clock=MonotonicClock(),
+        pace=replay.pace,
+        speed=replay.speed,
+        loop=replay.loop,
+        csv_columns=csv_columns(replay.csv),
+    )
+    return ObservedTimeSource(source, observed), observed, []
+
+
+def csv_columns(csv: CsvSettings) -> CsvColumns:
+    return CsvColumns(
+        time=csv.time_column,
+        station=csv.station_column or None,
+        station_id=csv.station_id,
+        station_name=csv.station_name_column or None,
+        latitude=csv.latitude_column or None,
+        longitude=csv.longitude_column or None,
+        variables=dict(csv.variables),
+    )
 
 
 def build_pipeline(

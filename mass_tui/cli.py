@@ -37,15 +37,20 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
-SOURCES = ("simulator", "open-meteo", "openweathermap")
+SOURCES = ("simulator", "open-meteo", "openweathermap", "replay[:PATH]")
 
 
 def source_flags(spec: str) -> dict[str, str]:
-    """``--source`` as settings."""
+    """``--source`` as settings: ``replay:PATH`` (or ``replay:`` for the shipped demo stream)."""
     kind, _, path = spec.partition(":")
-    if kind not in ("simulator", "open-meteo", "openweathermap") or path:
+    if kind not in ("simulator", "open-meteo", "openweathermap", "replay") or (
+        path and kind != "replay"
+    ):
         raise argparse.ArgumentTypeError(f"unknown source {spec!r} (one of {', '.join(SOURCES)})")
-    return {"source.kind": kind}
+    flags = {"source.kind": kind}
+    if kind == "replay":
+        flags["source.replay.path"] = path
+    return flags
 
 
 def _source(parser: argparse.ArgumentParser) -> None:

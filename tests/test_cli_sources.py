@@ -94,3 +94,36 @@ def test_openweathermap_without_a_key_is_a_one_line_error(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "OPENWEATHER_API_KEY" in result.stderr
+
+
+def test_headless_replays_the_demo_stream_and_quarantines_bad_lines(tmp_path):
+    import shutil
+    import sqlite3
+
+    from pipeline.sources.replay import demo_stream_path
+
+    broken = tmp_path / "stream.jsonl"
+    shutil.copy(demo_stream_path(), broken)
+    with broken.open("a") as handle:
+        handle.write('{"station_id": "lon", "observed_at": \n')
+    (tmp_path / "fast.toml").write_text('[source.replay]\npace = "fast"\n')
+    result = headless(
+        tmp_path,
+        [
+            "--source",
+            f"replay:{broken}",
+            "--config",
+            str(tmp_path / "fast.toml"),
+            "--duration",
+            "3",
+        ],
+        {},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "360 observations" in result.stderr and "1 messages" in result.stderr
+    assert "replay finished (360 observations, 1 bad lines)" in result.stderr
+    detectors = {json.loads(line)["detector"] for line in result.stdout.splitlines()}
+    assert "pressure_fall" in detectors  # the demo stream's front at London
+    with sqlite3.connect(tmp_path / "d" / "mass.sqlite3") as db:
+        [(reason,)] = db.execute("select reason from quarantine").fetchall()
+    assert reason.startswith("stream.jsonl line 361: malformed JSON")

@@ -1,0 +1,231 @@
+"""Replay a file of observations: JSONL in the wire format, or CSV with a column mapping.
+
+``pace="recorded"`` plays the file at the pace its timestamps say, ``speed`` times faster
+(60: an hour a minute), measured on the injected clock, so tests advance time instead of
+sleeping; ``pace="fast"`` hands over up to ``batch`` observations a poll. ``loop`` starts again
+at the end with times shifted forward by the file's span, so they keep increasing. A line that
+cannot be read becomes a rejection naming the file and line number; the replay goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pipeline.clock import Clock, SystemClock
+from pipeline.codec import decode_observations
+from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
+
+DEMO_STREAM = "demo_stream.jsonl"
+
+
+def demo_stream_path() -> Path:
+    """The demo stream shipped with the package (simulated data: see demo/README.md)."""
+    return Path(str(resources.files("pipeline.sources.demo").joinpath(DEMO_STREAM)))
+
+
+def parse_replay_spec(spec: str) -> Path | None:
+    """``replay:`` -> None (the demo stream); ``replay:PATH`` -> PATH."""
+    _, _, path = spec.partition(":")
+    return Path(path).expanduser() if path else None
+
+
+@dataclass(frozen=True, slots=True)
+class CsvColumns:
+    """Which CSV column holds what. Without a station column every row is ``station_id``."""
+
+    time: str = "timestamp"
+    station: str | None = None
+    station_id: str = "csv"
+    station_name: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # variable name -> column
+
+
+def _csv_time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset")
+    return moment.timestamp()
+
+
+def _csv_float(row: dict[str, str], column: str | None) -> float:
+    return float(row[column]) if column and row.get(column) not in (None, "") else math.nan
+
+
+class ReplaySource:
+    name = "replay"
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        clock: Clock,
+        pace: Literal["recorded", "fast"] = "recorded",
+        speed: float = 1.0,
+        loop: bool = False,
+        csv_columns: CsvColumns | None = None,
+        batch: int = 1000,
+        wall: Clock | None = None,
+    ) -> None:
+        """``clock`` paces the replay (monotonic in production, fixed in tests); ``wall`` stamps
+        rejections with the real time they were found."""
+        if speed <= 0:
+            raise ValueError("replay speed must be positive")
+        self.path = path or demo_stream_path()
+        self._clock = clock
+        self._wall = wall or SystemClock()
+        self._pace = pace
+        self._speed = speed
+        self._loop = loop
+        self._columns = csv_columns or CsvColumns()
+        self._batch = batch
+        self.poll_interval_s = 0.1
+        self._rejections: list[Rejection] = []
+        self._played = 0
+        self._bad = 0
+        self._error: str | None = None
+        self._finished = False
+        self._shift = 0.0  # added to observed times on each further pass of a loop
+        self._first_time: float | None = None
+        self._last_time: float | None = None
+        self._started_at: float | None = None  # clock time of the first observation's play
+        self._origin = 0.0  # observed time of the first observation played
+        self._first_pass = 0  # observations in one pass of the file
+        self._pending: Observation | None = None
+        self._lines = self._read()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self) -> Iterator[Observation]:
+        """Every observation of the file, in file order, pass after pass when looping."""
+        while True:
+            try:
+                with self.path.open(encoding="utf-8", newline="") as handle:
+                    if self.path.suffix.lower() == ".csv":
+                        yield from self._csv(handle)
+                    else:
+                        yield from self._jsonl(handle)
+            except OSError as exc:
+                self._error = f"cannot read {self.path}: {exc.strerror or exc}"
+                return
+            if not self._loop or self._first_time is None or self._last_time is None:
+                return
+            span = self._last_time - self._first_time
+            spacing = span / max(self._first_pass - 1, 1)  # the file's mean spacing
+            self._shift += span + max(spacing, 1.0)
+
+    def _jsonl(self, handle: io.TextIOBase) -> Iterator[Observation]:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            observations, rejected = decode_observations(
+                [line], received_at=self._wall.now(), source=self.name
+            )
+            for rejection in rejected:
+                self._reject(number, line.rstrip("\n"), rejection.reason)
+            yield from (self._shifted(o) for o in observations)
+
+    def _csv(self, handle: io.TextIOBase) -> Iterator[Observation]:
+        columns = self._columns
+        reader = csv.DictReader(handle)
+        for row in reader:
+            number = reader.line_num
+            try:
+                station = row[columns.station] if columns.station else columns.station_id
+                values = {}
+                for variable, column in columns.variables.items():
+                    raw = row.get(column)
+                    if raw not in (None, ""):
+                        values[variable] = float(raw)
+                observation = Observation(
+                    station_id=station,
+                    station_name=row.get(columns.station_name or "", "") or station,
+                    lat=_csv_float(row, columns.latitude),
+                    lon=_csv_float(row, columns.longitude),
+                    observed_at=_csv_time(row[columns.time]),
+                    source=self.name,
+                    values=values,
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                text = ",".join(v or "" for v in row.values() if isinstance(v, str))
+                self._reject(number, text, f"{type(exc).__name__}: {exc}")
+                continue
+            yield self._shifted(observation)
+
+    def _shifted(self, observation: Observation) -> Observation:
+        if self._shift:
+            observation.observed_at += self._shift
+        else:
+            if self._first_time is None:
+                self._first_time = observation.observed_at
+            self._last_time = max(self._last_time or -math.inf, observation.observed_at)
+            self._first_pass += 1
+        return observation
+
+    def _reject(self, number: int, line: str, reason: str) -> None:
+        self._bad += 1
+        self._rejections.append(
+            Rejection(
+                received_at=self._wall.now(),
+                source=self.name,
+                reason=f"{self.path.name} line {number}: {reason}",
+                payload=line[:10_000],
+            )
+        )
+
+    # -- the Source face -------------------------------------------------------------------
+
+    def _next(self) -> Observation | None:
+        if self._pending is not None:
+            observation, self._pending = self._pending, None
+            return observation
+        observation = next(self._lines, None)
+        if observation is None:
+            self._finished = True
+        return observation
+
+    def poll(self) -> list[Observation]:
+        out: list[Observation] = []
+        now = self._clock.now()
+        while len(out) < self._batch:
+            observation = self._next()
+            if observation is None:
+                break
+            if self._pace == "recorded":
+                if self._started_at is None:
+                    self._started_at, self._origin = now, observation.observed_at
+                due = self._started_at + (observation.observed_at - self._origin) / self._speed
+                if due > now:
+                    self._pending = observation
+                    break
+            out.append(observation)
+        self._played += len(out)
+        return out
+
+    def state(self) -> str:
+        if self._error:
+            return self._error
+        if self._finished and self._pending is None:
+            return f"replay finished ({self._played} observations, {self._bad} bad lines)"
+        return "ok"
+
+    def drain_rejections(self) -> list[Rejection]:
+        taken, self._rejections = self._rejections, []
+        return taken
+
+    def close(self) -> None:
+        self._lines.close()
