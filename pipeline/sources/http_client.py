@@ -26,7 +26,9 @@ import httpx
 import msgspec
 
 from pipeline.clock import Clock
+from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
+from pipeline.stations import Station
 
 log = logging.getLogger(__name__)
 
@@ -449,3 +451,36 @@ class HttpPoller:
         )
         self._rejections.append(rejection)
         return rejection
+
+
+class HttpSource:
+    """What the two API sources share beyond the poller: the Source protocol's bookkeeping
+    methods (delegated to ``self._http``) and building an observation for a station."""
+
+    name: str
+    _http: HttpPoller
+
+    def _observation(
+        self, station: Station, observed_at: float, values: dict[str, float]
+    ) -> Observation:
+        return Observation(
+            station_id=station.station_id,
+            station_name=station.name,
+            lat=station.latitude,
+            lon=station.longitude,
+            observed_at=observed_at,
+            source=self.name,
+            values=values,
+        )
+
+    def state(self) -> str:
+        return self._http.state()
+
+    def status(self) -> PollStatus:
+        return self._http.status()
+
+    def drain_rejections(self) -> list[Rejection]:
+        return self._http.drain_rejections()
+
+    def close(self) -> None:
+        self._http.close()

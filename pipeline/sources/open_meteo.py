@@ -19,11 +19,10 @@ import msgspec
 
 from pipeline.clock import Clock, MonotonicClock, SystemClock
 from pipeline.observation import Observation
-from pipeline.quarantine import Rejection
 from pipeline.sources.http_client import (
     BodyError,
     HttpPoller,
-    PollStatus,
+    HttpSource,
     Problem,
     RetryPolicy,
     endpoint,
@@ -139,7 +138,7 @@ def _to_canonical(variable: CurrentVariable, value: float, units: Mapping[str, A
     return convert(value)
 
 
-class OpenMeteoSource:
+class OpenMeteoSource(HttpSource):
     """Polls Open-Meteo for all ``stations`` at once, at most every ``poll_seconds`` (on
     ``clock``) and less often while backing off.
 
@@ -239,24 +238,4 @@ class OpenMeteoSource:
             )
         if not values:
             return None
-        return Observation(
-            station_id=station.station_id,
-            station_name=station.name,
-            lat=station.latitude,
-            lon=station.longitude,
-            observed_at=observed_at,
-            source=self.name,
-            values=values,
-        )
-
-    def state(self) -> str:
-        return self._http.state()
-
-    def status(self) -> PollStatus:
-        return self._http.status()
-
-    def drain_rejections(self) -> list[Rejection]:
-        return self._http.drain_rejections()
-
-    def close(self) -> None:
-        self._http.close()
+        return self._observation(station, observed_at, values)

@@ -18,11 +18,10 @@ from typing import Any
 
 from pipeline.clock import Clock, MonotonicClock, SystemClock
 from pipeline.observation import Observation
-from pipeline.quarantine import Rejection
 from pipeline.sources.http_client import (
     BodyError,
     HttpPoller,
-    PollStatus,
+    HttpSource,
     Problem,
     Reply,
     RetryPolicy,
@@ -95,7 +94,7 @@ def read_values(body: Mapping[str, Any]) -> tuple[dict[str, float], list[Problem
     return values, problems, kelvin
 
 
-class OpenWeatherMapSource:
+class OpenWeatherMapSource(HttpSource):
     """Polls OpenWeatherMap for each of ``stations`` in turn, a round at most every
     ``poll_seconds`` (on ``clock``) and less often while backing off.
 
@@ -194,24 +193,4 @@ class OpenWeatherMapSource:
             )
         if not values:
             return None
-        return Observation(
-            station_id=station.station_id,
-            station_name=station.name,
-            lat=station.latitude,
-            lon=station.longitude,
-            observed_at=observed_at,
-            source=self.name,
-            values=values,
-        )
-
-    def state(self) -> str:
-        return self._http.state()
-
-    def status(self) -> PollStatus:
-        return self._http.status()
-
-    def drain_rejections(self) -> list[Rejection]:
-        return self._http.drain_rejections()
-
-    def close(self) -> None:
-        self._http.close()
+        return self._observation(station, observed_at, values)
