@@ -230,6 +230,7 @@ class MassApp(App[None]):
             source_state=source_state,
             bus=snap.bus,
             bus_depth=snap.bus_depth,
+            bus_state=snap.bus_state,
             rate=snap.rate,
             anomalies_last_hour=sum(a.observed_at >= hour_ago for a in snap.anomalies),
             problems=tuple(problems),

@@ -9,8 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
-from pipeline.bus import MemoryBus
+from pipeline.bus import Bus, MemoryBus, ObservedTimeBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
+from pipeline.kafka.bus import KafkaBus
+from pipeline.kafka.client import BrokerWatch, KafkaConnection
+from pipeline.kafka.publisher import ObservationPublisher
+from pipeline.kafka.spool import SpoolError
 from pipeline.runtime import Pipeline
 from pipeline.settings import CsvSettings
 from pipeline.simulator import StationSimulator
@@ -151,6 +155,29 @@ def csv_columns(csv: CsvSettings) -> CsvColumns:
     )
 
 
+def kafka_connection(loaded: LoadedSettings, environ: Mapping[str, str]) -> KafkaConnection:
+    return KafkaConnection.from_environment(loaded.settings.kafka, environ)
+
+
+def spool_path(loaded: LoadedSettings) -> Path:
+    return loaded.data_dir / "spool" / "producer.sqlite3"
+
+
+def open_publisher(
+    loaded: LoadedSettings, environ: Mapping[str, str], clock: Clock
+) -> ObservationPublisher:
+    """A started observation publisher with its spool in the data directory. Raises
+    ConfigError when the spool cannot be opened (another producer has it, unwritable)."""
+    connection = kafka_connection(loaded, environ)
+    watch = BrokerWatch(connection.settings.bootstrap_servers)
+    try:
+        publisher = ObservationPublisher(connection, spool_path(loaded), watch, clock)
+    except SpoolError as exc:
+        raise ConfigError(str(exc)) from None
+    publisher.start()
+    return publisher
+
+
 def build_pipeline(
     loaded: LoadedSettings,
     *,
@@ -158,17 +185,66 @@ def build_pipeline(
     wall: Clock | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Pipeline:
+    """The console's and ``headless``'s pipeline: source, bus (in-process, or through the
+    broker when ``bus.kind = "kafka"``), analytics and store in this process."""
     wall = wall or SystemClock()
+    environ = os.environ if environ is None else environ
     try:
-        source, clock, stations = build_source(
-            loaded, store, wall, os.environ if environ is None else environ
-        )
+        source, clock, stations = build_source(loaded, store, wall, environ)
     except ValueError as exc:  # a source refusing its settings (no stations, bad URL...)
         raise ConfigError(f"config error: source {loaded.settings.source.kind}: {exc}") from None
+    if loaded.settings.bus.kind == "kafka":
+        publisher = open_publisher(loaded, environ, clock)
+        bus: Bus = KafkaBus(
+            kafka_connection(loaded, environ), publisher=publisher, watch=publisher.watch
+        )
+        pipeline = Pipeline(
+            pipeline_settings(loaded, stations), clock=clock, source=source, bus=bus, store=store
+        )
+        pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
+        return pipeline
     return Pipeline(
         pipeline_settings(loaded, stations),
         clock=clock,
         source=source,
         bus=MemoryBus(loaded.settings.bus.capacity),
         store=store,
+    )
+
+
+def build_worker(
+    loaded: LoadedSettings, *, store: Store | None, environ: Mapping[str, str] | None = None
+) -> tuple[Pipeline, KafkaBus]:
+    """A consumer-group member: observations from the broker, anomalies and alerts back to it.
+
+    Its clock is the observed time of what it consumes (the producers own "now"), starting
+    from the newest reading in its store so restoring and retention work from there."""
+    environ = os.environ if environ is None else environ
+    bus = KafkaBus(kafka_connection(loaded, environ))
+    latest = store.latest_observed_at() if store is not None else None
+    clock = ObservedClock(latest or 0.0)
+    pipeline = Pipeline(
+        pipeline_settings(loaded, []),
+        clock=clock,
+        source=None,
+        bus=ObservedTimeBus(bus, clock),
+        store=store,
+    )
+    pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
+    return pipeline, bus
+
+
+def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = None) -> Pipeline:
+    """A console attached to a running system: it shows observations and the workers'
+    anomalies and alerts, finds none itself and stores nothing (the workers do)."""
+    environ = os.environ if environ is None else environ
+    bus = KafkaBus(kafka_connection(loaded, environ), mode="watch")
+    clock = ObservedClock(0.0)
+    return Pipeline(
+        pipeline_settings(loaded, []),
+        clock=clock,
+        source=None,
+        bus=ObservedTimeBus(bus, clock),
+        store=None,
+        detect=False,
     )

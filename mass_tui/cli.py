@@ -1,4 +1,4 @@
-"""Command line: ``mass-tui`` (the console), ``mass-tui headless|score|bench ...``.
+"""Command line: ``mass-tui`` (the console), ``mass-tui headless|produce|worker|score|bench``.
 
 Every command turns expected failures (bad config, unwritable store, bad input file) into one
 line on stderr and exit status 2; no traceback reaches the terminal.
@@ -80,6 +80,21 @@ DEMO_FLAGS = {
 }
 
 
+def _broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap",
+        default=argparse.SUPPRESS,
+        metavar="HOST:PORT",
+        help="Kafka bootstrap servers (default: kafka.bootstrap_servers)",
+    )
+
+
+def _duration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mass-tui",
@@ -89,17 +104,44 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     _source(parser)
     _demo(parser)
+    _broker(parser)
+    parser.add_argument(
+        "--bus",
+        choices=("memory", "kafka"),
+        default=argparse.SUPPRESS,
+        help="kafka: producer and worker run in this process through the broker",
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="with --bus kafka: attach to a running system as a viewer (workers elsewhere "
+        "do the analytics)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     headless = commands.add_parser(
         "headless", help="run the pipeline with no UI; anomalies as JSON lines on stdout"
     )
     _common(headless)
-    headless.add_argument(
-        "--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds"
-    )
+    _duration(headless)
     _source(headless)
     _demo(headless)
+
+    produce = commands.add_parser(
+        "produce", help="run a source and publish its observations to Kafka"
+    )
+    _common(produce)
+    _duration(produce)
+    _source(produce)
+    _demo(produce)
+    _broker(produce)
+
+    worker = commands.add_parser(
+        "worker", help="a Kafka consumer-group member: detect, store, publish anomalies"
+    )
+    _common(worker)
+    _duration(worker)
+    _broker(worker)
 
     score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
     score.add_argument("input", type=Path, metavar="INPUT.csv")
@@ -115,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--batch", type=int, metavar="N", help="observations per batch (default: bus.batch_size)"
     )
+    bench.add_argument(
+        "--bus",
+        choices=("memory", "kafka"),
+        default="memory",
+        help="kafka: the worker through a broker, next to a bare consume loop",
+    )
+    _broker(bench)
     _common(bench)
     return parser
 
@@ -125,6 +174,10 @@ def load(args: argparse.Namespace) -> LoadedSettings:
     if getattr(args, "demo", False):
         flags.update(DEMO_FLAGS)
     flags.update(getattr(args, "source", {}))
+    if getattr(args, "bootstrap", None):
+        flags["kafka.bootstrap_servers"] = args.bootstrap
+    if getattr(args, "bus", None) and args.command is None:
+        flags["bus.kind"] = args.bus
     return load_settings(config_path=args.config, flags=flags)
 
 
@@ -144,10 +197,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "headless":
             from mass_tui.headless import run_headless
 
-            return run_headless(loaded, duration=getattr(args, "duration", None))
+            return run_headless(loaded, duration=args.duration)
+        if args.command == "produce":
+            from mass_tui.produce import run_produce
+
+            return run_produce(loaded, duration=args.duration)
+        if args.command == "worker":
+            from mass_tui.worker import run_worker
+
+            return run_worker(loaded, duration=args.duration)
+        if args.watch and loaded.settings.bus.kind != "kafka":
+            print("mass-tui: --watch needs --bus kafka (or bus.kind = kafka)", file=sys.stderr)
+            return 2
         from mass_tui.console import run_console
 
-        return run_console(loaded)
+        return run_console(loaded, watch=args.watch)
     except ConfigError as exc:
         print(f"mass-tui: {exc}", file=sys.stderr)
         return 2

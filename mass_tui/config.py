@@ -137,6 +137,11 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "KAFKA_TOPIC": ("kafka.topic", str),
     "KAFKA_CLIENT_ID": ("kafka.client_id", str),
     "KAFKA_GROUP_ID": ("kafka.group_id", str),
+    "KAFKA_ANOMALIES_TOPIC": ("kafka.anomalies_topic", str),
+    "KAFKA_SECURITY_PROTOCOL": ("kafka.security_protocol", str),
+    "KAFKA_SASL_MECHANISM": ("kafka.sasl_mechanism", str),
+    "KAFKA_SASL_USERNAME": ("kafka.sasl_username", str),
+    "KAFKA_SSL_CA_LOCATION": ("kafka.ssl_ca_location", str),
     "WEATHER_API_BASE": ("weather.api_base", str),
     "MASS_TUI_DATA_DIR": ("data_dir", str),
 }

@@ -101,6 +101,26 @@ class AlertBook:
             del self._cleared[: -self._keep_cleared]
         return cleared
 
+    def mirror(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Follow alerts kept by workers elsewhere (a watching console). They get local ids, as
+        several workers number their alerts independently."""
+        changed = []
+        with self._lock:
+            for upstream in alerts:
+                key = upstream.key
+                known = self._open.get(key)
+                alert = replace(upstream, id=known.id if known else self._next_id)
+                if known is None:
+                    self._next_id += 1
+                if alert.is_open:
+                    self._open[key] = alert
+                else:
+                    self._open.pop(key, None)
+                    self._cleared.append(alert)
+                changed.append(replace(alert))
+            del self._cleared[: -self._keep_cleared]
+        return changed
+
     def acknowledge(self, alert_id: int, user: str, now: float) -> Alert | None:
         with self._lock:
             for alert in self._open.values():

@@ -48,8 +48,12 @@ class Analytics:
         store: Store | None,
         history_depth: int = 240,
         wall: Clock | None = None,
+        detect: bool = True,
     ) -> None:
+        """``detect=False`` is a watching console's: anomalies and alerts arrive with each
+        delivery from workers elsewhere and are shown, not found again here."""
         self.variables = tuple(variables)
+        self.detect = detect
         self.clock = clock
         self.registry = registry
         self.store = store
@@ -117,7 +121,12 @@ class Analytics:
         self._ensure_stations()
 
         fresh, late = self._split_by_time(frame)
-        anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        if self.detect:
+            anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        else:  # watching: keep the detectors' state for display, take anomalies from upstream
+            if len(fresh):
+                self.bank.process(fresh, self.registry.ids, emit=False)
+            anomalies = list(delivery.anomalies)
         self.history.append(fresh)
         if len(fresh):
             np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
@@ -125,8 +134,12 @@ class Analytics:
         counters.anomalies += len(anomalies)
         self.rate.add(len(fresh))
 
-        changed = self.alerts.observe(anomalies)
-        changed += self.alerts.settle(self.bank.holding_rules(self.registry.ids), self.clock.now())
+        if self.detect:
+            changed = self.alerts.observe(anomalies)
+            holding = self.bank.holding_rules(self.registry.ids)
+            changed += self.alerts.settle(holding, self.clock.now())
+        else:
+            changed = self.alerts.mirror(delivery.alerts)
         self._write(fresh, late, anomalies, rejections)
         for anomaly in anomalies:
             for listener in self.anomaly_listeners:

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipeline.alerts import Alert
+from pipeline.anomaly import Anomaly
+from pipeline.clock import ObservedClock
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 
@@ -22,11 +25,19 @@ class BusClosed(Exception):
 
 @dataclass(slots=True)
 class Delivery:
-    """A batch handed to a consumer. ``rejections`` are messages the bus could not decode."""
+    """A batch handed to a consumer. ``rejections`` are messages the bus could not decode;
+    ``anomalies`` and ``alerts`` were found upstream (by workers, for a watching console)."""
 
     observations: list[Observation]
     rejections: list[Rejection] = field(default_factory=list)
     token: object = None
+    anomalies: list[Anomaly] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    sent_at: float | None = None  # the producers' clock, newest message (a broker's timestamp)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.observations or self.rejections or self.anomalies or self.alerts)
 
 
 class Bus(Protocol):
@@ -46,6 +57,14 @@ class Bus(Protocol):
 
     def depth(self) -> int:
         """Observations published but not yet acknowledged (consumer lag)."""
+        ...
+
+    def state(self) -> str:
+        """What to show next to the bus's name ("" when there is nothing to say)."""
+        ...
+
+    def problem(self) -> str:
+        """Why the bus cannot work right now ("" when it can), for the health line."""
         ...
 
     def close(self) -> None: ...
@@ -103,6 +122,12 @@ class MemoryBus:
         with self._changed:
             return len(self._queue) + self._unacked
 
+    def state(self) -> str:
+        return ""
+
+    def problem(self) -> str:
+        return ""
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -111,3 +136,39 @@ class MemoryBus:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+
+class ObservedTimeBus:
+    """A bus whose observations come from elsewhere (a broker): the pipeline's clock follows
+    the producers' clock, carried as each message's timestamp, because the producers own
+    "now" (they may be replaying, or simulating faster than real time). The future-time check
+    then means what it means in one process: later than the producer's now."""
+
+    def __init__(self, bus: Bus, clock: ObservedClock) -> None:
+        self.inner = bus
+        self.name = bus.name
+        self._clock = clock
+
+    def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
+        return self.inner.publish(observations, timeout)
+
+    def consume(self, max_items: int, timeout: float) -> Delivery:
+        delivery = self.inner.consume(max_items, timeout)
+        if delivery.sent_at is not None:
+            self._clock.advance_to(delivery.sent_at)
+        return delivery
+
+    def ack(self, delivery: Delivery) -> None:
+        self.inner.ack(delivery)
+
+    def depth(self) -> int:
+        return self.inner.depth()
+
+    def state(self) -> str:
+        return self.inner.state()
+
+    def problem(self) -> str:
+        return self.inner.problem()
+
+    def close(self) -> None:
+        self.inner.close()

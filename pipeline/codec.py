@@ -71,30 +71,36 @@ def decode_observations(
     observations: list[Observation] = []
     rejections: list[Rejection] = []
     for payload in payloads:
-        try:
-            wire = _decoder.decode(payload)
-            observed_at = _epoch(wire.observed_at)
-        except msgspec.ValidationError as exc:
-            rejections.append(_rejected(payload, f"invalid message: {exc}", received_at, source))
-            continue
-        except msgspec.DecodeError as exc:
-            rejections.append(_rejected(payload, f"malformed JSON: {exc}", received_at, source))
-            continue
-        except ValueError as exc:
-            rejections.append(_rejected(payload, str(exc), received_at, source))
-            continue
-        observations.append(
-            Observation(
-                station_id=wire.station_id,
-                station_name=wire.station_name or wire.station_id,
-                lat=wire.lat,
-                lon=wire.lon,
-                observed_at=observed_at,
-                source=wire.source or source,
-                values=wire.values,
-            )
-        )
+        decoded = decode_observation(payload, received_at=received_at, source=source)
+        if isinstance(decoded, Rejection):
+            rejections.append(decoded)
+        else:
+            observations.append(decoded)
     return observations, rejections
+
+
+def decode_observation(
+    payload: bytes | str, *, received_at: float, source: str
+) -> Observation | Rejection:
+    """One wire message as an observation, or as a rejection saying what is wrong with it."""
+    try:
+        wire = _decoder.decode(payload)
+        observed_at = _epoch(wire.observed_at)
+    except msgspec.ValidationError as exc:
+        return _rejected(payload, f"invalid message: {exc}", received_at, source)
+    except msgspec.DecodeError as exc:
+        return _rejected(payload, f"malformed JSON: {exc}", received_at, source)
+    except ValueError as exc:
+        return _rejected(payload, str(exc), received_at, source)
+    return Observation(
+        station_id=wire.station_id,
+        station_name=wire.station_name or wire.station_id,
+        lat=wire.lat,
+        lon=wire.lon,
+        observed_at=observed_at,
+        source=wire.source or source,
+        values=wire.values,
+    )
 
 
 def _rejected(payload: bytes | str, reason: str, received_at: float, source: str) -> Rejection:

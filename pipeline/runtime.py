@@ -36,6 +36,7 @@ PRUNE_EVERY_S = 600.0
 PRODUCER = "producer"
 CONSUMER = "consumer"
 STORE = "store"
+BUS = "bus"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class PipelineSnapshot:
     source_state: str
     bus: str
     bus_depth: int
+    bus_state: str
     rate: float
     counters: Counters
     health: list[WorkerHealth]
@@ -81,6 +83,7 @@ class Pipeline:
         store: Store | None,
         recent_anomalies: int = 1_000,
         wall: Clock | None = None,
+        detect: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -97,6 +100,7 @@ class Pipeline:
             registry=self.registry,
             store=store,
             wall=wall,
+            detect=detect,
         )
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
@@ -173,13 +177,16 @@ class Pipeline:
         batch_size = self.settings.bus.batch_size
         next_prune = 0.0
         while True:
-            # Stop only once asked to, the producer has finished, and the bus is drained.
+            # Stop only once asked to, the producer has finished, and the bus is drained; a
+            # consumer fed by a broker stops after its current batch (the broker keeps the rest).
+            if self._stop.is_set() and self.source is None:
+                return
             draining = self._stop.is_set() and self._producer_done.is_set()
             try:
                 delivery = self.bus.consume(batch_size, timeout=0.2)
             except BusClosed:
                 return
-            if delivery.observations or delivery.rejections:
+            if not delivery.empty:
                 self._process(delivery)
             else:
                 self.analytics.flush_deferred()
@@ -205,7 +212,7 @@ class Pipeline:
         total = 0
         while True:
             delivery = self.bus.consume(self.settings.bus.batch_size, timeout=0)
-            if not (delivery.observations or delivery.rejections):
+            if delivery.empty:
                 return total
             self._process(delivery)
             total += len(delivery.observations)
@@ -224,12 +231,16 @@ class Pipeline:
         health = self.health.snapshot()
         if analytics.store_error:
             health.append(WorkerHealth(STORE, "failing", analytics.store_error))
+        bus_problem = self.bus.problem()
+        if bus_problem:
+            health.append(WorkerHealth(BUS, "failing", bus_problem))
         return PipelineSnapshot(
             now=self.clock.now(),
             source=self.source.name if self.source else "none",
             source_state=self.source.state() if self.source else "",
             bus=self.bus.name,
             bus_depth=self.bus.depth(),
+            bus_state=self.bus.state(),
             rate=analytics.rate.rate(),
             counters=Counters(**{f: getattr(analytics.counters, f) for f in Counters.__slots__}),
             health=health,

@@ -16,6 +16,7 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -181,11 +182,23 @@ class AlertSettings(Strict):
 
 
 class KafkaSettings(Strict):
+    """Connection and topics. The SASL password is never here: it comes from the environment
+    (``KAFKA_SASL_PASSWORD``) only."""
+
     bootstrap_servers: str = "localhost:9092"
     topic: str = "weather_live"
     anomalies_topic: str = "weather_anomalies"
+    dead_letter_topic: str = "weather_live_dlq"
     client_id: str = "mass-tui"
     group_id: str = "mass-tui-workers"
+    partitions: PositiveInt = 6
+    replication_factor: PositiveInt = 1
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    ssl_ca_location: str = ""
+    watch_history: NonNegativeInt = 2_000
+    spool_keep_delivered: NonNegativeInt = 200_000
 
 
 class WeatherSettings(Strict):

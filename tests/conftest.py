@@ -94,3 +94,14 @@ def httpserver_listen_address() -> tuple[str, int]:
 @pytest.fixture
 def console(tmp_path: Path) -> Console:
     return make_console(tmp_path)
+
+
+@pytest.fixture
+def kafka_broker(tmp_path):
+    """A Tansu broker on a free loopback port for one test (see tests/kafka_broker.py)."""
+    from tests.kafka_broker import TansuBroker
+
+    broker = TansuBroker(tmp_path / "tansu.log")
+    broker.start()
+    yield broker
+    broker.stop()

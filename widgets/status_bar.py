@@ -16,6 +16,7 @@ class StatusLine:
     source_state: str
     bus: str
     bus_depth: int
+    bus_state: str  # e.g. "up · 3/6 partitions" for Kafka; "" for the in-process bus
     rate: float  # observations per second
     anomalies_last_hour: int
     problems: tuple[str, ...]  # "consumer failed: ...", "store failing: ..." — empty when healthy
@@ -54,6 +55,8 @@ class StatusBar(TextLine):
         if status.source_state and status.source_state != "ok":
             text.append(f" ({status.source_state})", style="bold")
         text.append(f"  bus {status.bus}")
+        if status.bus_state:
+            text.append(f" {status.bus_state}")
         if status.bus_depth:
             text.append(f" lag {status.bus_depth:,}")
         if status.units != "metric":

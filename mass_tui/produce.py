@@ -1,0 +1,105 @@
+"""``mass-tui produce``: run a source and publish its observations to the broker.
+
+Observations are accepted into the durable spool first and sent from there, so a broker
+outage or a restart of this process loses nothing (see :mod:`pipeline.kafka.publisher`).
+What the source could not turn into observations goes to the dead-letter topic with the
+reason. State changes go to stderr, a summary at exit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+from mass_tui.assemble import build_source, open_publisher
+from mass_tui.config import ConfigError, LoadedSettings
+from pipeline.clock import SystemClock
+from pipeline.kafka.publisher import ObservationPublisher
+from pipeline.kafka.spool import SpoolError
+from pipeline.sources import Source
+
+
+def _say(text: str) -> None:
+    print(f"mass-tui produce: {text}", file=sys.stderr, flush=True)
+
+
+class ProducerLoop:
+    """Poll the source at its interval; hand each batch to the publisher."""
+
+    def __init__(self, source: Source, publisher: ObservationPublisher) -> None:
+        self.source = source
+        self.publisher = publisher
+        self.accepted = 0
+        self.dead_lettered = 0
+        self.stop = threading.Event()
+
+    def run(self, deadline: float | None) -> None:
+        told = ""
+        while not self.stop.is_set():
+            try:
+                batch = self.source.poll()
+                if batch:
+                    self.publisher.publish(batch)
+                    self.accepted += len(batch)
+                rejected = self.source.drain_rejections()
+                if rejected:
+                    self.publisher.dead_letter(
+                        [((r.station_id or "").encode(), r.payload.encode()) for r in rejected],
+                        "; ".join(sorted({r.reason for r in rejected}))[:1000],
+                    )
+                    self.dead_lettered += len(rejected)
+            except SpoolError as exc:  # a full disk: say so, keep polling, try again
+                _say(f"cannot spool: {exc}")
+            told = self._tell(told)
+            wait = self.source.poll_interval_s
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return
+            self.stop.wait(wait)
+
+    def _tell(self, told: str) -> str:
+        """Say on stderr when the broker or the source changes state."""
+        state = f"broker {self.publisher.watch.state().split(':')[0]}; source {self.source.state()}"
+        kind = " ".join(state.split(" ")[:4])
+        if kind != told:
+            _say(state if not self.publisher.problem else f"{state}; {self.publisher.problem}")
+        return kind
+
+
+def run_produce(loaded: LoadedSettings, *, duration: float | None) -> int:
+    try:
+        source, clock, _ = build_source(loaded, None, SystemClock(), os.environ)
+    except ValueError as exc:
+        raise ConfigError(f"config error: source {loaded.settings.source.kind}: {exc}") from None
+    publisher = open_publisher(loaded, os.environ, clock)
+    loop = ProducerLoop(source, publisher)
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
+    started = time.monotonic()
+    _say(
+        f"{source.name} -> {loaded.settings.kafka.bootstrap_servers} "
+        f"topic {loaded.settings.kafka.topic}; spool {publisher.spool.path}"
+    )
+    try:
+        loop.run(None if duration is None else started + duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close()
+        publisher.stop()
+    left = publisher.left
+    summary = (
+        f"{loop.accepted} observations accepted, {publisher.delivered} delivered"
+        f" in {time.monotonic() - started:.1f} s"
+    )
+    if loop.dead_lettered:
+        summary += f", {loop.dead_lettered} source rejections dead-lettered"
+    if publisher.resent:
+        summary += f", {publisher.resent} re-sent after the broker lost them"
+    if left:
+        summary += f"; {left} still spooled (sent at the next start)"
+    _say(summary)
+    return 0

@@ -1,0 +1,55 @@
+"""``mass-tui worker``: a consumer-group member doing the analytics for its partitions.
+
+Decodes, validates, detects, stores (its own SQLite store in the data directory) and publishes
+each anomaly and alert change to the anomalies topic; offsets are committed after that (see
+:mod:`pipeline.kafka.bus`). State changes go to stderr, a summary at exit.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+from mass_tui.assemble import build_worker, open_store
+from mass_tui.config import LoadedSettings
+
+
+def _say(text: str) -> None:
+    print(f"mass-tui worker: {text}", file=sys.stderr, flush=True)
+
+
+def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
+    store = open_store(loaded)
+    pipeline, bus = build_worker(loaded, store=store)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    started = time.monotonic()
+    _say(
+        f"group {loaded.settings.kafka.group_id} on {loaded.settings.kafka.bootstrap_servers}"
+        f" topic {loaded.settings.kafka.topic}; store {loaded.database_path}"
+    )
+    pipeline.start()
+    told = ""
+    try:
+        while not stop.is_set():
+            state = f"{bus.state()}" + (f"; {bus.problem()}" if bus.problem() else "")
+            if state.split(" · ")[1:] != told.split(" · ")[1:]:
+                _say(state)
+                told = state
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pipeline.stop()
+    c = pipeline.analytics.counters
+    _say(
+        f"{c.accepted} observations processed, {c.anomalies} anomalies, {c.duplicates}"
+        f" duplicates, {c.rejected_messages} messages rejected ({bus.dead_lettered}"
+        f" dead-lettered), {c.stored} stored, {bus.events_published} events published"
+        f" in {time.monotonic() - started:.1f} s"
+    )
+    return 0

@@ -1,0 +1,390 @@
+"""The Kafka bus: the :class:`~pipeline.bus.Bus` interface over a broker.
+
+As a worker (``mode="work"``) it is a consumer-group member: ``consume`` decodes a batch of
+observations, sends undecodable messages to the dead-letter topic (with the reason in a
+header) and hands them on as rejections; ``ack``, called once the batch is stored, first makes
+sure every anomaly and alert published for it was delivered, and only then commits the batch's
+offsets (at-least-once: a crash before the commit re-delivers the batch, and the worker's
+duplicate check recognises what it had stored).
+
+As a watching console (``mode="watch"``) it joins a group of its own, starts each partition a
+little before its end (``watch_history`` messages, so charts and the anomaly log start full),
+reads the anomalies topic as well, and commits nothing.
+
+With a :class:`~pipeline.kafka.publisher.ObservationPublisher` attached, ``publish`` sends
+observations to the broker: the console's ``--bus kafka`` runs producer and worker in one
+process this way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+
+from pipeline.alerts import Alert
+from pipeline.anomaly import Anomaly
+from pipeline.bus import BusClosed, Delivery
+from pipeline.codec import decode_observation
+from pipeline.kafka.client import (
+    BrokerWatch,
+    KafkaConnection,
+    KafkaUnavailable,
+    ensure_topics,
+    topic_specs,
+)
+from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event, encode_event
+from pipeline.kafka.publisher import ObservationPublisher, producer_config
+from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
+
+log = logging.getLogger(__name__)
+
+LAG_EVERY_S = 1.0
+MAX_MESSAGES_PER_CONSUME = 10_000
+
+Mode = Literal["work", "watch"]
+
+
+def consumer_config(
+    connection: KafkaConnection, watch: BrokerWatch, mode: Mode, group_id: str
+) -> dict:
+    return connection.config(
+        **{
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            # A worker starts where its group left off, or at the beginning of what the broker
+            # has; a watcher starts near the end (see ``_on_assign``).
+            "auto.offset.reset": "earliest" if mode == "work" else "latest",
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            "topic.metadata.refresh.interval.ms": 5_000,
+            "error_cb": watch.on_error,
+        }
+    )
+
+
+def watcher_group(group_id: str) -> str:
+    """A watching console's own group: it must not take partitions from the workers."""
+    return f"{group_id}-watch-{socket.gethostname()}-{os.getpid()}"
+
+
+class KafkaBus:
+    name = "kafka"
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        *,
+        mode: Mode = "work",
+        publisher: ObservationPublisher | None = None,
+        watch: BrokerWatch | None = None,
+        clock_now=time.time,
+    ) -> None:
+        settings = connection.settings
+        self.connection = connection
+        self.mode = mode
+        self.settings = settings
+        self.watch = watch or BrokerWatch(settings.bootstrap_servers)
+        self.publisher = publisher
+        self.dead_lettered = 0
+        self.events_published = 0
+        self._now = clock_now
+        self._admin = AdminClient(connection.config(error_cb=self.watch.on_error))
+        group = settings.group_id if mode == "work" else watcher_group(settings.group_id)
+        self._consumer = Consumer(consumer_config(connection, self.watch, mode, group))
+        self._events = Producer(producer_config(connection, self.watch))
+        self._topics = [settings.topic] + ([settings.anomalies_topic] if mode == "watch" else [])
+        self._subscribed = False  # the topics are known to exist
+        self._ever_subscribed = False
+        self._assigned: list[TopicPartition] = []
+        self._pending_offsets: dict[tuple[str, int], int] = {}
+        self._lag = 0
+        self._lag_due = 0.0
+        self._problem = ""
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # -- producing (console --bus kafka) -------------------------------------------------
+
+    def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
+        if self.publisher is None:
+            raise RuntimeError("this Kafka bus has no publisher (a worker or watcher)")
+        self.publisher.publish(observations)
+        return True
+
+    # -- consuming -----------------------------------------------------------------------
+
+    def _subscribe(self) -> bool:
+        """Create missing topics and subscribe; False while the broker cannot be reached."""
+        if self._subscribed:
+            return True
+        try:
+            ensure_topics(self._admin, topic_specs(self.settings), timeout=5.0)
+        except KafkaUnavailable as exc:
+            self._set_problem(str(exc))
+            self.watch.down(str(exc))
+            return False
+        self.watch.up()
+        if not self._ever_subscribed:
+            self._consumer.subscribe(
+                self._topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
+            self._ever_subscribed = True
+        self._subscribed = True
+        return True
+
+    def consume(self, max_items: int, timeout: float) -> Delivery:
+        if self._closed:
+            raise BusClosed("bus closed")
+        if not self._subscribe():
+            time.sleep(timeout)
+            return Delivery([])
+        self._commit_pending()
+        try:
+            messages = self._consumer.consume(
+                min(max_items, MAX_MESSAGES_PER_CONSUME), timeout=timeout
+            )
+        except KafkaException as exc:
+            self._set_problem(f"consume failed: {exc.args[0].str()}")
+            return Delivery([])
+        except RuntimeError:  # closed under us during shutdown
+            raise BusClosed("bus closed") from None
+        delivery = self._decode(messages)
+        if messages:
+            self.watch.up()
+        self._measure_lag()
+        return delivery
+
+    def _decode(self, messages: list[Message]) -> Delivery:
+        delivery = Delivery([], token={})
+        offsets: dict[tuple[str, int], int] = delivery.token  # type: ignore[assignment]
+        received_at = self._now()
+        sent_at = -1.0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    self._subscribed = False  # the broker lost the topic: create it again
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    self.watch.on_error(error)
+                continue
+            topic = message.topic()
+            offsets[(topic, message.partition())] = message.offset() + 1
+            kind, stamp = message.timestamp()
+            if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
+                sent_at = max(sent_at, stamp / 1000)
+            if topic == self.settings.anomalies_topic:
+                self._take_event(message, delivery)
+                continue
+            payload = message.value()
+            decoded = (
+                decode_observation(payload, received_at=received_at, source=f"kafka:{topic}")
+                if payload
+                else Rejection(
+                    received_at=received_at,
+                    source=f"kafka:{topic}",
+                    reason="empty message",
+                    payload="",
+                )
+            )
+            if isinstance(decoded, Rejection):
+                delivery.rejections.append(decoded)
+                self._dead_letter(message, decoded.reason)
+            else:
+                delivery.observations.append(decoded)
+        if sent_at > 0:
+            delivery.sent_at = sent_at
+        return delivery
+
+    def _take_event(self, message: Message, delivery: Delivery) -> None:
+        try:
+            event = decode_event(message.value() or b"")
+        except ValueError as exc:
+            log.warning("ignoring an unreadable message on %s: %s", message.topic(), exc)
+            return
+        if isinstance(event, AnomalyEvent):
+            delivery.anomalies.append(event.anomaly)
+        else:
+            delivery.alerts.append(event.alert)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        if self.mode == "watch":  # the workers dead-letter it; a viewer only counts it
+            return
+        self._produce(
+            self.settings.dead_letter_topic,
+            key=message.key(),
+            value=message.value(),
+            headers=[
+                ("reason", reason.encode()),
+                ("source.topic", message.topic().encode()),
+                ("source.partition", str(message.partition()).encode()),
+                ("source.offset", str(message.offset()).encode()),
+            ],
+        )
+        self.dead_lettered += 1
+
+    # -- after processing ----------------------------------------------------------------
+
+    def publish_anomaly(self, anomaly: Anomaly) -> None:
+        """Listener for the worker's anomalies (consumer thread, before ``ack``)."""
+        self._produce(
+            self.settings.anomalies_topic,
+            key=anomaly.station_id.encode(),
+            value=encode_event(AnomalyEvent(anomaly)),
+        )
+        self.events_published += 1
+
+    def publish_alert(self, alert: Alert) -> None:
+        self._produce(
+            self.settings.anomalies_topic,
+            key=alert.station_id.encode(),
+            value=encode_event(AlertEvent(alert)),
+        )
+        self.events_published += 1
+
+    def _produce(self, topic: str, **message) -> None:
+        while True:
+            try:
+                self._events.produce(topic, **message)
+                self._events.poll(0)
+                return
+            except BufferError:  # librdkafka's queue is full (broker away): wait for room
+                self._events.poll(0.5)
+
+    def ack(self, delivery: Delivery) -> None:
+        if self.mode == "watch" or not isinstance(delivery.token, dict):
+            return
+        with self._lock:
+            self._pending_offsets.update(delivery.token)
+        self._commit_pending()
+
+    def _commit_pending(self, flush_timeout: float = 2.0) -> bool:
+        """Commit acknowledged offsets once everything published for them is delivered."""
+        with self._lock:
+            if not self._pending_offsets:
+                return True
+            if self._events.flush(flush_timeout) > 0:
+                self._set_problem("waiting for the broker to take anomalies before committing")
+                return False
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()]
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                error = exc.args[0]
+                self._set_problem(f"offset commit failed: {error.str()}")
+                if error.code() in (
+                    KafkaError.ILLEGAL_GENERATION,
+                    KafkaError.UNKNOWN_MEMBER_ID,
+                    KafkaError.REBALANCE_IN_PROGRESS,
+                    KafkaError._NO_OFFSET,
+                ):  # the partitions moved on: their new owner re-reads from the last commit
+                    self._pending_offsets.clear()
+                return False
+            self._pending_offsets.clear()
+        self._set_problem("")
+        return True
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("kafka: assigned %s", _describe(partitions))
+        if self.mode == "watch":
+            for tp in partitions:
+                try:
+                    low, high = consumer.get_watermark_offsets(tp, timeout=5.0)
+                    tp.offset = max(low, high - self.settings.watch_history)
+                except KafkaException as exc:
+                    log.warning("kafka: cannot read the end of %s: %s", _describe([tp]), exc)
+            consumer.assign(partitions)
+        self._assigned = list(partitions)
+        self._lag_due = 0.0
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("kafka: revoked %s", _describe(partitions))
+        self._commit_pending()
+        self._assigned = []
+
+    def _measure_lag(self) -> None:
+        if time.monotonic() < self._lag_due or not self._assigned:
+            return
+        self._lag_due = time.monotonic() + LAG_EVERY_S
+        lag = 0
+        try:
+            positions = self._consumer.position(self._assigned)
+        except KafkaException:
+            return
+        for tp in positions:
+            if tp.topic != self.settings.topic:
+                continue
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+            if high >= 0 and tp.offset >= 0:
+                lag += max(0, high - tp.offset)
+            elif high > 0:
+                lag += high
+        self._lag = lag
+
+    # -- what to show --------------------------------------------------------------------
+
+    def _set_problem(self, problem: str) -> None:
+        if problem and problem != self._problem:
+            log.warning("kafka bus: %s", problem)
+        self._problem = problem
+
+    def depth(self) -> int:
+        return self._lag
+
+    def assigned(self) -> int:
+        return sum(1 for tp in self._assigned if tp.topic == self.settings.topic)
+
+    def state(self) -> str:
+        broker = self.watch.state()
+        parts = [self.settings.bootstrap_servers, broker.split(":")[0]]
+        if self.mode == "watch":
+            parts.append("watching")
+        parts.append(f"{self.assigned()}/{self.settings.partitions} partitions")
+        if self.publisher is not None:
+            spooled = self.publisher.undelivered()
+            if spooled:
+                parts.append(f"spool {spooled:,}")
+        return " · ".join(parts)
+
+    def problem(self) -> str:
+        if self.watch.is_down:
+            return f"kafka {self.watch.state()}"
+        if self.publisher is not None and self.publisher.problem:
+            return self.publisher.problem
+        return self._problem
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self.publisher is not None:
+            self.publisher.stop()
+        self._commit_pending(flush_timeout=5.0)
+        self._closed = True
+        self._events.flush(2.0)
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("kafka: closing the consumer: %s", exc)
+
+
+def _describe(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

