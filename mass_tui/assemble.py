@@ -247,4 +247,5 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
         bus=ObservedTimeBus(bus, clock),
         store=None,
         detect=False,
+        source_label=f"topic {loaded.settings.kafka.topic}",
     )

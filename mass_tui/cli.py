@@ -188,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mass_tui.scoring import run_score
 
             return run_score(args, load(args))
+        if args.command == "bench" and args.bus == "kafka":
+            from mass_tui.bench_kafka import run_kafka_bench
+
+            return run_kafka_bench(args, load(args))
         if args.command == "bench":
             from mass_tui.bench import run_bench
 

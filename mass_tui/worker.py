@@ -7,6 +7,7 @@ each anomaly and alert change to the anomalies topic; offsets are committed afte
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -35,7 +36,7 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
     try:
         while not stop.is_set():
             state = f"{bus.state()}" + (f"; {bus.problem()}" if bus.problem() else "")
-            if state.split(" · ")[1:] != told.split(" · ")[1:]:
+            if re.sub(r"\d+ s", "", state) != re.sub(r"\d+ s", "", told):  # not every second
                 _say(state)
                 told = state
             if duration is not None and time.monotonic() - started >= duration:

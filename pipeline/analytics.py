@@ -31,6 +31,7 @@ from pipeline.variables import VariableSpec
 
 log = logging.getLogger(__name__)
 
+UPSTREAM_MEMORY = 50_000  # anomaly keys a watching console remembers to drop repeats
 AnomalyListener = Callable[[Anomaly], None]
 AlertListener = Callable[[Alert], None]
 
@@ -67,6 +68,7 @@ class Analytics:
         self.anomaly_listeners: list[AnomalyListener] = []
         self.alert_listeners: list[AlertListener] = []
         self._deferred: deque[Rejection] = deque()
+        self._upstream_seen: dict[tuple[str, str, str, float], None] = {}
         self._last_time = np.full(0, -np.inf)
         self._store_keys = np.zeros(0, dtype=np.int64)
 
@@ -126,7 +128,7 @@ class Analytics:
         else:  # watching: keep the detectors' state for display, take anomalies from upstream
             if len(fresh):
                 self.bank.process(fresh, self.registry.ids, emit=False)
-            anomalies = list(delivery.anomalies)
+            anomalies = [a for a in delivery.anomalies if self._first_sight(a)]
         self.history.append(fresh)
         if len(fresh):
             np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
@@ -148,6 +150,16 @@ class Analytics:
             for listener in self.alert_listeners:
                 listener(alert)
         return anomalies
+
+    def _first_sight(self, anomaly: Anomaly) -> bool:
+        """Workers publish at least once: a repeat (a re-delivered batch) is not news."""
+        key = (anomaly.station_id, anomaly.variable, anomaly.detector, anomaly.observed_at)
+        if key in self._upstream_seen:
+            return False
+        self._upstream_seen[key] = None
+        if len(self._upstream_seen) > UPSTREAM_MEMORY:
+            del self._upstream_seen[next(iter(self._upstream_seen))]
+        return True
 
     def defer(self, rejections: list[Rejection]) -> None:
         """Rejections found before the bus (by a source); any thread may call this. They are

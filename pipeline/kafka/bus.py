@@ -40,7 +40,7 @@ from confluent_kafka.admin import AdminClient
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.bus import BusClosed, Delivery
-from pipeline.codec import decode_observation
+from pipeline.codec import decode_message_batch
 from pipeline.kafka.client import (
     BrokerWatch,
     KafkaConnection,
@@ -179,6 +179,7 @@ class KafkaBus:
         offsets: dict[tuple[str, int], int] = delivery.token  # type: ignore[assignment]
         received_at = self._now()
         sent_at = -1.0
+        observed: list[Message] = []
         for message in messages:
             error = message.error()
             if error is not None:
@@ -187,33 +188,40 @@ class KafkaBus:
                 elif error.code() != KafkaError._PARTITION_EOF:
                     self.watch.on_error(error)
                 continue
-            topic = message.topic()
-            offsets[(topic, message.partition())] = message.offset() + 1
+            offsets[(message.topic(), message.partition())] = message.offset() + 1
             kind, stamp = message.timestamp()
             if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
                 sent_at = max(sent_at, stamp / 1000)
-            if topic == self.settings.anomalies_topic:
+            if message.topic() == self.settings.anomalies_topic:
                 self._take_event(message, delivery)
-                continue
-            payload = message.value()
-            decoded = (
-                decode_observation(payload, received_at=received_at, source=f"kafka:{topic}")
-                if payload
-                else Rejection(
-                    received_at=received_at,
-                    source=f"kafka:{topic}",
-                    reason="empty message",
-                    payload="",
-                )
-            )
-            if isinstance(decoded, Rejection):
-                delivery.rejections.append(decoded)
-                self._dead_letter(message, decoded.reason)
+            elif message.value():
+                observed.append(message)
             else:
-                delivery.observations.append(decoded)
+                self._reject(message, "empty message", received_at, delivery)
+        source = f"kafka:{self.settings.topic}"
+        decoded = decode_message_batch(
+            [m.value() for m in observed], received_at=received_at, source=source
+        )
+        for message, result in zip(observed, decoded, strict=True):
+            if isinstance(result, Rejection):
+                delivery.rejections.append(result)
+                self._dead_letter(message, result.reason)
+            else:
+                delivery.observations.append(result)
         if sent_at > 0:
             delivery.sent_at = sent_at
         return delivery
+
+    def _reject(self, message: Message, reason: str, received_at: float, delivery: Delivery):
+        delivery.rejections.append(
+            Rejection(
+                received_at=received_at,
+                source=f"kafka:{message.topic()}",
+                reason=reason,
+                payload="",
+            )
+        )
+        self._dead_letter(message, reason)
 
     def _take_event(self, message: Message, delivery: Delivery) -> None:
         try:
@@ -354,14 +362,14 @@ class KafkaBus:
         return sum(1 for tp in self._assigned if tp.topic == self.settings.topic)
 
     def state(self) -> str:
-        broker = self.watch.state()
-        parts = [self.settings.bootstrap_servers, broker.split(":")[0]]
+        """e.g. ``up · 3 partitions · spool 120`` (the name "kafka" is shown before it)."""
+        parts = [self.watch.state().split(":")[0]]
         if self.mode == "watch":
             parts.append("watching")
-        parts.append(f"{self.assigned()}/{self.settings.partitions} partitions")
+        parts.append(f"{self.assigned()} partitions")
         if self.publisher is not None:
             spooled = self.publisher.undelivered()
-            if spooled:
+            if spooled > 0:
                 parts.append(f"spool {spooled:,}")
         return " · ".join(parts)
 

@@ -150,6 +150,8 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 1
         try:
             future.result(timeout)
             created.append(name)
+        except TimeoutError:
+            raise KafkaUnavailable(f"no answer creating topic {name}") from None
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another client won the race

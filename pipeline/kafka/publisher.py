@@ -149,11 +149,14 @@ class ObservationPublisher:
                     self._unstall()
                     self.spool.trim()
                 self.problem = ""
-            except (SpoolError, KafkaUnavailable, KafkaException) as exc:
+            except Exception as exc:  # the sender must outlive any failure; it retries
                 if isinstance(exc, KafkaUnavailable):
                     self.watch.down(str(exc))
+                if isinstance(exc, KafkaException) and exc.args[0].fatal():
+                    self._fatal = True  # replaced at the next round; its messages re-sent
                 if str(exc) != self.problem:
-                    log.error("kafka sender: %s", exc)
+                    known = isinstance(exc, SpoolError | KafkaUnavailable | KafkaException)
+                    log.error("kafka sender: %s", exc, exc_info=not known)
                 self.problem = str(exc)
                 self._stop.wait(1.0)
                 continue
@@ -249,6 +252,8 @@ class ObservationPublisher:
         futures = self._admin.describe_topics(TopicCollection([self.topic]), request_timeout=5.0)
         try:
             topic_id = str(futures[self.topic].result(timeout=5.0).topic_id)
+        except TimeoutError:
+            raise KafkaUnavailable(f"no answer describing {self.topic}") from None
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:

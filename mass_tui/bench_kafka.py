@@ -1,0 +1,203 @@
+"""``mass-tui bench --bus kafka --bootstrap HOST:PORT``: the worker's throughput through a
+broker, next to a bare confluent-kafka consume loop over the same messages.
+
+Simulated observations are produced once to a fresh topic (its name is printed), then read
+twice, each time by a new consumer group from the beginning: by a bare loop that only counts
+messages, and by a worker (decode, validate, detect, store in a scratch SQLite file, publish
+anomalies to a fresh anomalies topic, commit offsets after each batch). Each is timed from its
+first message to its last, so joining the group is not counted. The ratio is the share of the
+broker's deliverable rate the worker keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import msgspec
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from mass_tui.bench import CHUNK_OBSERVATIONS, START
+from mass_tui.config import LoadedSettings, pipeline_settings
+from pipeline.bus import ObservedTimeBus
+from pipeline.clock import ObservedClock
+from pipeline.codec import encode_observation
+from pipeline.kafka.bus import KafkaBus
+from pipeline.kafka.client import KafkaConnection, TopicSpec, ensure_topics
+from pipeline.runtime import Pipeline
+from pipeline.settings import KafkaSettings
+from pipeline.simulator import StationSimulator
+from pipeline.store import Store
+
+GIVE_UP_S = 120.0  # with no progress for this long, the broker is not delivering
+
+
+@dataclass(slots=True)
+class KafkaBenchResult:
+    bootstrap: str
+    topic: str
+    partitions: int
+    n_obs: int
+    produce_msgs_per_s: float
+    bare_consume_msgs_per_s: float
+    worker_obs_per_s: float
+    worker_share_of_bare: float
+    anomalies_published: int
+
+
+def _produce(settings: KafkaSettings, messages: list[tuple[bytes, bytes]]) -> float:
+    producer = Producer(
+        KafkaConnection(settings).config(**{"linger.ms": 20, "compression.type": "lz4"})
+    )
+    began = time.perf_counter()
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(settings.topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    left = producer.flush(60)
+    if left:
+        raise RuntimeError(f"the broker did not take {left} messages in 60 s")
+    return len(messages) / (time.perf_counter() - began)
+
+
+def _bare_consume(settings: KafkaSettings, expected: int) -> float:
+    consumer = Consumer(
+        KafkaConnection(settings).config(
+            **{
+                "group.id": f"{settings.group_id}-bare",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+    )
+    consumer.subscribe([settings.topic])
+    count, began, last_progress = 0, None, time.monotonic()
+    try:
+        while count < expected:
+            messages = consumer.consume(10_000, timeout=1.0)
+            if not messages:
+                if time.monotonic() - last_progress > GIVE_UP_S:
+                    raise RuntimeError(f"bare consumer stuck at {count}/{expected}")
+                continue
+            if began is None:
+                began = time.perf_counter()
+            count += sum(1 for m in messages if m.error() is None)
+            last_progress = time.monotonic()
+        return count / (time.perf_counter() - began)
+    finally:
+        consumer.close()
+
+
+def _worker(
+    loaded: LoadedSettings, settings: KafkaSettings, expected: int, scratch: Path
+) -> tuple[float, int]:
+    store = Store(
+        scratch / "bench.sqlite3",
+        [v.name for v in loaded.variables],
+        retention_s=loaded.settings.storage.retention_days * 86_400,
+    )
+    bus = KafkaBus(KafkaConnection(settings))
+    clock = ObservedClock(0.0)
+    pipeline = Pipeline(
+        pipeline_settings(loaded, []),
+        clock=clock,
+        source=None,
+        bus=ObservedTimeBus(bus, clock),
+        store=store,
+    )
+    pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
+    counters = pipeline.analytics.counters
+    began, last_progress = None, time.monotonic()
+    try:
+        while counters.accepted + counters.duplicates + counters.late < expected:
+            delivery = pipeline.bus.consume(loaded.settings.bus.batch_size, timeout=1.0)
+            if delivery.empty:
+                if time.monotonic() - last_progress > GIVE_UP_S:
+                    raise RuntimeError(f"worker stuck at {counters.accepted}/{expected}")
+                continue
+            if began is None:
+                began = time.perf_counter()
+            pipeline.process(delivery)
+            last_progress = time.monotonic()
+        elapsed = time.perf_counter() - began
+    finally:
+        bus.close()
+        store.close()
+    return counters.accepted / elapsed, bus.events_published
+
+
+def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    base = loaded.settings.kafka
+    run_id = uuid.uuid4().hex[:8]
+    settings = msgspec.structs.replace(
+        base,
+        topic=f"mass-bench-{run_id}",
+        anomalies_topic=f"mass-bench-{run_id}-anomalies",
+        dead_letter_topic=f"mass-bench-{run_id}-dlq",
+        group_id=f"mass-bench-{run_id}",
+    )
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    sim = loaded.settings.simulator
+    pool = StationSimulator.stations_for(
+        msgspec.structs.replace(sim, extra_stations=max(0, args.stations))
+    )
+    stations = pool[: args.stations]
+    simulator = StationSimulator(stations, loaded.variables, sim)
+    names = [v.name for v in loaded.variables]
+    steps = math.ceil(args.observations / len(stations))
+    say(
+        f"bench: {steps * len(stations)} observations of {len(stations)} stations -> "
+        f"{settings.bootstrap_servers} topic {settings.topic} ({settings.partitions} partitions)"
+    )
+    messages = []
+    per_chunk = max(1, CHUNK_OBSERVATIONS // len(stations))
+    for step in range(0, steps, per_chunk):
+        block = simulator.generate(
+            START + step * sim.interval_s, min(per_chunk, steps - step), sim.interval_s
+        )
+        messages += [
+            (o.station_id.encode(), encode_observation(o))
+            for o in block.to_observations(stations, names, source="simulator")
+        ]
+    admin = AdminClient(KafkaConnection(settings).config())
+    ensure_topics(
+        admin,
+        [
+            TopicSpec(t, settings.partitions, settings.replication_factor)
+            for t in (settings.topic, settings.anomalies_topic, settings.dead_letter_topic)
+        ],
+    )
+    produce_rate = _produce(settings, messages)
+    say(f"  produce: {produce_rate:,.0f} msgs/s")
+    bare_rate = _bare_consume(settings, len(messages))
+    say(f"  bare consume loop: {bare_rate:,.0f} msgs/s")
+    with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
+        worker_rate, published = _worker(loaded, settings, len(messages), Path(scratch))
+    say(f"  worker: {worker_rate:,.0f} obs/s ({worker_rate / bare_rate:.0%} of bare)")
+    result = KafkaBenchResult(
+        bootstrap=settings.bootstrap_servers,
+        topic=settings.topic,
+        partitions=settings.partitions,
+        n_obs=len(messages),
+        produce_msgs_per_s=round(produce_rate, 1),
+        bare_consume_msgs_per_s=round(bare_rate, 1),
+        worker_obs_per_s=round(worker_rate, 1),
+        worker_share_of_bare=round(worker_rate / bare_rate, 3),
+        anomalies_published=published,
+    )
+    if args.json:
+        print(msgspec.json.encode(asdict(result)).decode())
+    else:
+        for key, value in asdict(result).items():
+            print(f"{key:32} {value}")
+    return 0
