@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import logging
 import math
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,8 +244,9 @@ class MassApp(App[None]):
         for worker in snap.health:
             if worker.state in ("failed", "failing"):
                 message = f"{worker.name} {worker.state}: {worker.detail}"
-                if message not in self._problems_told:
-                    self._problems_told.add(message)
+                told = re.sub(r"\d+", "#", message)  # "for 8 s" and "for 9 s" are one problem
+                if told not in self._problems_told:
+                    self._problems_told.add(told)
                     self.notify(message, severity="error", timeout=10)
 
     def _station_rows(self, snap: PipelineSnapshot) -> list[StationRow]:

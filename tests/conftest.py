@@ -6,6 +6,7 @@ for rates, and no worker threads (the data is fed before the app starts).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
 from pipeline.simulator import StationSimulator
 from pipeline.store import Store
+
+# librdkafka keeps talking from its threads after a test's log capture is gone (a broker that
+# was stopped); without a handler of its own Python would print that on stderr.
+logging.getLogger("librdkafka").addHandler(logging.NullHandler())
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 INTERVAL = 60.0

@@ -49,7 +49,7 @@ from pipeline.kafka.client import (
     topic_specs,
 )
 from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event, encode_event
-from pipeline.kafka.publisher import ObservationPublisher, producer_config
+from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 
@@ -74,6 +74,23 @@ def consumer_config(
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
             "topic.metadata.refresh.interval.ms": 5_000,
+            "error_cb": watch.on_error,
+        }
+    )
+
+
+def events_producer_config(connection: KafkaConnection, watch: BrokerWatch) -> dict:
+    """Anomalies, alerts and dead letters: at least once and in order (one request in flight),
+    retried until the broker is back. Not idempotent: after a broker restart that lost its
+    producer ids, an idempotent producer can loop on "unknown producer id" and never deliver
+    (seen with Tansu), and these messages have no spool to be re-sent from."""
+    return connection.config(
+        **{
+            "enable.idempotence": False,
+            "acks": "all",
+            "max.in.flight.requests.per.connection": 1,
+            "message.timeout.ms": 0,
+            "linger.ms": 5,
             "error_cb": watch.on_error,
         }
     )
@@ -108,7 +125,7 @@ class KafkaBus:
         self._admin = AdminClient(connection.config(error_cb=self.watch.on_error))
         group = settings.group_id if mode == "work" else watcher_group(settings.group_id)
         self._consumer = Consumer(consumer_config(connection, self.watch, mode, group))
-        self._events = Producer(producer_config(connection, self.watch))
+        self._events = Producer(events_producer_config(connection, self.watch))
         self._topics = [settings.topic] + ([settings.anomalies_topic] if mode == "watch" else [])
         self._subscribed = False  # the topics are known to exist
         self._ever_subscribed = False

@@ -82,6 +82,9 @@ class BrokerWatch:
             log.warning("kafka: %s", error.str())
 
     def down(self, reason: str) -> None:
+        # librdkafka says "host:port/bootstrap: Connect to ipv4#... failed: Connection refused
+        # (after 0ms in state CONNECT)": keep the part a person needs.
+        reason = reason.split("failed: ")[-1].split(" (after")[0]
         with self._lock:
             if self._up is not False:
                 log.warning("kafka broker %s unreachable: %s", self.bootstrap, reason)
