@@ -16,6 +16,7 @@ import time
 
 from mass_tui.assemble import build_source, open_publisher
 from mass_tui.config import ConfigError, LoadedSettings
+from mass_tui.state_changes import StateTeller
 from pipeline.clock import SystemClock
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.kafka.spool import SpoolError
@@ -35,9 +36,9 @@ class ProducerLoop:
         self.accepted = 0
         self.dead_lettered = 0
         self.stop = threading.Event()
+        self.tell = StateTeller("mass-tui produce")
 
     def run(self, deadline: float | None) -> None:
-        told = ""
         while not self.stop.is_set():
             try:
                 batch = self.source.poll()
@@ -53,7 +54,7 @@ class ProducerLoop:
                     self.dead_lettered += len(rejected)
             except SpoolError as exc:  # a full disk: say so, keep polling, try again
                 _say(f"cannot spool: {exc}")
-            told = self._tell(told)
+            self._tell()
             wait = self.source.poll_interval_s
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
@@ -61,13 +62,12 @@ class ProducerLoop:
                     return
             self.stop.wait(wait)
 
-    def _tell(self, told: str) -> str:
+    def _tell(self) -> None:
         """Say on stderr when the broker or the source changes state."""
-        state = f"broker {self.publisher.watch.state().split(':')[0]}; source {self.source.state()}"
-        kind = " ".join(state.split(" ")[:4])
-        if kind != told:
-            _say(state if not self.publisher.problem else f"{state}; {self.publisher.problem}")
-        return kind
+        state = f"broker {self.publisher.watch.state()}; source {self.source.state()}"
+        if self.publisher.problem and self.publisher.problem not in state:
+            state += f"; {self.publisher.problem}"
+        self.tell(state)
 
 
 def run_produce(loaded: LoadedSettings, *, duration: float | None) -> int:

@@ -7,7 +7,6 @@ each anomaly and alert change to the anomalies topic; offsets are committed afte
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
@@ -15,6 +14,7 @@ import time
 
 from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
+from mass_tui.state_changes import StateTeller
 
 
 def _say(text: str) -> None:
@@ -32,13 +32,10 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
         f" topic {loaded.settings.kafka.topic}; store {loaded.database_path}"
     )
     pipeline.start()
-    told = ""
+    tell = StateTeller("mass-tui worker")
     try:
         while not stop.is_set():
-            state = f"{bus.state()}" + (f"; {bus.problem()}" if bus.problem() else "")
-            if re.sub(r"\d+ s", "", state) != re.sub(r"\d+ s", "", told):  # not every second
-                _say(state)
-                told = state
+            tell(bus.state() + (f"; {bus.problem()}" if bus.problem() else ""))
             if duration is not None and time.monotonic() - started >= duration:
                 break
             stop.wait(0.5)

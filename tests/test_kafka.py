@@ -8,6 +8,7 @@ pipeline give the expected anomalies.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -523,3 +524,37 @@ def test_a_station_taken_over_mid_stream_warms_up_silently(tmp_path):
     ]
     assert early == []
     assert pipeline.analytics.counters.accepted == len(observations)
+
+
+def test_produce_command_publishes_the_simulator_and_summarises(kafka_broker, tmp_path):
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "producer")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mass_tui",
+            "produce",
+            "--demo",
+            "--duration",
+            "3",
+            "--data-dir",
+            str(loaded.data_dir),
+            "--bootstrap",
+            kafka_broker.bootstrap,
+        ],
+        cwd=tmp_path / "cwd",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+    )
+    assert done.returncode == 0, done.stderr
+    summary = done.stderr.strip().splitlines()[-1]
+    accepted, delivered = (
+        int(n) for n in re.findall(r"(\d+) (?:observations accepted|delivered)", summary)
+    )
+    assert accepted > 0 and delivered == accepted, summary
+    assert "broker up" in done.stderr
+    assert (
+        len(read_topic(kafka_broker.bootstrap, loaded.settings.kafka.topic, accepted)) == accepted
+    )
