@@ -142,13 +142,15 @@ class Analytics:
             changed += self.alerts.settle(holding, self.clock.now())
         else:
             changed = self.alerts.mirror(delivery.alerts)
-        self._write(fresh, late, anomalies, rejections)
+        # Listeners first: a worker publishes from them, and one killed after storing but
+        # before publishing would find the batch already stored when it comes again.
         for anomaly in anomalies:
             for listener in self.anomaly_listeners:
                 listener(anomaly)
         for alert in changed:
             for listener in self.alert_listeners:
                 listener(alert)
+        self._write(fresh, late, anomalies, rejections)
         return anomalies
 
     def _first_sight(self, anomaly: Anomaly) -> bool:
@@ -203,6 +205,7 @@ class Analytics:
             )
         except StoreError as exc:
             log.error("could not quarantine a failed batch: %s", exc)
+            self.store_error = str(exc)
 
     def prune(self) -> None:
         """Apply the store's retention."""

@@ -51,8 +51,9 @@ class Bus(Protocol):
         """Up to ``max_items`` observations, waiting at most ``timeout`` for the first."""
         ...
 
-    def ack(self, delivery: Delivery) -> None:
-        """The delivery is processed and stored; the bus may forget it."""
+    def ack(self, delivery: Delivery, kept: bool = True) -> None:
+        """The delivery is processed; ``kept``: and stored. A broker commits offsets only for
+        kept deliveries (one that was not is read again after a restart)."""
         ...
 
     def depth(self) -> int:
@@ -113,7 +114,8 @@ class MemoryBus:
             self._unacked += count
             return Delivery(batch, token=count)
 
-    def ack(self, delivery: Delivery) -> None:
+    def ack(self, delivery: Delivery, kept: bool = True) -> None:
+        # In one process there is nothing to read again: a failed write is counted instead.
         with self._changed:
             self._unacked -= int(delivery.token or 0)
             self._changed.notify_all()
@@ -158,8 +160,8 @@ class ObservedTimeBus:
             self._clock.advance_to(delivery.sent_at)
         return delivery
 
-    def ack(self, delivery: Delivery) -> None:
-        self.inner.ack(delivery)
+    def ack(self, delivery: Delivery, kept: bool = True) -> None:
+        self.inner.ack(delivery, kept)
 
     def depth(self) -> int:
         return self.inner.depth()

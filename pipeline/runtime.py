@@ -209,7 +209,7 @@ class Pipeline:
             log.exception("processing a batch of %d failed", len(delivery.observations))
             self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
             self.analytics.quarantine(delivery, f"processing failed: {type(exc).__name__}: {exc}")
-        self.bus.ack(delivery)
+        self.bus.ack(delivery, kept=self.analytics.store_error is None)
 
     def process_pending(self) -> int:
         """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""

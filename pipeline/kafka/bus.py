@@ -134,6 +134,9 @@ class KafkaBus:
         self._lag = 0
         self._lag_due = 0.0
         self._problem = ""
+        self._held = ""  # why offsets are no longer committed ("" while they are)
+        self._event_failures = 0
+        self._event_error = ""
         self._closed = False
         self._lock = threading.Lock()
 
@@ -206,12 +209,13 @@ class KafkaBus:
                     self.watch.on_error(error)
                 continue
             offsets[(message.topic(), message.partition())] = message.offset() + 1
+            if message.topic() == self.settings.anomalies_topic:  # workers' wall clock
+                self._take_event(message, delivery)
+                continue
             kind, stamp = message.timestamp()
             if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
                 sent_at = max(sent_at, stamp / 1000)
-            if message.topic() == self.settings.anomalies_topic:
-                self._take_event(message, delivery)
-            elif message.value():
+            if message.value():
                 observed.append(message)
             else:
                 self._reject(message, "empty message", received_at, delivery)
@@ -289,15 +293,27 @@ class KafkaBus:
     def _produce(self, topic: str, **message) -> None:
         while True:
             try:
-                self._events.produce(topic, **message)
+                self._events.produce(topic, on_delivery=self._event_delivered, **message)
                 self._events.poll(0)
                 return
             except BufferError:  # librdkafka's queue is full (broker away): wait for room
                 self._events.poll(0.5)
+            except KafkaException as exc:  # refused outright (too large, bad topic...)
+                self._event_delivered(exc.args[0], None)
+                return
 
-    def ack(self, delivery: Delivery) -> None:
+    def _event_delivered(self, error: KafkaError | None, message: Message | None) -> None:
+        if error is not None:
+            self._event_failures += 1
+            self._event_error = error.str()
+            log.error("kafka: an anomaly/alert/dead letter was not delivered: %s", error.str())
+
+    def ack(self, delivery: Delivery, kept: bool = True) -> None:
         if self.mode == "watch" or not isinstance(delivery.token, dict):
             return
+        if not kept and not self._held:
+            self._held = "a batch could not be stored: offsets are held back until a restart"
+            log.error("kafka worker: %s", self._held)
         with self._lock:
             self._pending_offsets.update(delivery.token)
         self._commit_pending()
@@ -307,8 +323,19 @@ class KafkaBus:
         with self._lock:
             if not self._pending_offsets:
                 return True
+            if self._held:  # a later commit would cover what was lost: read it again instead
+                self._set_problem(self._held)
+                return False
             if self._events.flush(flush_timeout) > 0:
                 self._set_problem("waiting for the broker to take anomalies before committing")
+                return False
+            if self._event_failures:
+                self._held = (
+                    f"{self._event_failures} anomaly/alert messages could not be delivered "
+                    f"({self._event_error}): offsets are held back until a restart"
+                )
+                log.error("kafka worker: %s", self._held)
+                self._set_problem(self._held)
                 return False
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()]
             try:
@@ -343,7 +370,12 @@ class KafkaBus:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("kafka: revoked %s", _describe(partitions))
-        self._commit_pending()
+        if not self._commit_pending():
+            # Their next owner starts from the last commit; committing later, in another
+            # generation, could move its position.
+            with self._lock:
+                for tp in partitions:
+                    self._pending_offsets.pop((tp.topic, tp.partition), None)
         self._assigned = []
 
     def _measure_lag(self) -> None:

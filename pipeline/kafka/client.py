@@ -100,6 +100,12 @@ class BrokerWatch:
             self._up, self._error = True, ""
 
     @property
+    def up_since(self) -> float:
+        """When (monotonic) the broker last came up; +inf while it is not up."""
+        with self._lock:
+            return self._since if self._up is True else float("inf")
+
+    @property
     def is_up(self) -> bool:
         with self._lock:
             return self._up is True

@@ -71,6 +71,7 @@ class ObservationPublisher:
         self.watch = watch
         self.spool = Spool(spool_path, connection.settings.spool_keep_delivered)
         self.delivered = 0
+        self.refused = 0
         self.left = 0  # undelivered when stopped
         self.resent = 0
         self.problem = ""
@@ -127,7 +128,7 @@ class ObservationPublisher:
             time.sleep(0.05)
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(5.0)
+            self._thread.join(30.0)  # its broker calls time out within 10 s
         self._producer.flush(min(2.0, max(0.0, deadline - time.monotonic())))
         self._producer.poll(0)
         self._settle()
@@ -175,6 +176,8 @@ class ObservationPublisher:
         room = MAX_IN_FLIGHT - self._in_flight
         if room > 0:
             for message in self.spool.take_pending(min(room, 10_000)):
+                if self._fatal:  # the rest stay in flight; replacing the producer requeues them
+                    break
                 self._send(message)
                 sent += 1
         self._producer.poll(0.05 if not sent else 0)
@@ -185,18 +188,34 @@ class ObservationPublisher:
         headers = [("reason", message.reason.encode())] if message.reason is not None else None
         while True:
             try:
-                self._producer.produce(
-                    message.topic,
-                    value=message.value,
-                    key=message.key,
-                    headers=headers,
-                    timestamp=message.produced_at_ms,
-                    on_delivery=partial(self._report, message.seq),
-                )
-                self._in_flight += 1
+                self._produce(message, headers)
                 return
             except BufferError:  # librdkafka's queue is full: let it drain a little
                 self._producer.poll(0.1)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal():
+                    self._fatal = True
+                    self.spool.settle([], [message.seq])
+                    return
+                # Refused outright (e.g. larger than the broker takes): it never will be sent.
+                log.error(
+                    "spooled message %d refused: %s; kept in the spool", message.seq, error.str()
+                )
+                self.spool.refuse(message.seq, f"refused: {error.str()}")
+                self.refused += 1
+                return
+
+    def _produce(self, message: SpooledMessage, headers: list | None) -> None:
+        self._producer.produce(
+            message.topic,
+            value=message.value,
+            key=message.key,
+            headers=headers,
+            timestamp=message.produced_at_ms,
+            on_delivery=partial(self._report, message.seq),
+        )
+        self._in_flight += 1
 
     def _report(self, seq: int, error: KafkaError | None, message: Message) -> None:
         self._in_flight -= 1
@@ -212,8 +231,8 @@ class ObservationPublisher:
         if not (self._reports or self._failed):
             return
         reports, failed = self._reports, self._failed
+        self.spool.settle(reports, failed)  # on failure the reports stay for the next round
         self._reports, self._failed = [], []
-        self.spool.settle(reports, failed)
         self.delivered += len(reports)
         if reports:
             self._last_progress = time.monotonic()
@@ -223,9 +242,10 @@ class ObservationPublisher:
         """The broker answers but nothing we sent is confirmed for a long time: after a broker
         restart that lost producer state, librdkafka's idempotent producer can loop on "unknown
         producer id" without ever failing (seen with Tansu). A new producer gets a new id."""
+        waiting_since = max(self._last_progress, self.watch.up_since)
         if self._in_flight == 0:
             self._last_progress = time.monotonic()
-        elif time.monotonic() - self._last_progress > STALL_S:
+        elif time.monotonic() - waiting_since > STALL_S:
             log.warning(
                 "no delivery confirmed for %.0f s with %d messages in flight and the broker "
                 "answering: replacing the producer",
@@ -260,6 +280,7 @@ class ObservationPublisher:
                 raise KafkaUnavailable(f"cannot describe {self.topic}: {error.str()}") from None
             self._topics_ready = False  # the broker lost the topic itself: create it again
             return 0
+        self.watch.up()  # the broker answered
         known = self.spool.remembered(TOPIC_ID)
         resent = 0
         if known is not None and known != topic_id:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-PENDING, IN_FLIGHT, DELIVERED = 0, 1, 2
+PENDING, IN_FLIGHT, DELIVERED, REFUSED = 0, 1, 2, 3
 
 
 class SpoolError(Exception):
@@ -85,8 +85,7 @@ class Spool:
                 )
                 self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            self._rollback()
             raise SpoolError(f"{self.path}: cannot accept messages: {exc}") from exc
 
     def take_pending(self, limit: int) -> list[SpooledMessage]:
@@ -123,9 +122,22 @@ class Spool:
                 )
                 self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"{self.path}: cannot record deliveries: {exc}") from exc
+
+    def _rollback(self) -> None:
+        """Under the lock: another thread must not run its statements inside our transaction."""
+        with self._lock:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise SpoolError(f"{self.path}: cannot record deliveries: {exc}") from exc
+
+    def refuse(self, seq: int, reason: str) -> None:
+        """A message the broker will never take (too large...): kept, not sent again."""
+        self._execute(
+            "mark a refused message",
+            f"UPDATE spool SET state = {REFUSED}, reason = ? WHERE seq = ?",
+            (reason, seq),
+        )
 
     def requeue_in_flight(self) -> int:
         """Sends that will never report (a producer replaced after a fatal error)."""
@@ -171,7 +183,7 @@ class Spool:
         """Accepted messages not yet confirmed by the broker."""
         row = self._execute(
             "count undelivered messages",
-            f"SELECT COUNT(*) FROM spool WHERE state != {DELIVERED}",
+            f"SELECT COUNT(*) FROM spool WHERE state IN ({PENDING}, {IN_FLIGHT})",
         ).fetchone()
         return int(row[0])
 
