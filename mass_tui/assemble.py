@@ -9,12 +9,19 @@ from datetime import datetime
 from pathlib import Path
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
+from pipeline.alert_history import AlertHistory
 from pipeline.bus import Bus, MemoryBus, ObservedTimeBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
 from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import BrokerWatch, KafkaConnection
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.kafka.spool import SpoolError
+from pipeline.locked_db import SideTableError
+from pipeline.notify.channels import Channel, EmailChannel, WebhookChannel
+from pipeline.notify.dispatcher import Dispatcher
+from pipeline.notify.notifier import AlertNotifier, NotifyRules
+from pipeline.notify.outbox import Outbox
+from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
 from pipeline.settings import CsvSettings
 from pipeline.simulator import StationSimulator
@@ -155,6 +162,59 @@ def csv_columns(csv: CsvSettings) -> CsvColumns:
     )
 
 
+def notification_channels(loaded: LoadedSettings, environ: Mapping[str, str]) -> list[Channel]:
+    """The configured channels; secrets (``SMTP_PASS``, ``ALERT_WEBHOOK_TOKEN``) come from the
+    environment or .env only."""
+    alerts = loaded.settings.alerts
+    channels: list[Channel] = []
+    if alerts.email.host and alerts.email.to:
+        channels.append(EmailChannel(alerts.email, environ.get("SMTP_PASS", "")))
+    if alerts.webhook.url:
+        channels.append(WebhookChannel(alerts.webhook, environ.get("ALERT_WEBHOOK_TOKEN", "")))
+    return channels
+
+
+def attach_notifications(
+    loaded: LoadedSettings, pipeline: Pipeline, environ: Mapping[str, str], wall: Clock
+) -> Notifications:
+    """Alert history and notifications next to the store (in its file). Raises ConfigError
+    when that file cannot be opened."""
+    alerts = loaded.settings.alerts
+    channels = notification_channels(loaded, environ)
+    names = [v.name for v in loaded.variables]
+    units = {v.name: v.unit for v in loaded.variables}
+
+    def station_name(station_id: str) -> str:
+        index = pipeline.registry.get(station_id)
+        return pipeline.registry.stations[index].name if index is not None else station_id
+
+    def trend(station_id: str, variable: str) -> list[tuple[float, float]]:
+        times, values = pipeline.recent_series(station_id)
+        column = values[-6:, names.index(variable)] if variable in names else []
+        return [(float(t), float(v)) for t, v in zip(times[-6:], column, strict=False)]
+
+    try:
+        outbox = Outbox(loaded.database_path)
+        history = AlertHistory(loaded.database_path)
+    except SideTableError as exc:
+        raise ConfigError(str(exc)) from None
+    dispatcher = Dispatcher(outbox, channels, wall=wall.now)
+    notifier = AlertNotifier(
+        NotifyRules(alerts.enabled, alerts.cooldown_min * 60, alerts.outbox_expire_hours * 3600),
+        outbox,
+        [c.name for c in channels],
+        clock=pipeline.clock.now,
+        wall=wall.now,
+        station_name=station_name,
+        unit=lambda variable: units.get(variable, ""),
+        trend=trend,
+        wake=dispatcher.wake,
+    )
+    notifications = Notifications(history, notifier, outbox, dispatcher)
+    pipeline.attach_notifications(notifications)
+    return notifications
+
+
 def kafka_connection(loaded: LoadedSettings, environ: Mapping[str, str]) -> KafkaConnection:
     return KafkaConnection.from_environment(loaded.settings.kafka, environ)
 
@@ -202,14 +262,17 @@ def build_pipeline(
             pipeline_settings(loaded, stations), clock=clock, source=source, bus=bus, store=store
         )
         pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
-        return pipeline
-    return Pipeline(
-        pipeline_settings(loaded, stations),
-        clock=clock,
-        source=source,
-        bus=MemoryBus(loaded.settings.bus.capacity),
-        store=store,
-    )
+    else:
+        pipeline = Pipeline(
+            pipeline_settings(loaded, stations),
+            clock=clock,
+            source=source,
+            bus=MemoryBus(loaded.settings.bus.capacity),
+            store=store,
+        )
+    if store is not None:  # the outbox and alert history live in the store's file
+        attach_notifications(loaded, pipeline, environ, wall)
+    return pipeline
 
 
 def build_worker(
@@ -231,6 +294,8 @@ def build_worker(
         store=store,
     )
     pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
+    if store is not None:
+        attach_notifications(loaded, pipeline, environ, SystemClock())
     return pipeline, bus
 
 

@@ -133,6 +133,15 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ALERT_PRESSURE_DROP_HPA": ("rules.pressure_fall.advisory_hpa", _parse_float),
     "ALERT_WIND_GUST_MPS": ("rules.gust.advisory_ms", _parse_float),
     "ALERT_COOLDOWN_MIN": ("alerts.cooldown_min", _parse_float),
+    "SMTP_HOST": ("alerts.email.host", str),
+    "SMTP_PORT": ("alerts.email.port", int),
+    "SMTP_USER": ("alerts.email.user", str),
+    "ALERT_EMAIL_FROM": ("alerts.email.sender", str),
+    "ALERT_EMAIL_TO": (
+        "alerts.email.to",
+        lambda text: [a.strip() for a in text.split(",") if a.strip()],
+    ),
+    "ALERT_WEBHOOK_URL": ("alerts.webhook.url", str),
     "KAFKA_BOOTSTRAP_SERVERS": ("kafka.bootstrap_servers", str),
     "KAFKA_TOPIC": ("kafka.topic", str),
     "KAFKA_CLIENT_ID": ("kafka.client_id", str),
@@ -415,6 +424,8 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
         detectors=settings.detectors,
         rules=settings.rules,
         validation=settings.validation,
+        clear_after_s=settings.alerts.clear_after_min * 60,
+        silence_s=settings.alerts.silence_min * 60,
     )
 
 

@@ -35,6 +35,10 @@ class Alert:
     cleared_at: float | None = None
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    silenced_until: float | None = None
+    silenced_by: str | None = None
+    silenced_at: float | None = None
+    last_transition: str = "opened"  # opened | escalated | acknowledged | silenced | cleared
 
     @property
     def key(self) -> AlertKey:
@@ -44,9 +48,18 @@ class Alert:
     def is_open(self) -> bool:
         return self.state != "cleared"
 
+    def is_silenced(self, now: float) -> bool:
+        return self.silenced_until is not None and now < self.silenced_until
+
 
 class AlertBook:
-    def __init__(self, keep_cleared: int = 50) -> None:
+    def __init__(self, keep_cleared: int = 50, clear_after_s: float = 0.0) -> None:
+        """``clear_after_s``: hysteresis. An alert clears only once its rule has not held for
+        this long (observed time), so a value wavering around the threshold is one alert, not
+        a string of them."""
+        self.clear_after_s = clear_after_s
+        self._quiet_since: dict[AlertKey, float] = {}
+        self._station_silence: dict[str, tuple[float, str]] = {}
         self._open: dict[AlertKey, Alert] = {}
         self._cleared: list[Alert] = []
         self._keep_cleared = keep_cleared
@@ -77,6 +90,9 @@ class AlertBook:
                         quantity=anomaly.quantity,
                         threshold=anomaly.threshold,
                     )
+                    silence = self._station_silence.get(anomaly.station_id)
+                    if silence is not None and anomaly.observed_at < silence[0]:
+                        alert.silenced_until, alert.silenced_by = silence
                     self._next_id += 1
                     self._open[key] = alert
                 elif SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
@@ -84,7 +100,9 @@ class AlertBook:
                     alert.severity, alert.state = severity, "active"
                     alert.value, alert.quantity = anomaly.value, anomaly.quantity
                     alert.threshold, alert.updated_at = anomaly.threshold, anomaly.observed_at
+                    alert.last_transition = "escalated"
                 else:
+                    alert.value, alert.updated_at = anomaly.value, anomaly.observed_at
                     continue
                 changed.append(replace(alert))
         return changed
@@ -93,13 +111,42 @@ class AlertBook:
         """Clear open alerts whose rule no longer holds; returns the alerts cleared."""
         cleared = []
         with self._lock:
-            for key in [k for k in self._open if k not in holding]:
+            for key in list(self._open):
+                if key in holding:
+                    self._quiet_since.pop(key, None)
+                    continue
+                quiet_since = self._quiet_since.setdefault(key, now)
+                if now - quiet_since < self.clear_after_s:
+                    continue
+                del self._quiet_since[key]
                 alert = self._open.pop(key)
-                alert.state, alert.cleared_at = "cleared", now
+                alert.state, alert.cleared_at, alert.last_transition = "cleared", now, "cleared"
                 self._cleared.append(alert)
                 cleared.append(replace(alert))
             del self._cleared[: -self._keep_cleared]
         return cleared
+
+    def silence(
+        self,
+        *,
+        now: float,
+        until: float,
+        user: str,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+    ) -> list[Alert]:
+        """Silence one alert, or every alert of a station (including those it raises before
+        ``until``); returns the open alerts silenced."""
+        changed = []
+        with self._lock:
+            if station_id is not None:
+                self._station_silence[station_id] = (until, user)
+            for alert in self._open.values():
+                if alert.id == alert_id or alert.station_id == station_id:
+                    alert.silenced_until, alert.silenced_by = until, user
+                    alert.silenced_at, alert.last_transition = now, "silenced"
+                    changed.append(replace(alert))
+        return changed
 
     def mirror(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Follow alerts kept by workers elsewhere (a watching console). They get local ids, as
@@ -130,6 +177,7 @@ class AlertBook:
                         user,
                         now,
                     )
+                    alert.last_transition = "acknowledged"
                     return replace(alert)
         return None
 

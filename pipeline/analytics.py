@@ -50,6 +50,7 @@ class Analytics:
         history_depth: int = 240,
         wall: Clock | None = None,
         detect: bool = True,
+        clear_after_s: float = 0.0,
     ) -> None:
         """``detect=False`` is a watching console's: anomalies and alerts arrive with each
         delivery from workers elsewhere and are shown, not found again here."""
@@ -61,7 +62,7 @@ class Analytics:
         self.validator = Validator(variables, validation, clock)
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
-        self.alerts = AlertBook()
+        self.alerts = AlertBook(clear_after_s=clear_after_s)
         self.counters = Counters()
         self.rate = RateMeter(wall=wall)
         self.store_error: str | None = None

@@ -23,6 +23,7 @@ from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock
 from pipeline.detectors import Threshold
 from pipeline.health import Counters, HealthBoard, WorkerHealth
+from pipeline.notify.service import Notifications
 from pipeline.registry import StationRegistry
 from pipeline.settings import BusSettings, DetectorSettings, RuleSettings, ValidationSettings
 from pipeline.sources import Source
@@ -48,6 +49,8 @@ class PipelineSettings:
     rules: RuleSettings
     validation: ValidationSettings
     restore_s: float = 24 * 3600.0
+    clear_after_s: float = 0.0  # alert hysteresis (observed time)
+    silence_s: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -103,7 +106,9 @@ class Pipeline:
             store=store,
             wall=wall,
             detect=detect,
+            clear_after_s=settings.clear_after_s,
         )
+        self.notifications: Notifications | None = None
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
         self._recent_lock = threading.Lock()
@@ -114,7 +119,14 @@ class Pipeline:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def attach_notifications(self, notifications: Notifications) -> None:
+        """Record alert transitions and notify people (see :mod:`pipeline.notify`)."""
+        self.notifications = notifications
+        self.analytics.alert_listeners.extend(notifications.listeners())
+
     def start(self) -> None:
+        if self.notifications is not None:
+            self.notifications.start()
         try:
             self.analytics.restore(self.clock.now() - self.settings.restore_s)
         except Exception as exc:  # a damaged store must not stop the pipeline
@@ -141,6 +153,8 @@ class Pipeline:
         if self.source is not None:
             self.source.close()
         self.bus.close()
+        if self.notifications is not None:
+            self.notifications.stop()
         if self.store is not None:
             self.store.close()
 
@@ -235,6 +249,8 @@ class Pipeline:
         health = self.health.snapshot()
         if analytics.store_error:
             health.append(WorkerHealth(STORE, "failing", analytics.store_error))
+        if self.notifications is not None:
+            health += [WorkerHealth("notify", "failing", p) for p in self.notifications.problems()]
         bus_problem = self.bus.problem()
         if bus_problem:
             health.append(WorkerHealth(BUS, "failing", bus_problem))
@@ -279,7 +295,33 @@ class Pipeline:
         self.analytics.bank.set_threshold(detector, parameter, variable, value)
 
     def acknowledge(self, alert_id: int, user: str) -> Alert | None:
-        return self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
+        alert = self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
+        if alert is not None:
+            self._tell_alert_listeners([alert])
+        return alert
+
+    def silence(
+        self, user: str, *, alert_id: int | None = None, station_id: str | None = None
+    ) -> list[Alert]:
+        """Silence an alert, or a station, for ``silence_s``: no notifications meanwhile."""
+        now = self.clock.now()
+        silenced = self.analytics.alerts.silence(
+            now=now,
+            until=now + self.settings.silence_s,
+            user=user,
+            alert_id=alert_id,
+            station_id=station_id,
+        )
+        self._tell_alert_listeners(silenced)
+        return silenced
+
+    def _tell_alert_listeners(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            for listener in self.analytics.alert_listeners:
+                try:
+                    listener(alert)
+                except Exception:  # a record that cannot be written must not undo the intent
+                    log.exception("alert listener failed for alert %d", alert.id)
 
     def subscribe(self, *, anomalies=None, alerts=None) -> None:
         """Call back from the consumer thread for each anomaly / alert change (keep it quick)."""

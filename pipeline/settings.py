@@ -176,9 +176,35 @@ class SourceSettings(Strict):
     replay: ReplaySettings = msgspec.field(default_factory=ReplaySettings)
 
 
+class EmailSettings(Strict):
+    """SMTP delivery; the password only from the environment (``SMTP_PASS``)."""
+
+    host: str = ""  # empty: no e-mail
+    port: PositiveInt = 587
+    security: Literal["starttls", "tls", "plain"] = "starttls"
+    user: str = ""
+    sender: str = "mass-tui@localhost"
+    to: list[str] = []
+    timeout_s: Positive = 15.0
+
+
+class WebhookSettings(Strict):
+    """HTTP POST of a JSON document; the bearer token only from the environment
+    (``ALERT_WEBHOOK_TOKEN``)."""
+
+    url: str = ""  # empty: no webhook
+    timeout_s: Positive = 10.0
+
+
 class AlertSettings(Strict):
-    enabled: bool = True
+    enabled: bool = True  # notifications; alerts always show
     cooldown_min: NonNegative = 30.0
+    clear_after_min: NonNegative = 10.0
+    silence_min: Positive = 60.0
+    bell: bool = True
+    outbox_expire_hours: Positive = 24.0
+    email: EmailSettings = msgspec.field(default_factory=EmailSettings)
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 
 
 class KafkaSettings(Strict):

@@ -1,0 +1,81 @@
+"""Delivery channels: e-mail over SMTP and an HTTP webhook. Each raises
+:class:`DeliveryError` with a one-line reason; retrying is the dispatcher's business."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+import httpx
+
+from pipeline.notify.message import Notification
+from pipeline.settings import EmailSettings, WebhookSettings
+
+
+class DeliveryError(Exception):
+    """The channel did not take the notification; the message says why."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, notification: Notification) -> None: ...
+
+
+@dataclass(slots=True)
+class EmailChannel:
+    """SMTP with STARTTLS, implicit TLS, or plain (a trusted local relay); login when a user is
+    given."""
+
+    settings: EmailSettings
+    password: str = ""
+    name: str = "email"
+
+    def send(self, notification: Notification) -> None:
+        s = self.settings
+        message = EmailMessage()
+        message["Subject"] = notification.subject
+        message["From"] = s.sender
+        message["To"] = ", ".join(s.to)
+        message.set_content(notification.body)
+        try:
+            if s.security == "tls":
+                client = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout_s, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+            with client:
+                if s.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if s.user:
+                    client.login(s.user, self.password)
+                client.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"smtp {s.host}:{s.port}: {exc}") from None
+
+
+@dataclass(slots=True)
+class WebhookChannel:
+    """POST the notification's JSON document; a bearer token when one is set."""
+
+    settings: WebhookSettings
+    token: str = ""
+    name: str = "webhook"
+
+    def send(self, notification: Notification) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = httpx.post(
+                self.settings.url,
+                json=notification.document,
+                headers=headers,
+                timeout=self.settings.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 300:
+            raise DeliveryError(f"webhook: HTTP {response.status_code}: {response.text[:200]}")

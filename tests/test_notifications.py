@@ -1,0 +1,243 @@
+"""Alerts reaching people: a real SMTP server (aiosmtpd) and a real HTTP server on loopback.
+
+A seeded simulator drives a deep front through London: its pressure-fall alert opens about
+3.5 h in, as in the console tests. The dispatcher's pass (``deliver_due``, what its thread runs)
+is called directly, with a fixed wall clock, so retries are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from mass_tui.assemble import attach_notifications
+from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from pipeline.alert_history import AlertHistory
+from pipeline.alerts import AlertBook
+from pipeline.anomaly import Anomaly
+from pipeline.bus import MemoryBus
+from pipeline.clock import FixedClock
+from pipeline.notify.channels import EmailChannel
+from pipeline.notify.dispatcher import Dispatcher
+from pipeline.notify.outbox import Outbox
+from pipeline.notify.service import Notifications
+from pipeline.runtime import Pipeline
+from pipeline.simulator import StationSimulator
+from pipeline.store import Store
+from tests.conftest import INTERVAL, QUIET, START
+from tests.kafka_broker import free_port
+
+WALL = 1_900_000_000.0
+
+
+class Mailbox:
+    """aiosmtpd handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.mailbox = Mailbox()
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=port)
+
+    def __enter__(self) -> Mailbox:
+        self.controller.start()
+        return self.mailbox
+
+    def __exit__(self, *exc_info) -> None:
+        self.controller.stop()
+
+
+@dataclass
+class Station:
+    pipeline: Pipeline
+    notifications: Notifications
+    wall: FixedClock
+    loaded: LoadedSettings
+    simulator: StationSimulator
+    steps: int = 0
+
+    def feed(self, steps: int, chunk: int = 10) -> None:
+        names = [v.name for v in self.loaded.variables]
+        for _ in range(0, steps, chunk):
+            first = START + self.steps * INTERVAL
+            block = self.simulator.generate(first, chunk, INTERVAL)
+            self.pipeline.clock.set(first + (chunk - 1) * INTERVAL)
+            stations = list(self.pipeline.registry.stations)
+            self.pipeline.bus.publish(block.to_observations(stations, names))
+            self.pipeline.process_pending()
+            self.steps += chunk
+
+    def deliver(self) -> int:
+        return self.notifications.dispatcher.deliver_due()
+
+
+def alerting(
+    tmp_path: Path,
+    smtp_port: int,
+    webhook: str = "",
+    cooldown_min: float = 120,
+    silence_min: float = 60,
+) -> Station:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(parents=True, exist_ok=True)
+    hook = f'[alerts.webhook]\nurl = "{webhook}"\n' if webhook else ""
+    (cwd / "config.toml").write_text(
+        f"[alerts]\ncooldown_min = {cooldown_min}\nsilence_min = {silence_min}\n"
+        f'[alerts.email]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "plain"\n'
+        f'to = ["ops@example.org"]\nsender = "mass@example.org"\n{hook}'
+    )
+    loaded = load_settings(
+        environ={},
+        cwd=cwd,
+        user_config=tmp_path / "user.toml",
+        flags={"data_dir": str(tmp_path / "data")},
+    )
+    stations = list(loaded.stations)
+    simulator = StationSimulator(stations, loaded.variables, QUIET)
+    simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
+    store = Store(loaded.database_path, [v.name for v in loaded.variables], retention_s=7 * 86400)
+    pipeline = Pipeline(
+        pipeline_settings(loaded, stations),
+        clock=FixedClock(START),
+        source=None,
+        bus=MemoryBus(100_000),
+        store=store,
+        wall=FixedClock(0.0),
+    )
+    wall = FixedClock(WALL)
+    notifications = attach_notifications(loaded, pipeline, {}, wall)
+    return Station(pipeline, notifications, wall, loaded, simulator)
+
+
+def about_london_pressure(messages: list[bytes]) -> list[str]:
+    return [m.decode() for m in messages if b"London (lon): pressure fell" in m]
+
+
+def test_a_pressure_fall_sends_one_email_and_one_webhook_within_the_cooldown(tmp_path, httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    port = free_port()
+    station = alerting(tmp_path, port, webhook=httpserver.url_for("/hook"))
+    with SmtpServer(port) as mailbox:
+        station.feed(330)  # the advisory opens, escalates to a warning within the cooldown
+        station.deliver()
+        station.deliver()
+    alerts = [a for a in station.pipeline.snapshot().alerts if a.station_id == "lon"]
+    assert {a.severity for a in alerts} == {"warning"}  # escalated, and shown
+    [mail] = about_london_pressure(mailbox.messages)
+    assert "Subject: [M.A.S.S. ADVISORY] London (lon): pressure fell" in mail
+    assert "threshold 3.5 hPa" in mail and "Recent readings:" in mail
+    hooks = [json.loads(r.data) for r, _ in httpserver.log]
+    [hook] = [h for h in hooks if h["alert"]["station_id"] == "lon"]
+    assert hook["alert"]["rule"] == "pressure_fall" and hook["text"].startswith("[M.A.S.S.")
+    assert len(hook["trend"]) == 6
+
+
+def test_smtp_down_then_up_delivers_after_recovery_once(tmp_path):
+    port = free_port()
+    station = alerting(tmp_path, port)
+    station.feed(330)
+    assert station.deliver() == 0  # nobody listening
+    problems = station.pipeline.snapshot().health
+    assert any(w.name == "notify" and "smtp" in w.detail for w in problems)
+    assert station.notifications.outbox.waiting() > 0
+    with SmtpServer(port) as mailbox:
+        station.deliver()  # not yet: the retry is due later
+        assert mailbox.messages == []
+        station.wall.advance(3600)
+        station.deliver()
+        station.wall.advance(3600)
+        station.deliver()
+    assert len(about_london_pressure(mailbox.messages)) == 1
+    assert station.notifications.outbox.waiting() == 0
+    assert not [w for w in station.pipeline.snapshot().health if w.name == "notify"]
+
+
+def test_silenced_and_acknowledged_alerts_do_not_notify(tmp_path):
+    port = free_port()
+    station = alerting(tmp_path, port, cooldown_min=0, silence_min=8 * 60)
+    station.pipeline.silence("ops", station_id="lon")  # for 8 hours of observed time
+    with SmtpServer(port) as mailbox:
+        station.feed(330)
+        station.deliver()
+    assert about_london_pressure(mailbox.messages) == []
+    lon = [a for a in station.pipeline.snapshot().alerts if a.station_id == "lon"]
+    assert lon and all(a.silenced_by == "ops" for a in lon)
+
+    port = free_port()
+    station = alerting(tmp_path / "ack", port, cooldown_min=0)
+    with SmtpServer(port) as mailbox:
+        while not station.pipeline.snapshot().alerts:  # until the advisories open
+            station.feed(10)
+        station.deliver()
+        for alert in station.pipeline.snapshot().alerts:
+            station.pipeline.acknowledge(alert.id, "ops")
+        station.feed(330 - station.steps)  # escalation to warning: shown, not sent
+        station.deliver()
+    assert {a.severity for a in station.pipeline.snapshot().alerts} == {"warning"}
+    assert len(about_london_pressure(mailbox.messages)) == 2  # one per pressure variable
+    events = AlertHistory(station.loaded.database_path).events()
+    assert ("acknowledged", "ops") in {(e[1], e[4]) for e in events}
+
+
+def gust(t: float) -> Anomaly:
+    return Anomaly(
+        station_id="lon",
+        variable="wind_gust_ms",
+        value=21.0,
+        detector="gust",
+        score=0.5,
+        threshold=20.6,
+        observed_at=t,
+        statistic=21.0,
+        quantity=21.0,
+        severity="advisory",
+    )
+
+
+def test_hysteresis_keeps_one_alert_for_a_value_wavering_around_the_threshold():
+    book = AlertBook(clear_after_s=600)
+    key = ("lon", "gust", "wind_gust_ms")
+    opened = book.observe([gust(0)])
+    transitions = [a.last_transition for a in opened]
+    for minute in range(1, 40):  # above, below, above... every minute for 40 minutes
+        t = minute * 60.0
+        holding = {key} if minute % 2 == 0 else set()
+        transitions += [a.last_transition for a in book.observe([gust(t)] if holding else [])]
+        transitions += [a.last_transition for a in book.settle(holding, t)]
+    assert transitions == ["opened"]
+    assert [a.state for a in book.alerts()] == ["active"]
+    cleared = book.settle(set(), 39 * 60.0 + 600)
+    assert [a.last_transition for a in cleared] == ["cleared"]
+
+
+def test_a_restart_delivers_what_the_outbox_kept(tmp_path):
+    port = free_port()
+    station = alerting(tmp_path, port)
+    station.feed(330)
+    assert station.deliver() == 0
+    station.pipeline.stop()  # the process ends with the notification undelivered
+
+    outbox = Outbox(station.loaded.database_path)
+    email = EmailChannel(station.loaded.settings.alerts.email)
+    dispatcher = Dispatcher(outbox, [email], wall=FixedClock(WALL + 7200).now)
+    with SmtpServer(port) as mailbox:
+        dispatcher.deliver_due()
+    outbox.close()
+    assert len(about_london_pressure(mailbox.messages)) == 1
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_environment(monkeypatch):
+    for name in ("SMTP_HOST", "SMTP_PORT", "ALERT_EMAIL_TO", "ALERT_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
