@@ -81,6 +81,8 @@ class MassApp(App[None]):
         Binding("u", "units", "Units"),
         Binding("t", "next_theme", "Theme"),
         Binding("a", "acknowledge", "Ack"),
+        Binding("z", "silence", "Silence"),
+        Binding("Z", "silence_station", "Silence station", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("s", "screenshot", "Shot"),
         Binding("e", "edit_thresholds", "Thresholds"),
@@ -116,6 +118,8 @@ class MassApp(App[None]):
         self.anomaly_filter = AnomalyFilter()
         self.selected_threshold: dict[str, str] = {}
         self._problems_told: set[str] = set()
+        self._warned: set[int] = set()  # warnings the bell has rung for
+        self._alerts: list[Alert] = []
         self._lists_due = 0.0
         self._chart_key: tuple = ()
         self._chart_due = 0.0
@@ -194,6 +198,7 @@ class MassApp(App[None]):
         self._apply_size()
         snap = self.pipeline.snapshot()
         self._tell_problems(snap)
+        self._ring_for_new_warnings(snap)
         self.main.query_one(StatusBar).show(self._status(snap))
         if self.paused:
             return
@@ -207,6 +212,7 @@ class MassApp(App[None]):
             self._lists_due = time.monotonic() + LISTS_EVERY_S
             self.main.query_one(StationList).show(self._station_rows(snap))
             self._show_log(snap)
+            self._alerts = snap.alerts
             self.main.query_one(AlertPanel).show(self._alert_rows(snap))
 
     def refresh_now(self) -> None:
@@ -449,10 +455,24 @@ class MassApp(App[None]):
                 station=alert.station_id,
                 what=self._alert_text(alert),
                 age=age_text(snap.now - alert.opened_at),
-                state=alert.state,
+                state="silenced"
+                if alert.state == "active" and alert.is_silenced(snap.now)
+                else alert.state,
             )
             for alert in snap.alerts
         ]
+
+    def _ring_for_new_warnings(self, snap: PipelineSnapshot) -> None:
+        """The terminal bell for a warning that opened or escalated, unless silenced or the
+        bell is off (``alerts.bell``). Reaches an operator looking at another window."""
+        warnings = {
+            a.id
+            for a in snap.alerts
+            if a.severity == "warning" and a.state == "active" and not a.is_silenced(snap.now)
+        }
+        if warnings - self._warned and self.loaded.settings.alerts.bell:
+            self.bell()
+        self._warned |= warnings
 
     def _alert_text(self, alert: Alert) -> str:
         spec = next((v for v in self.variables if v.name == alert.variable), None)
@@ -661,6 +681,30 @@ class MassApp(App[None]):
             self.notify("that alert is not active", severity="warning", timeout=3)
         else:
             self.notify(f"alert {alert_id} acknowledged by {self.user}", timeout=3)
+        self.refresh_now()
+
+    def action_silence(self) -> None:
+        alert_id = self.main.query_one(AlertPanel).selected_alert
+        if alert_id is None:
+            self.notify("no alert to silence", timeout=2)
+            return
+        silenced = self.pipeline.silence(self.user, alert_id=alert_id)
+        if not silenced:
+            self.notify("that alert has cleared", severity="warning", timeout=3)
+        else:
+            minutes = self.loaded.settings.alerts.silence_min
+            self.notify(f"alert {alert_id} silenced for {minutes:g} min by {self.user}")
+        self.refresh_now()
+
+    def action_silence_station(self) -> None:
+        panel = self.main.query_one(AlertPanel)
+        alert = next((a for a in self._alerts if a.id == panel.selected_alert), None)
+        station_id = alert.station_id if alert is not None else self.station_id
+        if station_id is None:
+            return
+        self.pipeline.silence(self.user, station_id=station_id)
+        minutes = self.loaded.settings.alerts.silence_min
+        self.notify(f"station {station_id} silenced for {minutes:g} min by {self.user}")
         self.refresh_now()
 
     def action_filter(self) -> None:

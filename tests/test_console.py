@@ -85,6 +85,33 @@ async def test_a_acknowledges_the_selected_alert(console):
         assert "acked" in console.app.query_one(AlertPanel).get_row_at(0)[4].plain
 
 
+async def test_z_silences_the_selected_alert_and_shift_z_its_station(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        first = console.pipeline.snapshot().alerts[0]
+        await pilot.press("z")
+        await pilot.pause()
+        silenced = {a.id: a for a in console.pipeline.snapshot().alerts}
+        assert silenced[first.id].silenced_by == "tester"
+        assert "muted" in console.app.query_one(AlertPanel).get_row_at(0)[4].plain
+        await pilot.press("Z")
+        await pilot.pause()
+        station = [
+            a for a in console.pipeline.snapshot().alerts if a.station_id == first.station_id
+        ]
+        assert all(
+            a.silenced_by == "tester" and a.is_silenced(console.clock.now()) for a in station
+        )
+
+
+async def test_a_new_warning_rings_the_bell_once(console):
+    rings = []
+    console.app.bell = lambda: rings.append(1)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.6)  # a few refresh ticks
+        assert any(a.severity == "warning" for a in console.pipeline.snapshot().alerts)
+        assert rings == [1]
+
+
 async def test_slash_filters_the_anomaly_log(console):
     async with console.app.run_test(size=SIZE) as pilot:
         log = console.app.query_one(AnomalyLog)

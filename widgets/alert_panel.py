@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 SEVERITY_STYLE = {"warning": "bold red", "advisory": "bold yellow"}
-STATE_STYLE = {"active": "bold", "acknowledged": "", "cleared": "dim"}
-STATE_SHORT = {"acknowledged": "acked"}
+STATE_STYLE = {"active": "bold", "acknowledged": "", "silenced": "italic", "cleared": "dim"}
+STATE_SHORT = {"acknowledged": "acked", "silenced": "muted"}
 SEVERITY_SHORT = {"warning": "WARN", "advisory": "ADV"}
 
 
@@ -20,7 +20,7 @@ class AlertRow:
     station: str
     what: str  # e.g. "pressure fall 6.4 hPa/3 h"
     age: str  # e.g. "12 min"
-    state: str  # active | acknowledged | cleared
+    state: str  # active | acknowledged | silenced | cleared
 
 
 class AlertPanel(DataTable):

@@ -19,6 +19,7 @@ HELP = """\
 | `u` | metric / imperial display (°F, mph, inHg, in); storage stays metric |
 | `t` | next theme: dark, light, high contrast |
 | `a` | acknowledge the selected alert |
+| `z` / `Z` | silence the selected alert / its whole station (`alerts.silence_min`) |
 | `/` | filter the anomaly log: `station:lon variable:pressure detector:cusum score>0.6` |
 | `s` | save a screenshot (SVG) and say where |
 | `e` | threshold editor for the focused variable and the rules |
