@@ -1,5 +1,5 @@
-"""``mass-tui headless``: the pipeline with no UI. Anomalies go to stdout as JSON lines, a
-summary to stderr at exit; Ctrl-C stops it with everything flushed."""
+"""``mass-tui headless``: the pipeline with no UI. Anomalies and alert transitions go to stdout
+as JSON lines, a summary to stderr at exit; Ctrl-C stops it with everything flushed."""
 
 from __future__ import annotations
 
@@ -7,25 +7,48 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import msgspec
 
 from mass_tui.assemble import build_pipeline, open_store
 from mass_tui.config import LoadedSettings
+from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.runtime import Pipeline
 
 _encoder = msgspec.json.Encoder()
 
 
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
 def anomaly_line(anomaly: Anomaly) -> bytes:
     """One anomaly as a JSON line, with ``observed_at`` as ISO 8601 UTC."""
     fields = msgspec.structs.asdict(anomaly)
-    fields["observed_at"] = (
-        datetime.fromtimestamp(anomaly.observed_at, UTC).isoformat().replace("+00:00", "Z")
-    )
+    fields["observed_at"] = _iso(anomaly.observed_at)
     return _encoder.encode(fields) + b"\n"
+
+
+TIMES = (
+    "opened_at",
+    "updated_at",
+    "cleared_at",
+    "acknowledged_at",
+    "silenced_until",
+    "silenced_at",
+)
+
+
+def alert_line(alert: Alert) -> bytes:
+    """An alert transition: ``{"transition": "opened", "alert": {...}}`` (times ISO 8601)."""
+    fields = asdict(alert)
+    fields.update({name: _iso(fields[name]) for name in TIMES})
+    return _encoder.encode({"transition": alert.last_transition, "alert": fields}) + b"\n"
 
 
 class LineWriter:
@@ -35,12 +58,18 @@ class LineWriter:
         self.broken = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, anomaly: Anomaly) -> None:
+    def anomaly(self, anomaly: Anomaly) -> None:
+        self._write(anomaly_line(anomaly))
+
+    def alert(self, alert: Alert) -> None:
+        self._write(alert_line(alert))
+
+    def _write(self, line: bytes) -> None:
         if self.broken.is_set():
             return
         try:
             with self._lock:
-                sys.stdout.buffer.write(anomaly_line(anomaly))
+                sys.stdout.buffer.write(line)
                 sys.stdout.buffer.flush()
         except (BrokenPipeError, ValueError):
             self.broken.set()
@@ -63,7 +92,7 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     store = open_store(loaded)
     pipeline = build_pipeline(loaded, store=store)
     writer = LineWriter()
-    pipeline.subscribe(anomalies=writer)
+    pipeline.subscribe(anomalies=writer.anomaly, alerts=writer.alert)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()

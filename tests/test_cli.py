@@ -46,7 +46,7 @@ def test_headless_streams_anomalies_as_json_lines_and_summarises(tmp_path):
         tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = [line for line in result.stdout.splitlines() if '"transition"' not in line]
     assert lines, "six seconds at 1200x should produce anomalies"
     first = json.loads(lines[0])
     assert set(first) >= {
@@ -67,6 +67,21 @@ def test_headless_streams_anomalies_as_json_lines_and_summarises(tmp_path):
     assert "Traceback" not in result.stderr
     assert (tmp_path / "d" / "mass.sqlite3").exists()
     assert (tmp_path / "d" / "logs" / "mass-tui.log").exists()
+
+
+def test_headless_prints_alert_transitions_of_the_demo_front(tmp_path):
+    config = fast_simulation(tmp_path, "demo_front = true\n")
+    result = run(
+        ["headless", "--duration", "8", "--config", str(config), "--data-dir", str(tmp_path / "d")],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if '"transition"' in line]
+    opened = [e for e in events if e["transition"] == "opened"]
+    assert any(e["alert"]["rule"] == "pressure_fall" for e in opened), result.stdout[-2000:]
+    first = opened[0]["alert"]
+    assert first["opened_at"].endswith("Z") and first["state"] == "active"
+    assert first["severity"] in ("advisory", "warning")
 
 
 def test_headless_stops_cleanly_on_ctrl_c_with_everything_stored(tmp_path):
