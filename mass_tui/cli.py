@@ -1,4 +1,4 @@
-"""Command line: ``mass-tui`` (the console), ``mass-tui headless|produce|worker|score|bench``.
+"""Command line: ``mass-tui`` (the console) and its subcommands (``mass-tui --help``).
 
 Every command turns expected failures (bad config, unwritable store, bad input file) into one
 line on stderr and exit status 2; no traceback reaches the terminal.
@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     _duration(worker)
     _broker(worker)
 
+    alerts = commands.add_parser("alerts", help="alert notifications")
+    alert_commands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    alerts_test = alert_commands.add_parser(
+        "test", help="send a test notification through each configured notifier"
+    )
+    _common(alerts_test)
+
     score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
     score.add_argument("input", type=Path, metavar="INPUT.csv")
     score.add_argument("--time-column", default="timestamp")
@@ -202,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mass_tui.headless import run_headless
 
             return run_headless(loaded, duration=args.duration)
+        if args.command == "alerts":
+            from mass_tui.alerts_test import run_alerts_test
+
+            return run_alerts_test(loaded)
         if args.command == "produce":
             from mass_tui.produce import run_produce
 

@@ -8,6 +8,9 @@ is called directly, with a fixed wall clock, so retries are deterministic.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,3 +244,30 @@ def test_a_restart_delivers_what_the_outbox_kept(tmp_path):
 def _no_stray_environment(monkeypatch):
     for name in ("SMTP_HOST", "SMTP_PORT", "ALERT_EMAIL_TO", "ALERT_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_alerts_test_command_reports_each_notifier(tmp_path, httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    (tmp_path / "config.toml").write_text('[alerts.email]\nsecurity = "plain"\n')
+    port = free_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "ALERT"))},
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "ALERT_EMAIL_TO": "ops@example.org",
+        "ALERT_WEBHOOK_URL": httpserver.url_for("/hook"),
+        "ALERT_WEBHOOK_TOKEN": "t0ken",
+        "MASS_TUI_DATA_DIR": str(tmp_path / "data"),
+    }
+    command = [sys.executable, "-m", "mass_tui", "alerts", "test"]
+    down = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert down.returncode == 1
+    assert "email: FAILED: smtp 127.0.0.1" in down.stdout and "webhook: delivered" in down.stdout
+    with SmtpServer(port) as mailbox:
+        up = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "email: delivered" in up.stdout
+    assert b"Subject: [M.A.S.S. TEST]" in mailbox.messages[0]
+    request, _ = httpserver.log[-1]
+    assert request.headers["Authorization"] == "Bearer t0ken"
+    assert json.loads(request.data)["test"] is True
