@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.notify.channels import EmailChannel
 from pipeline.notify.dispatcher import Dispatcher
+from pipeline.notify.notifier import NotifyRules
 from pipeline.notify.outbox import Outbox
 from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
@@ -271,3 +273,33 @@ def test_alerts_test_command_reports_each_notifier(tmp_path, httpserver):
     request, _ = httpserver.log[-1]
     assert request.headers["Authorization"] == "Bearer t0ken"
     assert json.loads(request.data)["test"] is True
+
+
+def test_alerts_enabled_false_shows_alerts_but_sends_nothing(tmp_path):
+    port = free_port()
+    station = alerting(tmp_path, port)
+    station.notifications.notifier.rules = NotifyRules(enabled=False, cooldown_s=0, ttl_s=60)
+    with SmtpServer(port) as mailbox:
+        station.feed(330)
+        station.deliver()
+    assert [a for a in station.pipeline.snapshot().alerts if a.station_id == "lon"]
+    assert mailbox.messages == [] and station.notifications.outbox.waiting() == 0
+
+
+def test_the_notifier_thread_delivers_while_the_pipeline_runs(tmp_path):
+    port = free_port()
+    station = alerting(tmp_path, port)
+    with SmtpServer(port) as mailbox:
+        station.pipeline.start()  # the consumer and notifier threads
+        try:
+            names = [v.name for v in station.loaded.variables]
+            block = station.simulator.generate(START, 330, INTERVAL)
+            station.pipeline.clock.set(START + 329 * INTERVAL)
+            stations = list(station.pipeline.registry.stations)
+            station.pipeline.bus.publish(block.to_observations(stations, names))
+            deadline = time.monotonic() + 20
+            while not about_london_pressure(mailbox.messages) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            station.pipeline.stop()
+    assert len(about_london_pressure(mailbox.messages)) == 1
