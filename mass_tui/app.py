@@ -475,6 +475,8 @@ class MassApp(App[None]):
         self._warned |= warnings
 
     def _alert_text(self, alert: Alert) -> str:
+        if alert.rule == "persistent_anomalies":
+            return f"{alert.quantity:.0f} anomalies in a row"
         spec = next((v for v in self.variables if v.name == alert.variable), None)
         label = spec.short_label if spec else alert.variable
         quantity = alert.quantity if alert.quantity is not None else alert.value

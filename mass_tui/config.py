@@ -426,6 +426,7 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
         validation=settings.validation,
         clear_after_s=settings.alerts.clear_after_min * 60,
         silence_s=settings.alerts.silence_min * 60,
+        persistence=settings.alerts.persistence,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from pipeline.anomaly import Anomaly
 
-RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
+RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalies"})
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
 
 AlertKey = tuple[str, str, str]  # station_id, rule, variable

@@ -22,9 +22,15 @@ from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
 from pipeline.health import Counters, RateMeter
 from pipeline.history import RecentHistory
+from pipeline.persistence import PersistenceWatch
 from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
-from pipeline.settings import DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.settings import (
+    DetectorSettings,
+    PersistenceSettings,
+    RuleSettings,
+    ValidationSettings,
+)
 from pipeline.store import Store, StoreError
 from pipeline.validation import Validator
 from pipeline.variables import VariableSpec
@@ -51,6 +57,7 @@ class Analytics:
         wall: Clock | None = None,
         detect: bool = True,
         clear_after_s: float = 0.0,
+        persistence: PersistenceSettings | None = None,
     ) -> None:
         """``detect=False`` is a watching console's: anomalies and alerts arrive with each
         delivery from workers elsewhere and are shown, not found again here."""
@@ -63,6 +70,12 @@ class Analytics:
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
         self.alerts = AlertBook(clear_after_s=clear_after_s)
+        persistence = persistence or PersistenceSettings()
+        self.persistence = PersistenceWatch(
+            enabled=persistence.enabled,
+            count=persistence.count,
+            window_s=persistence.window_min * 60,
+        )
         self.counters = Counters()
         self.rate = RateMeter(wall=wall)
         self.store_error: str | None = None
@@ -138,8 +151,9 @@ class Analytics:
         self.rate.add(len(fresh))
 
         if self.detect:
-            changed = self.alerts.observe(anomalies)
+            changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
             holding = self.bank.holding_rules(self.registry.ids)
+            holding |= self.persistence.holding(self.clock.now())
             changed += self.alerts.settle(holding, self.clock.now())
         else:
             changed = self.alerts.mirror(delivery.alerts)

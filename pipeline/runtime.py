@@ -25,7 +25,13 @@ from pipeline.detectors import Threshold
 from pipeline.health import Counters, HealthBoard, WorkerHealth
 from pipeline.notify.service import Notifications
 from pipeline.registry import StationRegistry
-from pipeline.settings import BusSettings, DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.settings import (
+    BusSettings,
+    DetectorSettings,
+    PersistenceSettings,
+    RuleSettings,
+    ValidationSettings,
+)
 from pipeline.sources import Source
 from pipeline.stations import Station
 from pipeline.store import Store
@@ -50,6 +56,7 @@ class PipelineSettings:
     validation: ValidationSettings
     restore_s: float = 24 * 3600.0
     clear_after_s: float = 0.0  # alert hysteresis (observed time)
+    persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
     silence_s: float = 3600.0
 
 
@@ -107,6 +114,7 @@ class Pipeline:
             wall=wall,
             detect=detect,
             clear_after_s=settings.clear_after_s,
+            persistence=settings.persistence,
         )
         self.notifications: Notifications | None = None
         self.health = HealthBoard()

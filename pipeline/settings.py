@@ -196,6 +196,15 @@ class WebhookSettings(Strict):
     timeout_s: Positive = 10.0
 
 
+class PersistenceSettings(Strict):
+    """An alert when a station's statistical anomalies persist: ``count`` within
+    ``window_min`` of observed time."""
+
+    enabled: bool = False
+    count: PositiveInt = 5
+    window_min: Positive = 30.0
+
+
 class AlertSettings(Strict):
     enabled: bool = True  # notifications; alerts always show
     cooldown_min: NonNegative = 30.0
@@ -203,6 +212,7 @@ class AlertSettings(Strict):
     silence_min: Positive = 60.0
     bell: bool = True
     outbox_expire_hours: Positive = 24.0
+    persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 

@@ -110,3 +110,11 @@ def kafka_broker(tmp_path):
     broker.start()
     yield broker
     broker.stop()
+
+
+def headless_lines(stdout: str) -> tuple[list[dict], list[dict]]:
+    """``headless`` output split into anomalies and alert transitions."""
+    import json
+
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    return [x for x in lines if "transition" not in x], [x for x in lines if "transition" in x]

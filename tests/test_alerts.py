@@ -42,3 +42,31 @@ def test_alert_clears_when_its_rule_no_longer_holds():
     assert (cleared.state, cleared.cleared_at) == ("cleared", 12)
     assert book.acknowledge(cleared.id, "ops", now=13) is None
     assert [a.state for a in book.alerts()] == ["cleared"]
+
+
+def statistical(t, station="lon"):
+    return Anomaly(
+        station_id=station,
+        variable="temperature_c",
+        value=30.0,
+        detector="zscore",
+        score=0.6,
+        threshold=6.0,
+        observed_at=t,
+        statistic=7.0,
+    )
+
+
+def test_persisting_statistical_anomalies_open_an_alert_that_clears_when_they_stop():
+    from pipeline.persistence import PersistenceWatch
+
+    watch = PersistenceWatch(enabled=True, count=3, window_s=600)
+    book = AlertBook()
+    assert book.observe(watch.observe([statistical(0), statistical(60)])) == []
+    [opened] = book.observe(watch.observe([statistical(120)]))
+    assert (opened.rule, opened.variable, opened.quantity) == ("persistent_anomalies", "*", 3)
+    assert book.settle(watch.holding(300), now=300) == []
+    [cleared] = book.settle(watch.holding(700), now=700)  # the first fell out of the window
+    assert cleared.state == "cleared"
+    off = PersistenceWatch(enabled=False, count=1, window_s=600)
+    assert off.observe([statistical(0)]) == [] and off.holding(0) == set()

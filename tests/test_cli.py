@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import headless_lines
+
 MASS_TUI = [sys.executable, "-m", "mass_tui"]
 
 
@@ -46,9 +48,9 @@ def test_headless_streams_anomalies_as_json_lines_and_summarises(tmp_path):
         tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if '"transition"' not in line]
-    assert lines, "six seconds at 1200x should produce anomalies"
-    first = json.loads(lines[0])
+    anomalies, _ = headless_lines(result.stdout)
+    assert anomalies, "six seconds at 1200x should produce anomalies"
+    first = anomalies[0]
     assert set(first) >= {
         "station_id",
         "variable",
@@ -62,7 +64,7 @@ def test_headless_streams_anomalies_as_json_lines_and_summarises(tmp_path):
         "severity",
     }
     assert first["observed_at"].endswith("Z")
-    assert all(0 <= json.loads(line)["score"] <= 1 for line in lines)
+    assert all(0 <= a["score"] <= 1 for a in anomalies)
     assert "observations" in result.stderr and "anomalies" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "d" / "mass.sqlite3").exists()
@@ -76,7 +78,7 @@ def test_headless_prints_alert_transitions_of_the_demo_front(tmp_path):
         tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    events = [json.loads(line) for line in result.stdout.splitlines() if '"transition"' in line]
+    _, events = headless_lines(result.stdout)
     opened = [e for e in events if e["transition"] == "opened"]
     assert any(e["alert"]["rule"] == "pressure_fall" for e in opened), result.stdout[-2000:]
     first = opened[0]["alert"]

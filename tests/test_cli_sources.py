@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+from tests.conftest import headless_lines
 from tests.http_samples import OPEN_METEO_CURRENT
 
 MASS_TUI = [sys.executable, "-m", "mass_tui"]
@@ -47,7 +48,7 @@ def test_headless_open_meteo_from_a_loopback_server_gives_observations_and_anoma
         {"WEATHER_API_BASE": httpserver.url_for("/").rstrip("/"), "POLL_SECONDS": "1"},
     )
     assert result.returncode == 0, result.stderr
-    anomalies = [json.loads(line) for line in result.stdout.splitlines()]
+    anomalies, _ = headless_lines(result.stdout)
     assert [(a["station_id"], a["detector"], a["severity"]) for a in anomalies] == [
         ("nyc", "gust", "warning")
     ]
@@ -122,7 +123,7 @@ def test_headless_replays_the_demo_stream_and_quarantines_bad_lines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "360 observations" in result.stderr and "1 messages" in result.stderr
     assert "replay finished (360 observations, 1 bad lines)" in result.stderr
-    detectors = {json.loads(line)["detector"] for line in result.stdout.splitlines()}
+    detectors = {a["detector"] for a in headless_lines(result.stdout)[0]}
     assert "pressure_fall" in detectors  # the demo stream's front at London
     with sqlite3.connect(tmp_path / "d" / "mass.sqlite3") as db:
         [(reason,)] = db.execute("select reason from quarantine").fetchall()

@@ -13,6 +13,7 @@ RULE_WORDS = {
     "pressure_fall": "pressure fell",
     "gust": "gust",
     "rapid_change": "rapid change",
+    "persistent_anomalies": "statistical anomalies in a row:",
 }
 
 
