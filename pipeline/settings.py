@@ -185,6 +185,7 @@ class EmailSettings(Strict):
     user: str = ""
     sender: str = "mass-tui@localhost"
     to: list[str] = []
+    ca_file: str = ""  # a PEM CA bundle for a relay with a private CA; empty: the system's
     timeout_s: Positive = 15.0
 
 

@@ -25,7 +25,7 @@ from pipeline.alerts import AlertBook
 from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
-from pipeline.notify.channels import EmailChannel
+from pipeline.notify.channels import DeliveryError, EmailChannel
 from pipeline.notify.dispatcher import Dispatcher
 from pipeline.notify.notifier import NotifyRules
 from pipeline.notify.outbox import Outbox
@@ -303,3 +303,58 @@ def test_the_notifier_thread_delivers_while_the_pipeline_runs(tmp_path):
         finally:
             station.pipeline.stop()
     assert len(about_london_pressure(mailbox.messages)) == 1
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_email_over_starttls_and_implicit_tls_with_login(tmp_path, security):
+    import ssl
+
+    import trustme
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from pipeline.notify.message import Notification
+    from pipeline.settings import EmailSettings
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"mass"
+        return AuthResult(success=ok and auth_data.password == b"s3cret")
+
+    mailbox = Mailbox()
+    port = free_port()
+    tls = (
+        {"tls_context": server_context}
+        if security == "starttls"
+        else {"ssl_context": server_context}
+    )
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; with implicit TLS the whole session is.
+        auth_require_tls=security == "starttls",
+        **tls,
+    )
+    controller.start()
+    try:
+        settings = EmailSettings(
+            host="127.0.0.1",
+            port=port,
+            security=security,
+            user="mass",
+            to=["ops@example.org"],
+            ca_file=str(ca_file),
+        )
+        note = Notification("lon|gust|wind_gust_ms", "warning", "[M.A.S.S. WARNING] x", "b", {})
+        EmailChannel(settings, "s3cret").send(note)
+        with pytest.raises(DeliveryError, match="smtp"):
+            EmailChannel(settings, "wrong").send(note)
+    finally:
+        controller.stop()
+    assert len(mailbox.messages) == 1 and b"[M.A.S.S. WARNING] x" in mailbox.messages[0]

@@ -42,15 +42,14 @@ class EmailChannel:
         message["To"] = ", ".join(s.to)
         message.set_content(notification.body)
         try:
+            context = ssl.create_default_context(cafile=s.ca_file or None)
             if s.security == "tls":
-                client = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout_s, context=ssl.create_default_context()
-                )
+                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
             with client:
                 if s.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
+                    client.starttls(context=context)
                 if s.user:
                     client.login(s.user, self.password)
                 client.send_message(message)
