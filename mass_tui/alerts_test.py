@@ -45,7 +45,9 @@ def run_alerts_test(loaded: LoadedSettings) -> int:
     for channel in channels:
         try:
             channel.send(notification)
-        except DeliveryError as exc:
+        except Exception as exc:  # whatever it is, it is this channel's outcome
+            if not isinstance(exc, DeliveryError):
+                exc = f"{type(exc).__name__}: {exc}"
             failed += 1
             print(f"{channel.name}: FAILED: {exc}")
             continue

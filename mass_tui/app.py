@@ -673,7 +673,21 @@ class MassApp(App[None]):
         self.notify(f"chart span: {SPAN_LABELS[self.span_index]}", timeout=2)
         self.refresh_now()
 
+    def _watching(self) -> bool:
+        """A watching console mirrors the workers' alerts: acknowledging or silencing here
+        would change nothing where they are raised and notified."""
+        if self.pipeline.analytics.detect:
+            return False
+        self.notify(
+            "this console only watches: acknowledge and silence alerts where they are raised",
+            severity="warning",
+            timeout=5,
+        )
+        return True
+
     def action_acknowledge(self) -> None:
+        if self._watching():
+            return
         alert_id = self.main.query_one(AlertPanel).selected_alert
         if alert_id is None:
             self.notify("no alert to acknowledge", timeout=2)
@@ -686,6 +700,8 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_silence(self) -> None:
+        if self._watching():
+            return
         alert_id = self.main.query_one(AlertPanel).selected_alert
         if alert_id is None:
             self.notify("no alert to silence", timeout=2)
@@ -699,6 +715,8 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_silence_station(self) -> None:
+        if self._watching():
+            return
         panel = self.main.query_one(AlertPanel)
         alert = next((a for a in self._alerts if a.id == panel.selected_alert), None)
         station_id = alert.station_id if alert is not None else self.station_id

@@ -3,6 +3,7 @@ and store, shared by the console and ``headless``."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,6 +34,8 @@ from pipeline.sources.replay import CsvColumns, ReplaySource
 from pipeline.sources.simulated import SimulatorSource
 from pipeline.stations import Station
 from pipeline.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def open_store(loaded: LoadedSettings) -> Store | None:
@@ -270,9 +273,20 @@ def build_pipeline(
             bus=MemoryBus(loaded.settings.bus.capacity),
             store=store,
         )
-    if store is not None:  # the outbox and alert history live in the store's file
-        attach_notifications(loaded, pipeline, environ, wall)
+    attach_notifications_or_say(loaded, pipeline, environ, wall)
     return pipeline
+
+
+def attach_notifications_or_say(
+    loaded: LoadedSettings, pipeline: Pipeline, environ: Mapping[str, str], wall: Clock
+) -> None:
+    """Alerts still show without notifications: a file that cannot be opened is a problem in
+    the health line and the log, not a refusal to start."""
+    try:
+        attach_notifications(loaded, pipeline, environ, wall)
+    except ConfigError as exc:
+        log.error("running without alert history and notifications: %s", exc)
+        pipeline.health.report("notify", "failed", f"no notifications: {exc}")
 
 
 def build_worker(
@@ -294,8 +308,7 @@ def build_worker(
         store=store,
     )
     pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
-    if store is not None:
-        attach_notifications(loaded, pipeline, environ, SystemClock())
+    attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
     return pipeline, bus
 
 

@@ -62,6 +62,13 @@ class AlertHistory:
             ),
         )
 
+    def last_alert_id(self) -> int:
+        """The highest alert id recorded, so ids go on rising across restarts."""
+        (last,) = self._db.run(
+            "read the last alert id", "SELECT MAX(alert_id) FROM alert_events"
+        ).fetchone()
+        return int(last or 0)
+
     def events(self, limit: int = 500) -> list[tuple]:
         """(alert_id, transition, severity, at, by_user), newest first."""
         return self._db.run(

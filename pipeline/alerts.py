@@ -126,6 +126,11 @@ class AlertBook:
             del self._cleared[: -self._keep_cleared]
         return cleared
 
+    def continue_ids_after(self, last_id: int) -> None:
+        """Number new alerts after ``last_id`` (recorded by an earlier run)."""
+        with self._lock:
+            self._next_id = max(self._next_id, last_id + 1)
+
     def silence(
         self,
         *,

@@ -160,11 +160,9 @@ class Analytics:
         # Listeners first: a worker publishes from them, and one killed after storing but
         # before publishing would find the batch already stored when it comes again.
         for anomaly in anomalies:
-            for listener in self.anomaly_listeners:
-                listener(anomaly)
+            tell_listeners(self.anomaly_listeners, anomaly)
         for alert in changed:
-            for listener in self.alert_listeners:
-                listener(alert)
+            tell_listeners(self.alert_listeners, alert)
         self._write(fresh, late, anomalies, rejections)
         return anomalies
 
@@ -287,6 +285,16 @@ class Analytics:
         late_new = max(0, min(len(late), stored - len(fresh)))
         self.counters.late += late_new
         self.counters.duplicates += len(rows) - stored
+
+
+def tell_listeners(listeners: list, item: object) -> None:
+    """Each listener on its own: one that fails (an unwritable alert history) must neither
+    keep the next (the notifier) from hearing nor lose the batch being processed."""
+    for listener in listeners:
+        try:
+            listener(item)
+        except Exception:
+            log.exception("a listener failed on %r", item)
 
 
 def _concat(a: ObservationFrame, b: ObservationFrame) -> ObservationFrame:

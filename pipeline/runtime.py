@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.alerts import Alert
-from pipeline.analytics import Analytics
+from pipeline.analytics import Analytics, tell_listeners
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock
@@ -130,6 +130,7 @@ class Pipeline:
     def attach_notifications(self, notifications: Notifications) -> None:
         """Record alert transitions and notify people (see :mod:`pipeline.notify`)."""
         self.notifications = notifications
+        self.analytics.alerts.continue_ids_after(notifications.history.last_alert_id())
         self.analytics.alert_listeners.extend(notifications.listeners())
 
     def start(self) -> None:
@@ -325,11 +326,7 @@ class Pipeline:
 
     def _tell_alert_listeners(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            for listener in self.analytics.alert_listeners:
-                try:
-                    listener(alert)
-                except Exception:  # a record that cannot be written must not undo the intent
-                    log.exception("alert listener failed for alert %d", alert.id)
+            tell_listeners(self.analytics.alert_listeners, alert)
 
     def subscribe(self, *, anomalies=None, alerts=None) -> None:
         """Call back from the consumer thread for each anomaly / alert change (keep it quick)."""

@@ -358,3 +358,37 @@ def test_email_over_starttls_and_implicit_tls_with_login(tmp_path, security):
     finally:
         controller.stop()
     assert len(mailbox.messages) == 1 and b"[M.A.S.S. WARNING] x" in mailbox.messages[0]
+
+
+def test_a_notification_that_cannot_be_encoded_fails_alone(tmp_path, httpserver):
+    """A webhook document with NaN (JSON has none) is retried later; the e-mail still goes."""
+    from pipeline.notify.channels import WebhookChannel
+    from pipeline.notify.message import Notification
+    from pipeline.settings import EmailSettings, WebhookSettings
+
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    bad = Notification("lon|gust|wind_gust_ms", "warning", "bad", "body", {"value": float("nan")})
+    good = Notification("lon|gust|wind_gust_ms", "warning", "good", "body", {"value": 1.0})
+    outbox.add(bad, ["webhook"], 0.0, WALL, 3600)
+    outbox.add(good, ["email"], 0.0, WALL, 3600)
+    port = free_port()
+    email = EmailChannel(EmailSettings(host="127.0.0.1", port=port, security="plain", to=["a@b"]))
+    hook = WebhookChannel(WebhookSettings(url=httpserver.url_for("/hook")))
+    dispatcher = Dispatcher(outbox, [hook, email], wall=FixedClock(WALL).now)
+    with SmtpServer(port) as mailbox:
+        assert dispatcher.deliver_due() == 1
+    assert len(mailbox.messages) == 1 and outbox.waiting() == 1
+    assert "webhook" in dispatcher.problems()[0]
+    outbox.close()
+
+
+def test_alert_ids_go_on_rising_after_a_restart(tmp_path):
+    port = free_port()
+    first = alerting(tmp_path, port)
+    first.feed(330)
+    before = max(a.id for a in first.pipeline.snapshot().alerts)
+    first.pipeline.stop()
+    again = alerting(tmp_path, port)
+    again.feed(330)
+    assert min(a.id for a in again.pipeline.snapshot().alerts) > before

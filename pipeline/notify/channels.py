@@ -47,14 +47,23 @@ class EmailChannel:
                 client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-            with client:
+            try:
                 if s.security == "starttls":
                     client.starttls(context=context)
                 if s.user:
                     client.login(s.user, self.password)
                 client.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
+            finally:
+                _quit_quietly(client)  # once the message is accepted, a failed QUIT is no failure
+        except (OSError, smtplib.SMTPException, UnicodeError) as exc:
             raise DeliveryError(f"smtp {s.host}:{s.port}: {exc}") from None
+
+
+def _quit_quietly(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 @dataclass(slots=True)
@@ -74,7 +83,7 @@ class WebhookChannel:
                 headers=headers,
                 timeout=self.settings.timeout_s,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: NaN in JSON
             raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:
             raise DeliveryError(f"webhook: HTTP {response.status_code}: {response.text[:200]}")

@@ -53,11 +53,15 @@ class Dispatcher:
         """Something was queued: look now rather than at the next poll."""
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop after the send in progress; False if it is still running (do not close the
+        outbox under it)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(30.0)
+            return not self._thread.is_alive()
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -78,6 +82,8 @@ class Dispatcher:
             log.warning("notifications: %d expired undelivered", expired)
         delivered = 0
         for pending in self.outbox.due(now):
+            if self._stop.is_set():  # do not start a send the shutdown would cut short
+                break
             channel = self.channels.get(pending.channel)
             if channel is None:  # configured once, not any more: keep it for the record
                 self.outbox.failed(pending.id, "channel no longer configured", now + MAX_RETRY_S)
@@ -85,7 +91,10 @@ class Dispatcher:
             health = self.health[pending.channel]
             try:
                 channel.send(pending.notification)
-            except DeliveryError as exc:
+            except Exception as exc:  # DeliveryError, or a surprise: either way, retry later
+                if not isinstance(exc, DeliveryError):
+                    log.exception("notification via %s failed unexpectedly", pending.channel)
+                    exc = DeliveryError(f"{pending.channel}: {type(exc).__name__}: {exc}")
                 backoff = min(MAX_RETRY_S, FIRST_RETRY_S * 2**pending.attempts)
                 retry_at = self._wall() + backoff * random.uniform(0.8, 1.2)
                 self.outbox.failed(pending.id, str(exc), retry_at)

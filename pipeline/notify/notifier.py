@@ -67,7 +67,8 @@ class AlertNotifier:
         if alert.acknowledged_by is not None or alert.is_silenced(now):
             return False  # someone is on it (an escalation still shows in the console)
         last = self._last.get((alert.station_id, alert.rule))
-        return last is None or now - last >= self.rules.cooldown_s
+        # A clock behind the last notification (a replay of older data) is outside the cooldown.
+        return last is None or not 0 <= now - last < self.rules.cooldown_s
 
     def __call__(self, alert: Alert) -> None:
         now = self._clock()

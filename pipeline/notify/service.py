@@ -22,11 +22,14 @@ class Notifications:
         return [self.history, self.notifier]
 
     def start(self) -> None:
-        self.dispatcher.start()
+        """With notifications off (ALERTS_ENABLED=false) nothing is sent, not even what an
+        earlier run left in the outbox; it waits there (until it expires)."""
+        if self.notifier.rules.enabled:
+            self.dispatcher.start()
 
     def stop(self) -> None:
-        self.dispatcher.stop()
-        self.outbox.close()
+        if self.dispatcher.stop():
+            self.outbox.close()
         self.history.close()
 
     def problems(self) -> list[str]:
