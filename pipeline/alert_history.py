@@ -1,5 +1,8 @@
 """Every alert transition in the store's file: opened, escalated, acknowledged and silenced
-(with who), cleared. The console's alert panel shows the live book; this is the record."""
+(with who), cleared; and each station silence. The console's alert panel shows the live book;
+this is the record, and what a restart rebuilds the book from (:meth:`AlertHistory.recent`):
+an operator who restarts mid-storm finds the alert still open and still acknowledged, and the
+station still silenced."""
 
 from __future__ import annotations
 
@@ -24,16 +27,31 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS alert_events (
     by_user TEXT,
     silenced_until REAL
 )"""
+INDEX = "CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id)"
+SILENCES = """CREATE TABLE IF NOT EXISTS station_silences (
+    station_id TEXT PRIMARY KEY,
+    until REAL NOT NULL,
+    by_user TEXT NOT NULL,
+    at REAL NOT NULL
+)"""
+COLUMNS = (
+    "alert_id, station_id, rule, variable, transition, severity, state, at, value, quantity,"
+    " threshold, by_user, silenced_until"
+)
 
 
 class AlertHistory:
     """An alert listener; also called for acknowledgements and silences (UI thread)."""
 
     def __init__(self, path: Path) -> None:
-        self._db = LockedDatabase(path, [SCHEMA], "alert history")
+        self._db = LockedDatabase(path, [SCHEMA, INDEX, SILENCES], "alert history")
 
     def __call__(self, alert: Alert) -> None:
-        by = {"acknowledged": alert.acknowledged_by, "silenced": alert.silenced_by}
+        by = {
+            "acknowledged": alert.acknowledged_by,
+            "opened": alert.silenced_by,  # opened under a station silence
+            "silenced": alert.silenced_by,
+        }
         at = {
             "acknowledged": alert.acknowledged_at,
             "cleared": alert.cleared_at,
@@ -42,9 +60,7 @@ class AlertHistory:
         }.get(alert.last_transition, alert.updated_at)
         self._db.run(
             "record an alert transition",
-            "INSERT INTO alert_events (alert_id, station_id, rule, variable, transition,"
-            " severity, state, at, value, quantity, threshold, by_user, silenced_until)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO alert_events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 alert.id,
                 alert.station_id,
@@ -69,6 +85,43 @@ class AlertHistory:
         ).fetchone()
         return int(last or 0)
 
+    def silence_station(self, station_id: str, until: float, user: str, at: float) -> None:
+        self._db.run(
+            "record a station silence",
+            "INSERT OR REPLACE INTO station_silences VALUES (?, ?, ?, ?)",
+            (station_id, until, user, at),
+        )
+
+    def station_silences(self) -> dict[str, tuple[float, str]]:
+        """station id -> (silenced until, by whom), as recorded."""
+        rows = self._db.run(
+            "read the station silences", "SELECT station_id, until, by_user FROM station_silences"
+        ).fetchall()
+        return {station_id: (until, user) for station_id, until, user in rows}
+
+    def recent(self, keep_cleared: int) -> list[Alert]:
+        """The alerts still open when the last run ended and the ``keep_cleared`` last cleared,
+        rebuilt from their transitions, oldest first."""
+        ids = self._db.run(
+            "find the open and recently cleared alerts",
+            "SELECT alert_id FROM alert_events GROUP BY alert_id"
+            " HAVING SUM(transition = 'cleared') = 0"
+            " UNION SELECT alert_id FROM"
+            " (SELECT alert_id FROM alert_events WHERE transition = 'cleared'"
+            "  ORDER BY id DESC LIMIT ?)",
+            (keep_cleared,),
+        ).fetchall()
+        rows = self._db.run(
+            "read the alerts' transitions",
+            f"SELECT {COLUMNS} FROM alert_events WHERE alert_id IN"
+            f" ({', '.join('?' * len(ids))}) ORDER BY id",
+            [i for (i,) in ids],
+        ).fetchall()
+        alerts: dict[int, Alert] = {}
+        for row in rows:
+            alerts[row[0]] = replay(alerts.get(row[0]), row)
+        return sorted(alerts.values(), key=lambda a: a.id)
+
     def events(self, limit: int = 500) -> list[tuple]:
         """(alert_id, transition, severity, at, by_user), newest first."""
         return self._db.run(
@@ -80,3 +133,35 @@ class AlertHistory:
 
     def close(self) -> None:
         self._db.close()
+
+
+def replay(alert: Alert | None, row: tuple) -> Alert:
+    """The alert after one recorded transition (``row`` in :data:`COLUMNS` order)."""
+    (alert_id, station_id, rule, variable, transition, severity, state, at, value, quantity,
+     threshold, by_user, silenced_until) = row  # fmt: skip
+    if alert is None:  # its first recorded transition: opened
+        alert = Alert(
+            id=alert_id,
+            station_id=station_id,
+            rule=rule,
+            variable=variable,
+            severity=severity,
+            state=state,
+            opened_at=at,
+            updated_at=at,
+            value=value,
+            quantity=quantity,
+            threshold=threshold,
+        )
+    alert.state, alert.severity, alert.last_transition = state, severity, transition
+    alert.value, alert.quantity, alert.threshold = value, quantity, threshold
+    if transition == "acknowledged":
+        alert.acknowledged_by, alert.acknowledged_at = by_user, at
+    elif transition == "cleared":
+        alert.cleared_at = at
+    else:  # opened, escalated, silenced
+        alert.updated_at = max(alert.updated_at, at)
+    if silenced_until is not None and silenced_until != alert.silenced_until:
+        alert.silenced_until, alert.silenced_by = silenced_until, by_user
+        alert.silenced_at = at if transition == "silenced" else alert.silenced_at
+    return alert

@@ -62,7 +62,7 @@ class AlertBook:
         self._station_silence: dict[str, tuple[float, str]] = {}
         self._open: dict[AlertKey, Alert] = {}
         self._cleared: list[Alert] = []
-        self._keep_cleared = keep_cleared
+        self.keep_cleared = keep_cleared
         self._next_id = 1
         self._lock = threading.Lock()
 
@@ -123,8 +123,24 @@ class AlertBook:
                 alert.state, alert.cleared_at, alert.last_transition = "cleared", now, "cleared"
                 self._cleared.append(alert)
                 cleared.append(replace(alert))
-            del self._cleared[: -self._keep_cleared]
+            del self._cleared[: -self.keep_cleared]
         return cleared
+
+    def reinstate(
+        self, alerts: Iterable[Alert], station_silences: dict[str, tuple[float, str]]
+    ) -> None:
+        """Take back what an earlier run recorded (before any observation): its open alerts,
+        which clear with the usual hysteresis once their rule is found not to hold, its
+        recently cleared ones, and its station silences."""
+        with self._lock:
+            for alert in alerts:
+                if alert.is_open:
+                    self._open[alert.key] = replace(alert)
+                else:
+                    self._cleared.append(replace(alert))
+                self._next_id = max(self._next_id, alert.id + 1)
+            del self._cleared[: -self.keep_cleared]
+            self._station_silence.update(station_silences)
 
     def continue_ids_after(self, last_id: int) -> None:
         """Number new alerts after ``last_id`` (recorded by an earlier run)."""
@@ -170,7 +186,7 @@ class AlertBook:
                     self._open.pop(key, None)
                     self._cleared.append(alert)
                 changed.append(replace(alert))
-            del self._cleared[: -self._keep_cleared]
+            del self._cleared[: -self.keep_cleared]
         return changed
 
     def acknowledge(self, alert_id: int, user: str, now: float) -> Alert | None:

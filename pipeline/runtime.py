@@ -23,6 +23,7 @@ from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock
 from pipeline.detectors import Threshold
 from pipeline.health import Counters, HealthBoard, WorkerHealth
+from pipeline.locked_db import SideTableError
 from pipeline.notify.service import Notifications
 from pipeline.registry import StationRegistry
 from pipeline.settings import (
@@ -130,7 +131,13 @@ class Pipeline:
     def attach_notifications(self, notifications: Notifications) -> None:
         """Record alert transitions and notify people (see :mod:`pipeline.notify`)."""
         self.notifications = notifications
-        self.analytics.alerts.continue_ids_after(notifications.history.last_alert_id())
+        alerts, history = self.analytics.alerts, notifications.history
+        try:
+            alerts.continue_ids_after(history.last_alert_id())
+            alerts.reinstate(history.recent(alerts.keep_cleared), history.station_silences())
+        except SideTableError as exc:  # a damaged history must not stop the pipeline
+            log.error("%s", exc)
+            self.health.report(STORE, "failed", str(exc))
         self.analytics.alert_listeners.extend(notifications.listeners())
 
     def start(self) -> None:
@@ -321,6 +328,13 @@ class Pipeline:
             alert_id=alert_id,
             station_id=station_id,
         )
+        if station_id is not None and self.notifications is not None:
+            try:
+                self.notifications.history.silence_station(
+                    station_id, now + self.settings.silence_s, user, now
+                )
+            except SideTableError as exc:
+                log.error("%s", exc)
         self._tell_alert_listeners(silenced)
         return silenced
 

@@ -195,9 +195,9 @@ def test_silenced_and_acknowledged_alerts_do_not_notify(tmp_path):
     assert ("acknowledged", "ops") in {(e[1], e[4]) for e in events}
 
 
-def gust(t: float) -> Anomaly:
+def gust(t: float, station_id: str = "lon") -> Anomaly:
     return Anomaly(
-        station_id="lon",
+        station_id=station_id,
         variable="wind_gust_ms",
         value=21.0,
         detector="gust",
@@ -383,12 +383,33 @@ def test_a_notification_that_cannot_be_encoded_fails_alone(tmp_path, httpserver)
     outbox.close()
 
 
-def test_alert_ids_go_on_rising_after_a_restart(tmp_path):
+def test_a_restart_keeps_open_alerts_their_acknowledgement_and_station_silences(tmp_path):
     port = free_port()
     first = alerting(tmp_path, port)
-    first.feed(330)
-    before = max(a.id for a in first.pipeline.snapshot().alerts)
+    while not first.pipeline.snapshot().alerts:  # until the pressure advisories open
+        first.feed(10)
+    for alert in first.pipeline.snapshot().alerts:
+        first.pipeline.acknowledge(alert.id, "ops")
+    quiet_station = next(s.station_id for s in first.loaded.stations if s.station_id != "lon")
+    first.pipeline.silence("night-shift", station_id=quiet_station)
+    before = first.pipeline.snapshot().alerts
     first.pipeline.stop()
+    first.notifications.stop()
+
     again = alerting(tmp_path, port)
-    again.feed(330)
-    assert min(a.id for a in again.pipeline.snapshot().alerts) > before
+    restored = again.pipeline.snapshot().alerts
+    assert [(a.id, a.key, a.state, a.acknowledged_by) for a in restored] == [
+        (a.id, a.key, "acknowledged", "ops") for a in before
+    ]
+    # The station silence holds for alerts that open after the restart, numbered after the
+    # earlier run's.
+    (opened,) = again.pipeline.analytics.alerts.observe([gust(START, quiet_station)])
+    assert opened.silenced_by == "night-shift" and opened.id > max(a.id for a in before)
+    # Fed quiet weather (the simulator starts over), the restored alerts clear after the
+    # hysteresis, and the clearing is recorded.
+    again.feed(30)
+    assert {a.key: a.state for a in again.pipeline.snapshot().alerts if a.station_id == "lon"} == {
+        a.key: "cleared" for a in before
+    }
+    transitions = {(e[0], e[1]) for e in AlertHistory(again.loaded.database_path).events()}
+    assert {(a.id, "cleared") for a in before} <= transitions
