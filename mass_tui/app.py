@@ -673,10 +673,8 @@ class MassApp(App[None]):
         self.notify(f"chart span: {SPAN_LABELS[self.span_index]}", timeout=2)
         self.refresh_now()
 
-    def _watching(self) -> bool:
-        """A watching console mirrors the workers' alerts: acknowledging or silencing here
-        would change nothing where they are raised and notified."""
-        if self.pipeline.analytics.detect:
+    def _cannot_command(self) -> bool:
+        if self.pipeline.commands_alerts:
             return False
         self.notify(
             "this console only watches: acknowledge and silence alerts where they are raised",
@@ -685,8 +683,15 @@ class MassApp(App[None]):
         )
         return True
 
+    def _done(self, what: str) -> str:
+        """ "acknowledged by ann"; a watching console's commands go to the workers, and the
+        alert changes when their transition comes back."""
+        if self.pipeline.analytics.detect:
+            return f"{what} by {self.user}"
+        return f"{what} by {self.user}: sent to the workers"
+
     def action_acknowledge(self) -> None:
-        if self._watching():
+        if self._cannot_command():
             return
         alert_id = self.main.query_one(AlertPanel).selected_alert
         if alert_id is None:
@@ -696,11 +701,11 @@ class MassApp(App[None]):
         if acknowledged is None:
             self.notify("that alert is not active", severity="warning", timeout=3)
         else:
-            self.notify(f"alert {alert_id} acknowledged by {self.user}", timeout=3)
+            self.notify(f"alert {alert_id} {self._done('acknowledged')}", timeout=3)
         self.refresh_now()
 
     def action_silence(self) -> None:
-        if self._watching():
+        if self._cannot_command():
             return
         alert_id = self.main.query_one(AlertPanel).selected_alert
         if alert_id is None:
@@ -711,11 +716,11 @@ class MassApp(App[None]):
             self.notify("that alert has cleared", severity="warning", timeout=3)
         else:
             minutes = self.loaded.settings.alerts.silence_min
-            self.notify(f"alert {alert_id} silenced for {minutes:g} min by {self.user}")
+            self.notify(f"alert {alert_id} {self._done(f'silenced for {minutes:g} min')}")
         self.refresh_now()
 
     def action_silence_station(self) -> None:
-        if self._watching():
+        if self._cannot_command():
             return
         panel = self.main.query_one(AlertPanel)
         alert = next((a for a in self._alerts if a.id == panel.selected_alert), None)
@@ -724,7 +729,7 @@ class MassApp(App[None]):
             return
         self.pipeline.silence(self.user, station_id=station_id)
         minutes = self.loaded.settings.alerts.silence_min
-        self.notify(f"station {station_id} silenced for {minutes:g} min by {self.user}")
+        self.notify(f"station {station_id} {self._done(f'silenced for {minutes:g} min')}")
         self.refresh_now()
 
     def action_filter(self) -> None:

@@ -314,11 +314,12 @@ def build_worker(
 
 def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = None) -> Pipeline:
     """A console attached to a running system: it shows observations and the workers'
-    anomalies and alerts, finds none itself and stores nothing (the workers do)."""
+    anomalies and alerts, finds none itself and stores nothing (the workers do); its
+    acknowledgements and silences go to the workers."""
     environ = os.environ if environ is None else environ
     bus = KafkaBus(kafka_connection(loaded, environ), mode="watch")
     clock = ObservedClock(0.0)
-    return Pipeline(
+    pipeline = Pipeline(
         pipeline_settings(loaded, []),
         clock=clock,
         source=None,
@@ -327,3 +328,5 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
         detect=False,
         source_label=f"topic {loaded.settings.kafka.topic}",
     )
+    pipeline.relay = bus.send_command
+    return pipeline

@@ -144,6 +144,7 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         topic=f"mass-bench-{run_id}",
         anomalies_topic=f"mass-bench-{run_id}-anomalies",
         dead_letter_topic=f"mass-bench-{run_id}-dlq",
+        commands_topic=f"mass-bench-{run_id}-commands",
         group_id=f"mass-bench-{run_id}",
     )
     say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from pipeline.anomaly import Anomaly
 
@@ -17,6 +18,28 @@ RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalie
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
 
 AlertKey = tuple[str, str, str]  # station_id, rule, variable
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCommand:
+    """What a person asked of alerts kept elsewhere (by workers, from a watching console).
+
+    With ``rule`` and ``variable`` it names one alert, by key and ``opened_at`` (consoles and
+    workers number alerts apart) and, to acknowledge, the ``severity`` the person saw: an
+    escalation since needs its own acknowledgement. Without them it silences a station."""
+
+    action: Literal["acknowledge", "silence"]
+    user: str
+    station_id: str
+    rule: str = ""
+    variable: str = ""
+    opened_at: float = 0.0
+    severity: str = ""
+    until: float = 0.0  # silence: observed time it ends
+
+    @property
+    def key(self) -> AlertKey:
+        return (self.station_id, self.rule, self.variable)
 
 
 @dataclass(slots=True)
@@ -147,6 +170,12 @@ class AlertBook:
         with self._lock:
             self._next_id = max(self._next_id, last_id + 1)
 
+    def find(self, key: AlertKey, opened_at: float) -> Alert | None:
+        """The open alert of ``key`` opened at ``opened_at`` (not a later one of that key)."""
+        with self._lock:
+            alert = self._open.get(key)
+            return replace(alert) if alert is not None and alert.opened_at == opened_at else None
+
     def silence(
         self,
         *,
@@ -157,17 +186,27 @@ class AlertBook:
         station_id: str | None = None,
     ) -> list[Alert]:
         """Silence one alert, or every alert of a station (including those it raises before
-        ``until``); returns the open alerts silenced."""
+        ``until``); returns the open alerts silenced. A silence ending no later than the one
+        in force changes nothing (a command read again after a restart)."""
         changed = []
         with self._lock:
             if station_id is not None:
-                self._station_silence[station_id] = (until, user)
+                current = self._station_silence.get(station_id)
+                if current is None or until > current[0]:
+                    self._station_silence[station_id] = (until, user)
             for alert in self._open.values():
+                if alert.silenced_until is not None and alert.silenced_until >= until:
+                    continue
                 if alert.id == alert_id or alert.station_id == station_id:
                     alert.silenced_until, alert.silenced_by = until, user
                     alert.silenced_at, alert.last_transition = now, "silenced"
                     changed.append(replace(alert))
         return changed
+
+    def station_silence(self, station_id: str) -> tuple[float, str] | None:
+        """(until, by whom) of the station's silence, if one was set."""
+        with self._lock:
+            return self._station_silence.get(station_id)
 
     def mirror(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Follow alerts kept by workers elsewhere (a watching console). They get local ids, as

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.alerts import Alert
+from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.clock import ObservedClock
 from pipeline.observation import Observation
@@ -26,7 +26,8 @@ class BusClosed(Exception):
 @dataclass(slots=True)
 class Delivery:
     """A batch handed to a consumer. ``rejections`` are messages the bus could not decode;
-    ``anomalies`` and ``alerts`` were found upstream (by workers, for a watching console)."""
+    ``anomalies`` and ``alerts`` were found upstream (by workers, for a watching console);
+    ``commands`` are people's, from watching consoles (for workers)."""
 
     observations: list[Observation]
     rejections: list[Rejection] = field(default_factory=list)
@@ -34,10 +35,13 @@ class Delivery:
     anomalies: list[Anomaly] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     sent_at: float | None = None  # the producers' clock, newest message (a broker's timestamp)
+    commands: list[AlertCommand] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.observations or self.rejections or self.anomalies or self.alerts)
+        return not (
+            self.observations or self.rejections or self.anomalies or self.alerts or self.commands
+        )
 
 
 class Bus(Protocol):

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from pipeline.alerts import Alert
+from pipeline.alerts import Alert, AlertCommand
 from pipeline.analytics import Analytics, tell_listeners
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Bus, BusClosed, Delivery
@@ -118,6 +120,7 @@ class Pipeline:
             persistence=settings.persistence,
         )
         self.notifications: Notifications | None = None
+        self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
         self._recent_lock = threading.Lock()
@@ -239,6 +242,8 @@ class Pipeline:
             log.exception("processing a batch of %d failed", len(delivery.observations))
             self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
             self.analytics.quarantine(delivery, f"processing failed: {type(exc).__name__}: {exc}")
+        for command in delivery.commands:
+            self.obey(command)
         self.bus.ack(delivery, kept=self.analytics.store_error is None)
 
     def process_pending(self) -> int:
@@ -310,33 +315,104 @@ class Pipeline:
         """Applies from the next observation. Raises ValueError for an unknown or bad value."""
         self.analytics.bank.set_threshold(detector, parameter, variable, value)
 
+    @property
+    def commands_alerts(self) -> bool:
+        """Whether acknowledging and silencing here reaches the alerts: they are kept here, or
+        (a watching console) ``relay`` sends the command to the workers that keep them."""
+        return self.analytics.detect or self.relay is not None
+
     def acknowledge(self, alert_id: int, user: str) -> Alert | None:
+        """The alert acknowledged; a watching console's, as it was when the acknowledgement
+        was sent to the workers (it changes when their transition comes back)."""
+        if not self.analytics.detect:
+            return self._relay("acknowledge", user, alert_id=alert_id)
         alert = self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
         if alert is not None:
             self._tell_alert_listeners([alert])
         return alert
 
     def silence(
-        self, user: str, *, alert_id: int | None = None, station_id: str | None = None
+        self,
+        user: str,
+        *,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+        until: float | None = None,
     ) -> list[Alert]:
-        """Silence an alert, or a station, for ``silence_s``: no notifications meanwhile."""
+        """Silence an alert, or a station, until ``until`` (observed time; default: for
+        ``silence_s``): no notifications meanwhile. Returns the open alerts silenced."""
         now = self.clock.now()
-        silenced = self.analytics.alerts.silence(
-            now=now,
-            until=now + self.settings.silence_s,
-            user=user,
-            alert_id=alert_id,
-            station_id=station_id,
+        until = now + self.settings.silence_s if until is None else until
+        if not self.analytics.detect:
+            relayed = self._relay(
+                "silence", user, alert_id=alert_id, station_id=station_id, until=until
+            )
+            return [relayed] if relayed is not None else []
+        book = self.analytics.alerts
+        silenced = book.silence(
+            now=now, until=until, user=user, alert_id=alert_id, station_id=station_id
         )
-        if station_id is not None and self.notifications is not None:
+        in_force = book.station_silence(station_id) if station_id is not None else None
+        if in_force is not None and self.notifications is not None:
             try:
-                self.notifications.history.silence_station(
-                    station_id, now + self.settings.silence_s, user, now
-                )
+                self.notifications.history.silence_station(station_id, *in_force, now)
             except SideTableError as exc:
                 log.error("%s", exc)
         self._tell_alert_listeners(silenced)
         return silenced
+
+    def _relay(
+        self,
+        action: Literal["acknowledge", "silence"],
+        user: str,
+        *,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+        until: float = 0.0,
+    ) -> Alert | None:
+        """Send a watching console's command to the workers; returns the alert it names
+        (None for a station's silence, or when there is nothing to send)."""
+        if self.relay is None:
+            return None
+        if station_id is not None:
+            self.relay(AlertCommand("silence", user, station_id, until=until))
+            return None
+        alert = next((a for a in self.analytics.alerts.alerts() if a.id == alert_id), None)
+        if alert is None or not alert.is_open:
+            return None
+        if action == "acknowledge" and alert.state != "active":
+            return None
+        station_id, rule, variable = alert.key
+        self.relay(
+            AlertCommand(
+                action,
+                user,
+                station_id,
+                rule=rule,
+                variable=variable,
+                opened_at=alert.opened_at,
+                severity=alert.severity,
+                until=until,
+            )
+        )
+        return alert
+
+    def obey(self, command: AlertCommand) -> None:
+        """Apply a command from a watching console (consumer thread) to the alert or station it
+        names, if kept here. Commands are read again after a restart; an acknowledgement
+        applies only to the severity its sender saw, so a repeat changes nothing."""
+        log.info("command from a watching console: %s", command)
+        if not command.rule:
+            if command.action == "silence":
+                self.silence(command.user, station_id=command.station_id, until=command.until)
+            return
+        alert = self.analytics.alerts.find(command.key, command.opened_at)
+        if alert is None:
+            return
+        if command.action == "silence":
+            self.silence(command.user, alert_id=alert.id, until=command.until)
+        elif alert.severity == command.severity:
+            self.acknowledge(alert.id, command.user)
 
     def _tell_alert_listeners(self, alerts: list[Alert]) -> None:
         for alert in alerts:

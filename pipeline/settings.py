@@ -226,6 +226,7 @@ class KafkaSettings(Strict):
     topic: str = "weather_live"
     anomalies_topic: str = "weather_anomalies"
     dead_letter_topic: str = "weather_live_dlq"
+    commands_topic: str = "weather_alert_commands"
     client_id: str = "mass-tui"
     group_id: str = "mass-tui-workers"
     partitions: PositiveInt = 6

@@ -31,12 +31,13 @@ from mass_tui.assemble import (
     open_store,
 )
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from pipeline.alerts import Alert, AlertCommand
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.codec import encode_observation
 from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import KafkaConnection
-from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event
+from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_command, decode_event
 from pipeline.kafka.spool import Spool, SpoolError
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
@@ -85,12 +86,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list:
+def read_topic(
+    bootstrap: str, topic: str, expect: int, timeout: float = 30.0, partitions: int = PARTITIONS
+) -> list:
     """Every message of a topic from the beginning (no group: assigned partitions)."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "test-reader", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     messages: list = []
     deadline = time.monotonic() + timeout
     try:
@@ -497,9 +500,93 @@ async def test_watching_console_shows_observations_and_the_workers_anomalies(
         status = app.main.query_one(StatusBar).render().plain
         assert "topic weather_live" in status and "watching" in status
         snapshot = watcher.snapshot()
+        await pilot.press("a")  # the selected (first) alert, acknowledged by the workers
+        (sent,) = read_topic(
+            kafka_broker.bootstrap, loaded.settings.kafka.commands_topic, 1, partitions=1
+        )
     assert any(a.rule == "pressure_fall" and a.station_id == "lon" for a in snapshot.alerts)
+    first = snapshot.alerts[0]
+    assert decode_command(sent.value()) == AlertCommand(
+        "acknowledge",
+        "tester",
+        first.station_id,
+        first.rule,
+        first.variable,
+        first.opened_at,
+        first.severity,
+    )
     assert watcher.analytics.counters.accepted > 0
     assert watcher.store is None and not loaded.database_path.exists()
+
+
+def alert_events(database: Path) -> list[tuple]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(
+            "SELECT alert_id, transition, by_user FROM alert_events ORDER BY id"
+        ).fetchall()
+
+
+def seen(pipeline: Pipeline, variable: str = "pressure_msl_hpa") -> Alert | None:
+    """London's open pressure-fall alert on ``variable``."""
+    key = ("lon", "pressure_fall", variable)
+    return next((a for a in pipeline.snapshot().alerts if a.key == key and a.is_open), None)
+
+
+def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_broker, tmp_path):
+    """The watcher's commands reach the worker that keeps the alert; the worker records them
+    and its transition comes back to the watcher. A restarted worker reads the commands again
+    and changes nothing."""
+    worker_settings = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    observations = simulated(worker_settings, 330)
+    publish_all(settings_for(tmp_path, kafka_broker.bootstrap, "producer"), observations)
+    worker, _ = build_worker(worker_settings, store=open_store(worker_settings), environ={})
+    worker.start()
+    watcher = build_watcher(settings_for(tmp_path, kafka_broker.bootstrap, "viewer"), environ={})
+    watcher.start()
+    try:
+        wait_for(lambda: worker.analytics.counters.accepted == len(observations), 60, "worker")
+
+        wait_for(lambda: seen(watcher) is not None, 60, "the watcher to show the alert")
+        shown = seen(watcher)
+        assert watcher.acknowledge(shown.id, "alice") is not None
+        wait_for(lambda: seen(watcher).acknowledged_by == "alice", 30, "the acknowledgement back")
+        kept = seen(worker)
+        assert (kept.state, kept.acknowledged_by) == ("acknowledged", "alice")
+
+        quiet = next(s.station_id for s in worker.registry.stations if s.station_id != "lon")
+        watcher.silence("bob", station_id=quiet)
+        until = watcher.clock.now() + watcher.settings.silence_s
+        wait_for(
+            lambda: worker.analytics.alerts.station_silence(quiet) == (until, "bob"),
+            30,
+            "the station silence at the worker",
+        )
+        # The other pressure alert, silenced on its own, shows muted at the watcher.
+        other = seen(watcher, "pressure_hpa")
+        assert watcher.silence("carol", alert_id=other.id)
+        wait_for(
+            lambda: seen(watcher, "pressure_hpa").silenced_by == "carol", 30, "the silence back"
+        )
+    finally:
+        worker.stop()
+        watcher.stop()
+    history = alert_events(worker_settings.database_path)
+    assert (kept.id, "acknowledged", "alice") in history
+    assert (seen(worker, "pressure_hpa").id, "silenced", "carol") in history
+    with sqlite3.connect(worker_settings.database_path) as conn:
+        assert conn.execute("SELECT until, by_user FROM station_silences").fetchall() == [
+            (until, "bob")
+        ]
+
+    again, bus = build_worker(worker_settings, store=open_store(worker_settings), environ={})
+    again.start()
+    try:
+        wait_for(lambda: bus.commands_read == 3, 30, "the restarted worker to read them again")
+    finally:
+        again.stop()
+    assert again.analytics.alerts.station_silence(quiet) == (until, "bob")
+    assert seen(again).acknowledged_by == "alice"
+    assert alert_events(worker_settings.database_path) == history
 
 
 def test_a_station_taken_over_mid_stream_warms_up_silently(tmp_path):

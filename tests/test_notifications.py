@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from mass_tui.assemble import attach_notifications
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alert_history import AlertHistory
-from pipeline.alerts import AlertBook
+from pipeline.alerts import AlertBook, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
@@ -413,3 +413,32 @@ def test_a_restart_keeps_open_alerts_their_acknowledgement_and_station_silences(
     }
     transitions = {(e[0], e[1]) for e in AlertHistory(again.loaded.database_path).events()}
     assert {(a.id, "cleared") for a in before} <= transitions
+
+
+def test_a_command_applies_only_to_the_alert_and_the_severity_it_names(tmp_path):
+    """What a watching console sends a worker (``Pipeline.obey``): read again after a restart,
+    an acknowledgement of the advisory does not acknowledge its escalation."""
+    station = alerting(tmp_path, free_port())
+    while not station.pipeline.snapshot().alerts:
+        station.feed(10)
+    alert = next(a for a in station.pipeline.snapshot().alerts if a.variable == "pressure_msl_hpa")
+    station_id, rule, variable = alert.key
+    assert alert.severity == "advisory"
+
+    def acknowledgement(opened_at: float, severity: str) -> AlertCommand:
+        return AlertCommand(
+            "acknowledge", "alice", station_id, rule, variable, opened_at, severity=severity
+        )
+
+    def state() -> str:
+        return next(a.state for a in station.pipeline.snapshot().alerts if a.key == alert.key)
+
+    station.pipeline.obey(acknowledgement(alert.opened_at - 60, "advisory"))  # an earlier alert
+    station.pipeline.obey(acknowledgement(alert.opened_at, "warning"))  # not what is shown
+    assert state() == "active"
+    station.pipeline.obey(acknowledgement(alert.opened_at, "advisory"))
+    assert state() == "acknowledged"
+    station.feed(330 - station.steps)  # the front deepens: escalation to warning
+    assert state() == "active"
+    station.pipeline.obey(acknowledgement(alert.opened_at, "advisory"))  # read again
+    assert state() == "active"

@@ -9,7 +9,9 @@ duplicate check recognises what it had stored).
 
 As a watching console (``mode="watch"``) it joins a group of its own, starts each partition a
 little before its end (``watch_history`` messages, so charts and the anomaly log start full),
-reads the anomalies topic as well, and commits nothing.
+reads the anomalies topic as well, and commits nothing. Its user's acknowledgements and
+silences go to the workers on the commands topic (:mod:`pipeline.kafka.commands`); a worker's
+``consume`` hands them on with the batch.
 
 With a :class:`~pipeline.kafka.publisher.ObservationPublisher` attached, ``publish`` sends
 observations to the broker: the console's ``--bus kafka`` runs producer and worker in one
@@ -37,7 +39,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from pipeline.alerts import Alert
+from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.bus import BusClosed, Delivery
 from pipeline.codec import decode_message_batch
@@ -48,7 +50,14 @@ from pipeline.kafka.client import (
     ensure_topics,
     topic_specs,
 )
-from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_event, encode_event
+from pipeline.kafka.commands import CommandReader
+from pipeline.kafka.events import (
+    AlertEvent,
+    AnomalyEvent,
+    decode_event,
+    encode_command,
+    encode_event,
+)
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
@@ -126,6 +135,9 @@ class KafkaBus:
         group = settings.group_id if mode == "work" else watcher_group(settings.group_id)
         self._consumer = Consumer(consumer_config(connection, self.watch, mode, group))
         self._events = Producer(events_producer_config(connection, self.watch))
+        self._commands = (
+            CommandReader(connection, self.watch, settings.group_id) if mode == "work" else None
+        )
         self._topics = [settings.topic] + ([settings.anomalies_topic] if mode == "watch" else [])
         self._subscribed = False  # the topics are known to exist
         self._ever_subscribed = False
@@ -189,6 +201,10 @@ class KafkaBus:
         except RuntimeError:  # closed under us during shutdown
             raise BusClosed("bus closed") from None
         delivery = self._decode(messages)
+        if self._commands is not None:
+            delivery.commands = self._commands.take()
+        else:  # a watcher's sent commands: their delivery reports
+            self._events.poll(0)
         if messages:
             self.watch.up()
         self._measure_lag()
@@ -290,6 +306,14 @@ class KafkaBus:
         )
         self.events_published += 1
 
+    def send_command(self, command: AlertCommand) -> None:
+        """A watching console's acknowledgement or silence, for the workers (UI thread)."""
+        self._produce(
+            self.settings.commands_topic,
+            key=command.station_id.encode(),
+            value=encode_command(command),
+        )
+
     def _produce(self, topic: str, **message) -> None:
         while True:
             try:
@@ -303,10 +327,18 @@ class KafkaBus:
                 return
 
     def _event_delivered(self, error: KafkaError | None, message: Message | None) -> None:
-        if error is not None:
-            self._event_failures += 1
-            self._event_error = error.str()
-            log.error("kafka: an anomaly/alert/dead letter was not delivered: %s", error.str())
+        if self.mode == "watch":  # a command's report
+            self._set_problem(
+                ""
+                if error is None
+                else f"an acknowledgement or silence was not sent: {error.str()}"
+            )
+            return
+        if error is None:
+            return
+        self._event_failures += 1
+        self._event_error = error.str()
+        log.error("kafka: an anomaly/alert/dead letter was not delivered: %s", error.str())
 
     def ack(self, delivery: Delivery, kept: bool = True) -> None:
         if self.mode == "watch" or not isinstance(delivery.token, dict):
@@ -407,6 +439,11 @@ class KafkaBus:
     def depth(self) -> int:
         return self._lag
 
+    @property
+    def commands_read(self) -> int:
+        """Commands read from the commands topic (a worker's; readable or not)."""
+        return self._commands.read if self._commands is not None else 0
+
     def assigned(self) -> int:
         return sum(1 for tp in self._assigned if tp.topic == self.settings.topic)
 
@@ -437,6 +474,8 @@ class KafkaBus:
         self._commit_pending(flush_timeout=5.0)
         self._closed = True
         self._events.flush(2.0)
+        if self._commands is not None:
+            self._commands.close()
         try:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:

@@ -133,11 +133,12 @@ class TopicSpec:
 
 
 def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
-    """The observations, anomalies and dead-letter topics, created with the configured size."""
+    """The observations, anomalies and dead-letter topics, created with the configured size,
+    and the commands topic, with one partition (one order for every worker)."""
     return [
         TopicSpec(name, settings.partitions, settings.replication_factor)
         for name in (settings.topic, settings.anomalies_topic, settings.dead_letter_topic)
-    ]
+    ] + [TopicSpec(settings.commands_topic, 1, settings.replication_factor)]
 
 
 def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 10.0) -> list[str]:

@@ -1,4 +1,5 @@
-"""What workers publish to the anomalies topic: one JSON object per anomaly or alert change.
+"""What workers publish to the anomalies topic: one JSON object per anomaly or alert change;
+and what watching consoles publish to the commands topic: one per acknowledgement or silence.
 
 Wire format (UTF-8 JSON, keyed by station id; times are seconds since the epoch, UTC)::
 
@@ -6,6 +7,10 @@ Wire format (UTF-8 JSON, keyed by station id; times are seconds since the epoch,
      "detector": "pressure_fall", "value": 996.1, "quantity": 6.4, "severity": "warning", ...}}
     {"type": "alert", "alert": {"id": 3, "station_id": "lon", "rule": "pressure_fall",
      "state": "active", "severity": "warning", ...}}
+
+    {"action": "acknowledge", "user": "alice", "station_id": "lon", "rule": "pressure_fall",
+     "variable": "pressure_msl_hpa", "opened_at": 1767238800.0, "severity": "warning"}
+    {"action": "silence", "user": "alice", "station_id": "lon", "until": 1767242400.0}
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 
 import msgspec
 
-from pipeline.alerts import Alert
+from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 
 
@@ -45,3 +50,12 @@ def decode_event(payload: bytes) -> Event:
             if isinstance(body, dict):
                 body.update({k: math.nan for k in _FLOATS if k in body and body[k] is None})
     return msgspec.convert(document, Event)
+
+
+def encode_command(command: AlertCommand) -> bytes:
+    return _encoder.encode(command)
+
+
+def decode_command(payload: bytes) -> AlertCommand:
+    """Raises a ValueError (msgspec.DecodeError, ValidationError) for anything else."""
+    return msgspec.json.decode(payload, type=AlertCommand)
