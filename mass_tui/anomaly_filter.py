@@ -58,10 +58,11 @@ class AnomalyFilter:
                 words.append(lowered)
         return cls(min_score=min_score, words=tuple(words), **fields)
 
-    def matches(self, anomaly: Anomaly) -> bool:
-        """Substring matches, case-insensitive: ``variable:pressure`` finds both pressures."""
-        station, variable = anomaly.station_id.lower(), anomaly.variable.lower()
-        detector = anomaly.detector.lower()
+    def matches(self, anomaly: Anomaly, label: str = "") -> bool:
+        """Substring matches, case-insensitive: ``variable:pressure`` finds both pressures. A
+        variable matches by name or by ``label``, what the log shows ("P msl")."""
+        station, detector = anomaly.station_id.lower(), anomaly.detector.lower()
+        variable = f"{anomaly.variable} {label}".lower()
         return (
             anomaly.score >= self.min_score
             and (self.station is None or self.station in station)

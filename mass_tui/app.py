@@ -110,6 +110,7 @@ class MassApp(App[None]):
         self.user = user or _user_name()
         self.screenshot_dir = screenshot_dir or loaded.data_dir / "screenshots"
         self.variables = pipeline.settings.variables
+        self._labels = {v.name: v.short_label for v in self.variables}  # narrow places
         self.units = loaded.settings.ui.units
         self.paused = False
         self.station_id: str | None = None
@@ -412,7 +413,7 @@ class MassApp(App[None]):
                 key=f"{a.station_id}|{a.variable}|{a.detector}|{a.observed_at}",
                 time=utc_text(a.observed_at),
                 station=a.station_id,
-                variable=a.variable,
+                variable=self._labels.get(a.variable, a.variable),
                 value=format_value(a.value, units.get(a.variable, ""), self.units),
                 detector=a.detector,
                 score=a.score,
@@ -424,7 +425,11 @@ class MassApp(App[None]):
     def _filtered_anomalies(self, snap: PipelineSnapshot) -> list[Anomaly]:
         """Matches from memory, topped up from the store, so the filter reaches past what the
         console has seen since it started."""
-        recent = [a for a in snap.anomalies if self.anomaly_filter.matches(a)]
+        recent = [
+            a
+            for a in snap.anomalies
+            if self.anomaly_filter.matches(a, self._labels.get(a.variable, ""))
+        ]
         if self.reader is None:
             return recent
         if self._filtered is None or self._filtered[0] != self.anomaly_filter:
@@ -437,7 +442,11 @@ class MassApp(App[None]):
                 stored = []
             self._filtered = (
                 self.anomaly_filter,
-                [a for a in stored if self.anomaly_filter.matches(a)],
+                [
+                    a
+                    for a in stored
+                    if self.anomaly_filter.matches(a, self._labels.get(a.variable, ""))
+                ],
             )
         seen = {(a.station_id, a.variable, a.detector, a.observed_at) for a in recent}
         older = [

@@ -123,6 +123,17 @@ async def test_slash_filters_the_anomaly_log(console):
         assert "filter" in log.border_subtitle
 
 
+async def test_the_log_shows_short_variable_labels_and_filters_by_them_or_by_name(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        log = console.app.query_one(AnomalyLog)
+        for typed in ("variable:msl", "variable:pressure_msl"):
+            await pilot.press("slash", "ctrl+u", *typed, "enter")
+            await pilot.pause()
+            assert log.row_count and {log.get_row_at(i)[2] for i in range(log.row_count)} == {
+                "P msl"
+            }
+
+
 async def test_s_saves_a_screenshot_and_says_where(console, tmp_path):
     async with console.app.run_test(size=SIZE) as pilot:
         await pilot.press("s")

@@ -9,8 +9,10 @@ from textual.widgets import DataTable
 
 SEVERITY_STYLE = {"warning": "bold red", "advisory": "bold yellow"}
 STATE_STYLE = {"active": "bold", "acknowledged": "", "silenced": "italic", "cleared": "dim"}
-STATE_SHORT = {"acknowledged": "acked", "silenced": "muted"}
+STATE_SHORT = {"acknowledged": "acked", "silenced": "muted", "cleared": "clear"}
 SEVERITY_SHORT = {"warning": "WARN", "advisory": "ADV"}
+COLUMN_WIDTHS = {"sev": 4, "stn": 4, "age": 6, "state": 6}  # "what" takes the rest
+MIN_WHAT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +40,7 @@ class AlertPanel(DataTable):
         super().__init__(cursor_type="row", **kwargs)
         self.border_title = "Alerts"
         self._rows: tuple[AlertRow, ...] = ()
-
-    def on_mount(self) -> None:
-        # Fixed widths for the short columns keep them apart whatever the styling of a cell.
-        self.add_column("sev", width=5)
-        self.add_column("stn", width=5)
-        self.add_column("what")
-        self.add_column("age", width=6)
-        self.add_column("state", width=7)
+        self._what_width = 0
 
     @property
     def selected_alert(self) -> int | None:
@@ -58,19 +53,39 @@ class AlertPanel(DataTable):
         self.set_class(any(r.state == "active" for r in rows), "has-active")
         active = sum(r.state == "active" for r in rows)
         self.border_subtitle = f"{active} active" if active else ""
-        if tuple(rows) == self._rows:
-            return
+        if tuple(rows) != self._rows or self._fit_width(len(rows)) != self._what_width:
+            self._draw(tuple(rows))
+
+    def on_resize(self) -> None:
+        self._draw(self._rows)
+
+    def _fit_width(self, n_rows: int) -> int:
+        """The "what" column takes the width the others leave, so the state column is always
+        in view (no sideways scrolling in a panel this narrow)."""
+        region = self.content_region
+        scrollbar = self.styles.scrollbar_size_vertical if n_rows > region.height - 1 else 0
+        padding = 2 * self.cell_padding * (len(COLUMN_WIDTHS) + 1)
+        return max(MIN_WHAT, region.width - sum(COLUMN_WIDTHS.values()) - padding - scrollbar)
+
+    def _draw(self, rows: tuple[AlertRow, ...]) -> None:
         selected = self.selected_alert
-        self._rows = tuple(rows)
-        self.clear()
+        self._rows = rows
+        self._what_width = width = self._fit_width(len(rows))
+        self.clear(columns=True)
+        # Fixed widths keep the columns apart whatever the styling of a cell.
+        for label, column_width in COLUMN_WIDTHS.items():
+            self.add_column(label, width=column_width)
+            if label == "stn":
+                self.add_column("what", width=width)
         for row in rows:
+            what = row.what if len(row.what) <= width else row.what[: width - 1] + "…"
             self.add_row(
                 Text(
-                    SEVERITY_SHORT.get(row.severity, row.severity.upper()).ljust(5),
+                    SEVERITY_SHORT.get(row.severity, row.severity.upper()),
                     style=SEVERITY_STYLE.get(row.severity, ""),
                 ),
                 row.station,
-                row.what,
+                what,
                 row.age,
                 Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
                 key=str(row.alert_id),
