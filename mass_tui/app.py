@@ -699,33 +699,42 @@ class MassApp(App[None]):
             return f"{what} by {self.user}"
         return f"{what} by {self.user}: sent to the workers"
 
+    def _selected_alert(self, doing: str) -> Alert | None:
+        """The alert under the alert panel's cursor, or None (said) when there is none."""
+        alert_id = self.main.query_one(AlertPanel).selected_alert
+        alert = next((a for a in self._alerts if a.id == alert_id), None)
+        if alert is None:
+            self.notify(f"no alert to {doing}", timeout=2)
+        return alert
+
+    def _naming(self, alert: Alert) -> str:
+        """How a message names an alert: as the panel shows it (ids are not shown)."""
+        return f"{alert.station_id} {self._alert_text(alert)}"
+
     def action_acknowledge(self) -> None:
         if self._cannot_command():
             return
-        alert_id = self.main.query_one(AlertPanel).selected_alert
-        if alert_id is None:
-            self.notify("no alert to acknowledge", timeout=2)
+        alert = self._selected_alert("acknowledge")
+        if alert is None:
             return
-        acknowledged = self.pipeline.acknowledge(alert_id, self.user)
-        if acknowledged is None:
-            self.notify("that alert is not active", severity="warning", timeout=3)
+        if self.pipeline.acknowledge(alert.id, self.user) is None:
+            state = "is acknowledged already" if alert.state == "acknowledged" else "has cleared"
+            self.notify(f"{self._naming(alert)} {state}", severity="warning", timeout=3)
         else:
-            self.notify(f"alert {alert_id} {self._done('acknowledged')}", timeout=3)
+            self.notify(f"{self._naming(alert)} {self._done('acknowledged')}", timeout=3)
         self.refresh_now()
 
     def action_silence(self) -> None:
         if self._cannot_command():
             return
-        alert_id = self.main.query_one(AlertPanel).selected_alert
-        if alert_id is None:
-            self.notify("no alert to silence", timeout=2)
+        alert = self._selected_alert("silence")
+        if alert is None:
             return
-        silenced = self.pipeline.silence(self.user, alert_id=alert_id)
-        if not silenced:
-            self.notify("that alert has cleared", severity="warning", timeout=3)
+        if not self.pipeline.silence(self.user, alert_id=alert.id):
+            self.notify(f"{self._naming(alert)} has cleared", severity="warning", timeout=3)
         else:
             minutes = self.loaded.settings.alerts.silence_min
-            self.notify(f"alert {alert_id} {self._done(f'silenced for {minutes:g} min')}")
+            self.notify(f"{self._naming(alert)} {self._done(f'silenced for {minutes:g} min')}")
         self.refresh_now()
 
     def action_silence_station(self) -> None:

@@ -3,10 +3,13 @@
 import sqlite3
 import tomllib
 
+from textual.app import App
+from textual.widgets import Input
+
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor
 from tests.conftest import make_console
-from widgets.alert_panel import AlertPanel
+from widgets.alert_panel import AlertPanel, AlertRow
 from widgets.anomaly_log import AnomalyLog
 from widgets.status_bar import StatusBar
 from widgets.variable_panel import VariablePanel
@@ -83,6 +86,36 @@ async def test_a_acknowledges_the_selected_alert(console):
         acked = next(a for a in console.pipeline.snapshot().alerts if a.id == alerts[0].id)
         assert (acked.state, acked.acknowledged_by) == ("acknowledged", "tester")
         assert "acked" in console.app.query_one(AlertPanel).get_row_at(0)[4].plain
+        said = console.app._notifications
+        assert any(
+            n.message.startswith(f"{acked.station_id} P ") and "acknowledged by tester" in n.message
+            for n in said
+        )
+
+
+def alert_row(alert_id: int, state: str = "active") -> AlertRow:
+    return AlertRow(alert_id, "warning", "lon", f"Gust {alert_id} m/s", "1 min", state)
+
+
+async def test_the_alert_cursor_follows_a_choice_only_while_the_panel_has_focus():
+    class PanelApp(App):
+        def compose(self):
+            yield AlertPanel()
+            yield Input()
+
+    app = PanelApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        panel = app.query_one(AlertPanel)
+        panel.show([alert_row(1), alert_row(2)])
+        panel.focus()
+        await pilot.press("down")
+        assert panel.selected_alert == 2
+        panel.show([alert_row(3), alert_row(1), alert_row(2)])  # a new alert on top
+        assert panel.selected_alert == 2
+        app.query_one(Input).focus()
+        await pilot.pause()
+        panel.show([alert_row(4), alert_row(3), alert_row(1), alert_row(2)])
+        assert panel.selected_alert == 4  # unattended: the newest, most severe
 
 
 async def test_z_silences_the_selected_alert_and_shift_z_its_station(console):

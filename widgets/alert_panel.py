@@ -44,7 +44,9 @@ class AlertPanel(DataTable):
 
     @property
     def selected_alert(self) -> int | None:
-        """The alert under the cursor (the first one when the panel was never navigated)."""
+        """The alert under the cursor. While the panel has focus the cursor stays on the alert
+        chosen as rows come and go; otherwise it is on the top row, the most severe and newest
+        open alert (what ``a`` acknowledges without navigating)."""
         if not self._rows:
             return None
         return self._rows[min(self.cursor_row, len(self._rows) - 1)].alert_id
@@ -91,5 +93,5 @@ class AlertPanel(DataTable):
                 key=str(row.alert_id),
             )
         ids = [r.alert_id for r in rows]
-        if selected in ids:
+        if self.has_focus and selected in ids:
             self.move_cursor(row=ids.index(selected))

@@ -18,7 +18,7 @@ HELP = """\
 | `p` | pause / resume the display; the pipeline keeps running |
 | `u` | metric / imperial display (°F, mph, inHg, in); storage stays metric |
 | `t` | next theme: dark, light, high contrast |
-| `a` | acknowledge the selected alert |
+| `a` | acknowledge the selected alert: the top one, or the one chosen in the alert panel |
 | `z` / `Z` | silence the selected alert / its whole station (`alerts.silence_min`) |
 | `/` | filter the anomaly log: `station:lon variable:pressure detector:cusum score>0.6` |
 | `s` | save a screenshot (SVG) and say where |
