@@ -731,7 +731,8 @@ class MassApp(App[None]):
         if alert is None:
             return
         if not self.pipeline.silence(self.user, alert_id=alert.id):
-            self.notify(f"{self._naming(alert)} has cleared", severity="warning", timeout=3)
+            state = "is silenced already" if alert.is_open else "has cleared"
+            self.notify(f"{self._naming(alert)} {state}", severity="warning", timeout=3)
         else:
             minutes = self.loaded.settings.alerts.silence_min
             self.notify(f"{self._naming(alert)} {self._done(f'silenced for {minutes:g} min')}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.alerts import Alert
+from pipeline.alerts import SEVERITY_RANK, Alert
 from pipeline.locked_db import LockedDatabase
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS alert_events (
@@ -86,9 +86,12 @@ class AlertHistory:
         return int(last or 0)
 
     def silence_station(self, station_id: str, until: float, user: str, at: float) -> None:
+        """Record a station silence, unless one ending later is recorded already."""
         self._db.run(
             "record a station silence",
-            "INSERT OR REPLACE INTO station_silences VALUES (?, ?, ?, ?)",
+            "INSERT INTO station_silences VALUES (?, ?, ?, ?) ON CONFLICT (station_id) DO"
+            " UPDATE SET until = excluded.until, by_user = excluded.by_user, at = excluded.at"
+            " WHERE excluded.until > station_silences.until",
             (station_id, until, user, at),
         )
 
@@ -99,28 +102,29 @@ class AlertHistory:
         ).fetchall()
         return {station_id: (until, user) for station_id, until, user in rows}
 
-    def recent(self, keep_cleared: int) -> list[Alert]:
-        """The alerts still open when the last run ended and the ``keep_cleared`` last cleared,
-        rebuilt from their transitions, oldest first."""
-        ids = self._db.run(
-            "find the open and recently cleared alerts",
-            "SELECT alert_id FROM alert_events GROUP BY alert_id"
-            " HAVING SUM(transition = 'cleared') = 0"
-            " UNION SELECT alert_id FROM"
-            " (SELECT alert_id FROM alert_events WHERE transition = 'cleared'"
-            "  ORDER BY id DESC LIMIT ?)",
-            (keep_cleared,),
-        ).fetchall()
+    def recent(self, keep_cleared: int, since: float) -> list[Alert]:
+        """The alerts open when the last run ended, and the ``keep_cleared`` last cleared,
+        rebuilt from their transitions. An open alert with nothing recorded since ``since``
+        is left out (a run that ended long ago, or one from before clearings were recorded),
+        and so is an open alert with a newer one of the same key."""
         rows = self._db.run(
-            "read the alerts' transitions",
-            f"SELECT {COLUMNS} FROM alert_events WHERE alert_id IN"
-            f" ({', '.join('?' * len(ids))}) ORDER BY id",
-            [i for (i,) in ids],
+            "read the open and recently cleared alerts",
+            f"SELECT {COLUMNS} FROM alert_events WHERE alert_id IN ("
+            " SELECT alert_id FROM alert_events GROUP BY alert_id"
+            "  HAVING SUM(transition = 'cleared') = 0 AND MAX(at) >= ?"
+            " UNION SELECT alert_id FROM (SELECT alert_id FROM alert_events"
+            "  WHERE transition = 'cleared' ORDER BY id DESC LIMIT ?)"
+            ") ORDER BY id",
+            (since, keep_cleared),
         ).fetchall()
         alerts: dict[int, Alert] = {}
         for row in rows:
             alerts[row[0]] = replay(alerts.get(row[0]), row)
-        return sorted(alerts.values(), key=lambda a: a.id)
+        newest_open = {a.key: a.id for a in sorted(alerts.values(), key=lambda a: a.id)}
+        return sorted(
+            (a for a in alerts.values() if not a.is_open or newest_open[a.key] == a.id),
+            key=lambda a: a.id,
+        )
 
     def events(self, limit: int = 500) -> list[tuple]:
         """(alert_id, transition, severity, at, by_user), newest first."""
@@ -153,14 +157,17 @@ def replay(alert: Alert | None, row: tuple) -> Alert:
             quantity=quantity,
             threshold=threshold,
         )
+    rank = SEVERITY_RANK.get(severity, 0) - SEVERITY_RANK.get(alert.severity, 0)
+    if not alert.is_open or (transition == "acknowledged" and rank < 0):
+        return alert  # cleared is final; an escalation is not acknowledged by an earlier ack
     alert.state, alert.severity, alert.last_transition = state, severity, transition
     alert.value, alert.quantity, alert.threshold = value, quantity, threshold
     if transition == "acknowledged":
         alert.acknowledged_by, alert.acknowledged_at = by_user, at
     elif transition == "cleared":
         alert.cleared_at = at
-    else:  # opened, escalated, silenced
-        alert.updated_at = max(alert.updated_at, at)
+    elif transition == "escalated":
+        alert.updated_at = at
     if silenced_until is not None and silenced_until != alert.silenced_until:
         alert.silenced_until, alert.silenced_by = silenced_until, by_user
         alert.silenced_at = at if transition == "silenced" else alert.silenced_at

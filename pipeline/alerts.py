@@ -162,6 +162,7 @@ class AlertBook:
                 else:
                     self._cleared.append(replace(alert))
                 self._next_id = max(self._next_id, alert.id + 1)
+            self._cleared.sort(key=lambda a: a.cleared_at or 0.0)
             del self._cleared[: -self.keep_cleared]
             self._station_silence.update(station_silences)
 
@@ -186,14 +187,17 @@ class AlertBook:
         station_id: str | None = None,
     ) -> list[Alert]:
         """Silence one alert, or every alert of a station (including those it raises before
-        ``until``); returns the open alerts silenced. A silence ending no later than the one
-        in force changes nothing (a command read again after a restart)."""
-        changed = []
+        ``until``); returns the open alerts silenced. A silence that has ended, or ends no
+        later than the one in force, changes nothing (a command read again after a restart)."""
+        changed: list[Alert] = []
         with self._lock:
+            if until <= now:
+                return changed
             if station_id is not None:
                 current = self._station_silence.get(station_id)
-                if current is None or until > current[0]:
-                    self._station_silence[station_id] = (until, user)
+                if current is not None and until <= current[0]:
+                    return changed
+                self._station_silence[station_id] = (until, user)
             for alert in self._open.values():
                 if alert.silenced_until is not None and alert.silenced_until >= until:
                     continue

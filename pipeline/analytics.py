@@ -8,6 +8,7 @@ state needs locks beyond the read-side ones of the objects the console polls.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -70,6 +71,10 @@ class Analytics:
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
         self.alerts = AlertBook(clear_after_s=clear_after_s)
+        # Held from an alert's change until its listeners are told (the history records it),
+        # here and for a person's acknowledgement or silence from another thread: the record
+        # keeps the order the changes happened in, which a restart rebuilds the alerts from.
+        self.alert_lock = threading.RLock()
         persistence = persistence or PersistenceSettings()
         self.persistence = PersistenceWatch(
             enabled=persistence.enabled,
@@ -150,19 +155,20 @@ class Analytics:
         counters.anomalies += len(anomalies)
         self.rate.add(len(fresh))
 
-        if self.detect:
-            changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
-            holding = self.bank.holding_rules(self.registry.ids)
-            holding |= self.persistence.holding(self.clock.now())
-            changed += self.alerts.settle(holding, self.clock.now())
-        else:
-            changed = self.alerts.mirror(delivery.alerts)
         # Listeners first: a worker publishes from them, and one killed after storing but
         # before publishing would find the batch already stored when it comes again.
         for anomaly in anomalies:
             tell_listeners(self.anomaly_listeners, anomaly)
-        for alert in changed:
-            tell_listeners(self.alert_listeners, alert)
+        with self.alert_lock:
+            if self.detect:
+                changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
+                holding = self.bank.holding_rules(self.registry.ids)
+                holding |= self.persistence.holding(self.clock.now())
+                changed += self.alerts.settle(holding, self.clock.now())
+            else:
+                changed = self.alerts.mirror(delivery.alerts)
+            for alert in changed:
+                tell_listeners(self.alert_listeners, alert)
         self._write(fresh, late, anomalies, rejections)
         return anomalies
 

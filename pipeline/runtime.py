@@ -137,7 +137,8 @@ class Pipeline:
         alerts, history = self.analytics.alerts, notifications.history
         try:
             alerts.continue_ids_after(history.last_alert_id())
-            alerts.reinstate(history.recent(alerts.keep_cleared), history.station_silences())
+            since = self.clock.now() - self.settings.restore_s
+            alerts.reinstate(history.recent(alerts.keep_cleared, since), history.station_silences())
         except SideTableError as exc:  # a damaged history must not stop the pipeline
             log.error("%s", exc)
             self.health.report(STORE, "failed", str(exc))
@@ -326,9 +327,10 @@ class Pipeline:
         was sent to the workers (it changes when their transition comes back)."""
         if not self.analytics.detect:
             return self._relay("acknowledge", user, alert_id=alert_id)
-        alert = self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
-        if alert is not None:
-            self._tell_alert_listeners([alert])
+        with self.analytics.alert_lock:
+            alert = self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
+            if alert is not None:
+                self._tell_alert_listeners([alert])
         return alert
 
     def silence(
@@ -340,7 +342,8 @@ class Pipeline:
         until: float | None = None,
     ) -> list[Alert]:
         """Silence an alert, or a station, until ``until`` (observed time; default: for
-        ``silence_s``): no notifications meanwhile. Returns the open alerts silenced."""
+        ``silence_s``): no notifications meanwhile. Returns the open alerts silenced (none
+        when a silence at least as long is already in force)."""
         now = self.clock.now()
         until = now + self.settings.silence_s if until is None else until
         if not self.analytics.detect:
@@ -349,16 +352,17 @@ class Pipeline:
             )
             return [relayed] if relayed is not None else []
         book = self.analytics.alerts
-        silenced = book.silence(
-            now=now, until=until, user=user, alert_id=alert_id, station_id=station_id
-        )
-        in_force = book.station_silence(station_id) if station_id is not None else None
-        if in_force is not None and self.notifications is not None:
-            try:
-                self.notifications.history.silence_station(station_id, *in_force, now)
-            except SideTableError as exc:
-                log.error("%s", exc)
-        self._tell_alert_listeners(silenced)
+        with self.analytics.alert_lock:
+            silenced = book.silence(
+                now=now, until=until, user=user, alert_id=alert_id, station_id=station_id
+            )
+            in_force = book.station_silence(station_id) if station_id is not None else None
+            if in_force is not None and self.notifications is not None:
+                try:
+                    self.notifications.history.silence_station(station_id, *in_force, now)
+                except SideTableError as exc:
+                    log.error("%s", exc)
+            self._tell_alert_listeners(silenced)
         return silenced
 
     def _relay(

@@ -1,4 +1,7 @@
-from pipeline.alerts import AlertBook
+from dataclasses import replace
+
+from pipeline.alert_history import AlertHistory
+from pipeline.alerts import Alert, AlertBook
 from pipeline.anomaly import Anomaly
 
 
@@ -70,3 +73,100 @@ def test_persisting_statistical_anomalies_open_an_alert_that_clears_when_they_st
     assert cleared.state == "cleared"
     off = PersistenceWatch(enabled=False, count=1, window_s=600)
     assert off.observe([statistical(0)]) == [] and off.holding(0) == set()
+
+
+def test_a_silence_that_ended_or_is_not_longer_changes_nothing():
+    """Commands are read again after a restart: an old silence must not mute a later alert."""
+    book = AlertBook()
+    assert book.silence(now=100, until=160, user="ann", station_id="lon") == []
+    [later] = book.observe([rule("gust", "advisory", 200, variable="wind_gust_ms")])
+    assert later.silenced_by is None
+    assert book.silence(now=200, until=160, user="ann", station_id="lon") == []  # ended
+    assert book.silence(now=200, until=900, user="bob", station_id="lon")[0].silenced_by == "bob"
+    assert book.silence(now=210, until=800, user="cy", station_id="lon") == []  # not longer
+    assert book.silence(now=210, until=800, user="cy", alert_id=later.id) == []
+    assert book.station_silence("lon") == (900, "bob")
+    assert [a.silenced_by for a in book.alerts()] == ["bob"]
+
+
+def history_of(tmp_path, *steps):
+    """An alert history holding the transitions ``steps`` return, in that order."""
+    history = AlertHistory(tmp_path / "history.sqlite3")
+    for step in steps:
+        for alert in step():
+            history(alert)
+    return history
+
+
+def test_the_history_rebuilds_open_and_cleared_alerts_and_a_clearing_is_final(tmp_path):
+    book = AlertBook()
+    [opened] = book.observe([rule("pressure_fall", "advisory", 10)])
+    history = history_of(
+        tmp_path,
+        lambda: [opened],
+        lambda: [book.acknowledge(opened.id, "ann", now=20)],
+        lambda: book.observe([rule("pressure_fall", "warning", 30)]),
+        lambda: book.observe([rule("gust", "advisory", 40, variable="wind_gust_ms")]),
+        lambda: book.settle({("lon", "gust", "wind_gust_ms")}, now=50),
+    )
+    rebuilt = history.recent(keep_cleared=10, since=0)
+    assert [(a.rule, a.state, a.severity, a.acknowledged_by) for a in rebuilt] == [
+        ("pressure_fall", "cleared", "warning", "ann"),
+        ("gust", "active", "advisory", None),
+    ]
+    assert rebuilt[0].opened_at == 10 and rebuilt[0].cleared_at == 50
+    # A row written after the clearing (never in this order since the alert lock; defended
+    # against anyway) does not reopen it.
+    late = replace(
+        opened,
+        state="acknowledged",
+        acknowledged_by="bob",
+        acknowledged_at=60,
+        last_transition="acknowledged",
+    )
+    history(late)
+    assert history.recent(keep_cleared=10, since=0)[0].state == "cleared"
+
+
+def opened(alert_id: int, rule_name: str, at: float) -> Alert:
+    return Alert(
+        id=alert_id,
+        station_id="lon",
+        rule=rule_name,
+        variable="wind_gust_ms",
+        severity="advisory",
+        state="active",
+        opened_at=at,
+        updated_at=at,
+        value=21.0,
+        quantity=21.0,
+        threshold=20.6,
+    )
+
+
+def test_an_open_alert_left_long_ago_or_superseded_is_not_rebuilt(tmp_path):
+    """Histories from before clearings were recorded hold alerts that never cleared."""
+    history = AlertHistory(tmp_path / "history.sqlite3")
+    history(opened(1, "gust", 0))  # never cleared, and a newer alert of its key follows
+    history(opened(2, "gust", 86_400))
+    history(opened(3, "rapid_change", 5))  # never cleared
+    assert [a.id for a in history.recent(keep_cleared=10, since=0)] == [2, 3]
+    assert [a.id for a in history.recent(keep_cleared=10, since=3_600)] == [2]
+
+
+def test_an_acknowledgement_recorded_after_an_escalation_does_not_cover_it(tmp_path):
+    history = AlertHistory(tmp_path / "history.sqlite3")
+    advisory = opened(1, "gust", 0)
+    history(advisory)
+    history(replace(advisory, severity="warning", last_transition="escalated", updated_at=10))
+    history(
+        replace(
+            advisory,
+            state="acknowledged",
+            acknowledged_by="ann",
+            acknowledged_at=5,
+            last_transition="acknowledged",
+        )
+    )
+    [rebuilt] = history.recent(keep_cleared=10, since=0)
+    assert (rebuilt.state, rebuilt.severity, rebuilt.acknowledged_by) == ("active", "warning", None)

@@ -146,6 +146,7 @@ class KafkaBus:
         self._lag = 0
         self._lag_due = 0.0
         self._problem = ""
+        self._command_problem = ""  # a watcher's last command that could not be sent
         self._held = ""  # why offsets are no longer committed ("" while they are)
         self._event_failures = 0
         self._event_error = ""
@@ -328,11 +329,11 @@ class KafkaBus:
 
     def _event_delivered(self, error: KafkaError | None, message: Message | None) -> None:
         if self.mode == "watch":  # a command's report
-            self._set_problem(
-                ""
-                if error is None
-                else f"an acknowledgement or silence was not sent: {error.str()}"
-            )
+            if error is None:
+                self._command_problem = ""
+            else:
+                self._command_problem = f"an acknowledgement or silence was not sent: {error.str()}"
+                log.error("kafka: %s", self._command_problem)
             return
         if error is None:
             return
@@ -464,7 +465,7 @@ class KafkaBus:
             return f"kafka {self.watch.state()}"
         if self.publisher is not None and self.publisher.problem:
             return self.publisher.problem
-        return self._problem
+        return self._problem or self._command_problem
 
     def close(self) -> None:
         if self._closed:
