@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from mass_tui.app import MassApp
 from mass_tui.assemble import (
@@ -38,6 +38,7 @@ from pipeline.codec import encode_observation
 from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import KafkaConnection
 from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_command, decode_event
+from pipeline.kafka.publisher import is_fatal
 from pipeline.kafka.spool import Spool, SpoolError
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
@@ -645,3 +646,11 @@ def test_produce_command_publishes_the_simulator_and_summarises(kafka_broker, tm
     assert (
         len(read_topic(kafka_broker.bootstrap, loaded.settings.kafka.topic, accepted)) == accepted
     )
+
+
+def test_fatal_errors_are_told_from_messages_the_broker_will_never_take():
+    """After the idempotent producer's fatal error, produce() raises "Local: Fatal error"
+    without the fatal flag; those messages go to the replacement producer. A message the
+    broker will never take (too large) is refused for good."""
+    assert is_fatal(KafkaError(KafkaError._FATAL))
+    assert not is_fatal(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))

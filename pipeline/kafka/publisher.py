@@ -61,6 +61,13 @@ def producer_config(connection: KafkaConnection, watch: BrokerWatch) -> dict:
     )
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """The producer cannot go on. A produce() refused because the producer already failed
+    carries the generic "Local: Fatal error" code without the fatal flag: that message was
+    not refused for what it is, and goes to the next producer."""
+    return error.fatal() or error.code() == KafkaError._FATAL
+
+
 class ObservationPublisher:
     def __init__(
         self, connection: KafkaConnection, spool_path: Path, watch: BrokerWatch, clock: Clock
@@ -153,7 +160,7 @@ class ObservationPublisher:
             except Exception as exc:  # the sender must outlive any failure; it retries
                 if isinstance(exc, KafkaUnavailable):
                     self.watch.down(str(exc))
-                if isinstance(exc, KafkaException) and exc.args[0].fatal():
+                if isinstance(exc, KafkaException) and is_fatal(exc.args[0]):
                     self._fatal = True  # replaced at the next round; its messages re-sent
                 if str(exc) != self.problem:
                     known = isinstance(exc, SpoolError | KafkaUnavailable | KafkaException)
@@ -194,7 +201,7 @@ class ObservationPublisher:
                 self._producer.poll(0.1)
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.fatal():
+                if is_fatal(error):
                     self._fatal = True
                     self.spool.settle([], [message.seq])
                     return
@@ -223,7 +230,7 @@ class ObservationPublisher:
             self._reports.append(seq)
             return
         self._failed.append(seq)
-        if error.fatal():
+        if is_fatal(error):
             self._fatal = True
         log.warning("delivery of spooled message %d failed: %s", seq, error.str())
 
