@@ -21,7 +21,7 @@ from pipeline.runtime import Pipeline
 _encoder = msgspec.json.Encoder()
 
 
-def _iso(seconds: float | None) -> str | None:
+def iso_utc(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
@@ -30,7 +30,7 @@ def _iso(seconds: float | None) -> str | None:
 def anomaly_line(anomaly: Anomaly) -> bytes:
     """One anomaly as a JSON line, with ``observed_at`` as ISO 8601 UTC."""
     fields = msgspec.structs.asdict(anomaly)
-    fields["observed_at"] = _iso(anomaly.observed_at)
+    fields["observed_at"] = iso_utc(anomaly.observed_at)
     return _encoder.encode(fields) + b"\n"
 
 
@@ -47,7 +47,7 @@ TIMES = (
 def alert_line(alert: Alert) -> bytes:
     """An alert transition: ``{"transition": "opened", "alert": {...}}`` (times ISO 8601)."""
     fields = asdict(alert)
-    fields.update({name: _iso(fields[name]) for name in TIMES})
+    fields.update({name: iso_utc(fields[name]) for name in TIMES})
     return _encoder.encode({"transition": alert.last_transition, "alert": fields}) + b"\n"
 
 

@@ -2,7 +2,8 @@
 
 Decodes, validates, detects, stores (its own SQLite store in the data directory) and publishes
 each anomaly and alert change to the anomalies topic; offsets are committed after that (see
-:mod:`pipeline.kafka.bus`). State changes go to stderr, a summary at exit.
+:mod:`pipeline.kafka.bus`). State changes, and people's acknowledgements and silences (sent
+from watching consoles), go to stderr; a summary at exit.
 """
 
 from __future__ import annotations
@@ -14,16 +15,30 @@ import time
 
 from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
+from mass_tui.headless import iso_utc
 from mass_tui.state_changes import StateTeller
+from pipeline.alerts import Alert
 
 
 def _say(text: str) -> None:
     print(f"mass-tui worker: {text}", file=sys.stderr, flush=True)
 
 
+def _tell_people_s_changes(alert: Alert) -> None:
+    """Acknowledgements and silences come from people (at watching consoles): say who."""
+    if alert.last_transition == "acknowledged":
+        who = f"acknowledged by {alert.acknowledged_by}"
+    elif alert.last_transition == "silenced":
+        who = f"silenced by {alert.silenced_by} until {iso_utc(alert.silenced_until)}"
+    else:
+        return
+    _say(f"alert {alert.id} {alert.station_id} {alert.rule} {alert.variable} {who}")
+
+
 def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
     store = open_store(loaded)
     pipeline, bus = build_worker(loaded, store=store)
+    pipeline.subscribe(alerts=_tell_people_s_changes)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
@@ -47,7 +62,7 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
     _say(
         f"{c.accepted} observations processed, {c.anomalies} anomalies, {c.duplicates}"
         f" duplicates, {c.rejected_messages} messages rejected ({bus.dead_lettered}"
-        f" dead-lettered), {c.stored} stored, {bus.events_published} events published"
-        f" in {time.monotonic() - started:.1f} s"
+        f" dead-lettered), {c.stored} stored, {bus.events_published} events published,"
+        f" {bus.commands_read} commands read in {time.monotonic() - started:.1f} s"
     )
     return 0

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -654,3 +655,33 @@ def test_fatal_errors_are_told_from_messages_the_broker_will_never_take():
     broker will never take (too large) is refused for good."""
     assert is_fatal(KafkaError(KafkaError._FATAL))
     assert not is_fatal(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+
+
+def test_the_worker_says_who_acknowledged_or_silenced_an_alert(capsys):
+    from mass_tui.worker import _tell_people_s_changes
+
+    alert = Alert(
+        id=7,
+        station_id="lon",
+        rule="gust",
+        variable="wind_gust_ms",
+        severity="warning",
+        state="acknowledged",
+        opened_at=START,
+        updated_at=START,
+        value=25.0,
+        quantity=25.0,
+        threshold=24.5,
+        acknowledged_by="alice",
+        acknowledged_at=START + 60,
+        last_transition="acknowledged",
+    )
+    _tell_people_s_changes(alert)
+    _tell_people_s_changes(replace(alert, last_transition="escalated"))  # not a person's
+    _tell_people_s_changes(
+        replace(alert, silenced_by="bob", silenced_until=START + 3600, last_transition="silenced")
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        "mass-tui worker: alert 7 lon gust wind_gust_ms acknowledged by alice",
+        "mass-tui worker: alert 7 lon gust wind_gust_ms silenced by bob until 2026-01-01T01:00:00Z",
+    ]
