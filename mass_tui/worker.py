@@ -29,7 +29,7 @@ def _tell_people_s_changes(alert: Alert) -> None:
     if alert.last_transition == "acknowledged":
         who = f"acknowledged by {alert.acknowledged_by}"
     elif alert.last_transition == "silenced":
-        who = f"silenced by {alert.silenced_by} until {iso_utc(alert.silenced_until)}"
+        who = f"silenced by {alert.silenced_by} until {iso_utc(round(alert.silenced_until or 0))}"
     else:
         return
     _say(f"alert {alert.id} {alert.station_id} {alert.rule} {alert.variable} {who}")
