@@ -63,6 +63,7 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
         f"{c.accepted} observations processed, {c.anomalies} anomalies, {c.duplicates}"
         f" duplicates, {c.rejected_messages} messages rejected ({bus.dead_lettered}"
         f" dead-lettered), {c.stored} stored, {bus.events_published} events published,"
-        f" {bus.commands_read} commands read in {time.monotonic() - started:.1f} s"
+        f" {bus.commands_read} commands read ({bus.commands_unreadable} unreadable)"
+        f" in {time.monotonic() - started:.1f} s"
     )
     return 0

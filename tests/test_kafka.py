@@ -580,12 +580,16 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
             (until, "bob")
         ]
 
+    garbage = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    garbage.produce(worker_settings.settings.kafka.commands_topic, value=b'{"action": "nuke"}')
+    assert garbage.flush(10) == 0
     again, bus = build_worker(worker_settings, store=open_store(worker_settings), environ={})
     again.start()
     try:
-        wait_for(lambda: bus.commands_read == 3, 30, "the restarted worker to read them again")
+        wait_for(lambda: bus.commands_read == 4, 30, "the restarted worker to read them again")
     finally:
         again.stop()
+    assert bus.commands_unreadable == 1
     assert again.analytics.alerts.station_silence(quiet) == (until, "bob")
     assert seen(again).acknowledged_by == "alice"
     assert alert_events(worker_settings.database_path) == history

@@ -445,6 +445,12 @@ class KafkaBus:
         """Commands read from the commands topic (a worker's; readable or not)."""
         return self._commands.read if self._commands is not None else 0
 
+    @property
+    def commands_unreadable(self) -> int:
+        """Of those, the ones that could not be decoded (logged with their offsets; they stay
+        on the topic)."""
+        return self._commands.unreadable if self._commands is not None else 0
+
     def assigned(self) -> int:
         return sum(1 for tp in self._assigned if tp.topic == self.settings.topic)
 
