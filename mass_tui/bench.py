@@ -113,6 +113,20 @@ def _run(
     return elapsed, anomalies, pipeline.analytics.counters.accepted
 
 
+def run_with_storage(
+    loaded: LoadedSettings, simulator: StationSimulator, stations, n_obs: int, batch: int
+) -> tuple[float, int]:
+    """The pass the console runs, storing in a scratch SQLite file: (seconds, accepted)."""
+    with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
+        store = Store(
+            Path(scratch) / "bench.sqlite3",
+            [v.name for v in loaded.variables],
+            retention_s=loaded.settings.storage.retention_days * 86_400,
+        )
+        seconds, _, accepted = _run(loaded, simulator, stations, n_obs, batch, store)
+    return seconds, accepted
+
+
 def _explains(event: LabelledEvent, anomaly: Anomaly, grace: float) -> bool:
     return (
         event.station_id == anomaly.station_id
@@ -190,15 +204,9 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         loaded, simulator, stations, args.observations, batch, None
     )
     say(f"  detect-only: {accepted / detect_s:,.0f} obs/s")
-    with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
-        store = Store(
-            Path(scratch) / "bench.sqlite3",
-            [v.name for v in loaded.variables],
-            retention_s=loaded.settings.storage.retention_days * 86_400,
-        )
-        stored_s, _, stored_accepted = _run(
-            loaded, simulator, stations, args.observations, batch, store
-        )
+    stored_s, stored_accepted = run_with_storage(
+        loaded, simulator, stations, args.observations, batch
+    )
     say(f"  with storage: {stored_accepted / stored_s:,.0f} obs/s")
     interval = sim_settings.interval_s
     end = START + math.ceil(args.observations / len(stations)) * interval

@@ -6,7 +6,9 @@ twice, each time by a new consumer group from the beginning: by a bare loop that
 messages, and by a worker (decode, validate, detect, store in a scratch SQLite file, publish
 anomalies to a fresh anomalies topic, commit offsets after each batch). Each is timed from its
 first message to its last, so joining the group is not counted. The ratio is the share of the
-broker's deliverable rate the worker keeps.
+broker's deliverable rate the worker keeps. For scale, the same observations also go through
+the embedded pipeline (in-process bus, no JSON, same storage): the worker's share of that is
+what the broker path costs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from mass_tui.bench import CHUNK_OBSERVATIONS, START
+from mass_tui.bench import CHUNK_OBSERVATIONS, START, run_with_storage
 from mass_tui.config import LoadedSettings, pipeline_settings
 from pipeline.bus import ObservedTimeBus
 from pipeline.clock import ObservedClock
@@ -49,6 +51,8 @@ class KafkaBenchResult:
     bare_consume_msgs_per_s: float
     worker_obs_per_s: float
     worker_share_of_bare: float
+    embedded_obs_per_s: float
+    worker_share_of_embedded: float
     anomalies_published: int
 
 
@@ -185,6 +189,18 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
         worker_rate, published = _worker(loaded, settings, len(messages), Path(scratch))
     say(f"  worker: {worker_rate:,.0f} obs/s ({worker_rate / bare_rate:.0%} of bare)")
+    embedded_s, embedded_accepted = run_with_storage(
+        loaded,
+        StationSimulator(stations, loaded.variables, sim),
+        stations,
+        len(messages),
+        loaded.settings.bus.batch_size,
+    )
+    embedded_rate = embedded_accepted / embedded_s
+    say(
+        f"  embedded pipeline: {embedded_rate:,.0f} obs/s"
+        f" (the worker keeps {worker_rate / embedded_rate:.0%})"
+    )
     result = KafkaBenchResult(
         bootstrap=settings.bootstrap_servers,
         topic=settings.topic,
@@ -194,6 +210,8 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         bare_consume_msgs_per_s=round(bare_rate, 1),
         worker_obs_per_s=round(worker_rate, 1),
         worker_share_of_bare=round(worker_rate / bare_rate, 3),
+        embedded_obs_per_s=round(embedded_rate, 1),
+        worker_share_of_embedded=round(worker_rate / embedded_rate, 3),
         anomalies_published=published,
     )
     if args.json:

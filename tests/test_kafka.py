@@ -7,6 +7,7 @@ pipeline give the expected anomalies.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -689,3 +690,43 @@ def test_the_worker_says_who_acknowledged_or_silenced_an_alert(capsys):
         "mass-tui worker: alert 7 lon gust wind_gust_ms acknowledged by alice",
         "mass-tui worker: alert 7 lon gust wind_gust_ms silenced by bob until 2026-01-01T01:00:00Z",
     ]
+
+
+def test_bench_through_the_broker_reports_worker_bare_and_embedded_rates(kafka_broker, tmp_path):
+    """``mass-tui bench --bus kafka``: every message reaches both consumers; the figures are
+    measured, so only their presence and consistency are checked here."""
+    (tmp_path / "cwd").mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mass_tui",
+            "bench",
+            "--bus",
+            "kafka",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+            "--observations",
+            "4000",
+            "--stations",
+            "20",
+            "--json",
+        ],
+        cwd=tmp_path / "cwd",
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["n_obs"] == 4000
+    for rate in ("produce_msgs_per_s", "bare_consume_msgs_per_s", "worker_obs_per_s"):
+        assert figures[rate] > 0
+    assert figures["worker_share_of_bare"] == pytest.approx(
+        figures["worker_obs_per_s"] / figures["bare_consume_msgs_per_s"], abs=6e-4
+    )
+    assert figures["worker_share_of_embedded"] == pytest.approx(
+        figures["worker_obs_per_s"] / figures["embedded_obs_per_s"], abs=6e-4
+    )
+    assert figures["anomalies_published"] > 0
