@@ -14,6 +14,7 @@ import pytest
 
 from mass_tui.app import MassApp
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from pipeline.alerts import Alert
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.runtime import Pipeline
@@ -118,3 +119,21 @@ def headless_lines(stdout: str) -> tuple[list[dict], list[dict]]:
 
     lines = [json.loads(line) for line in stdout.splitlines()]
     return [x for x in lines if "transition" not in x], [x for x in lines if "transition" in x]
+
+
+def gust_alert(**fields) -> Alert:
+    """An open gust advisory at London opened at ``START``; ``fields`` override."""
+    defaults = dict(
+        id=1,
+        station_id="lon",
+        rule="gust",
+        variable="wind_gust_ms",
+        severity="advisory",
+        state="active",
+        opened_at=START,
+        updated_at=START,
+        value=21.0,
+        quantity=21.0,
+        threshold=20.6,
+    )
+    return Alert(**{**defaults, **fields})

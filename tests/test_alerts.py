@@ -3,6 +3,7 @@ from dataclasses import replace
 from pipeline.alert_history import AlertHistory
 from pipeline.alerts import Alert, AlertBook
 from pipeline.anomaly import Anomaly
+from tests.conftest import gust_alert
 
 
 def rule(detector, severity, t, station="lon", variable="pressure_msl_hpa"):
@@ -129,19 +130,7 @@ def test_the_history_rebuilds_open_and_cleared_alerts_and_a_clearing_is_final(tm
 
 
 def opened(alert_id: int, rule_name: str, at: float) -> Alert:
-    return Alert(
-        id=alert_id,
-        station_id="lon",
-        rule=rule_name,
-        variable="wind_gust_ms",
-        severity="advisory",
-        state="active",
-        opened_at=at,
-        updated_at=at,
-        value=21.0,
-        quantity=21.0,
-        threshold=20.6,
-    )
+    return gust_alert(id=alert_id, rule=rule_name, opened_at=at, updated_at=at)
 
 
 def test_an_open_alert_left_long_ago_or_superseded_is_not_rebuilt(tmp_path):

@@ -45,7 +45,7 @@ from pipeline.kafka.spool import Spool, SpoolError
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
 from pipeline.simulator import StationSimulator
-from tests.conftest import INTERVAL, QUIET, START
+from tests.conftest import INTERVAL, QUIET, START, gust_alert
 from tests.kafka_broker import TansuBroker, free_port
 from widgets.alert_panel import AlertPanel
 from widgets.anomaly_log import AnomalyLog
@@ -203,6 +203,20 @@ def run_cli_worker(loaded: LoadedSettings, log_path: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
         )
+
+
+def run_cli(
+    args: list[str], bootstrap: str, cwd: Path, timeout: float
+) -> subprocess.CompletedProcess:
+    """A ``mass-tui`` command as its user runs it, against ``bootstrap``, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "mass_tui", *args, "--bootstrap", bootstrap],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+    )
 
 
 def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(
@@ -622,25 +636,11 @@ def test_a_station_taken_over_mid_stream_warms_up_silently(tmp_path):
 
 def test_produce_command_publishes_the_simulator_and_summarises(kafka_broker, tmp_path):
     loaded = settings_for(tmp_path, kafka_broker.bootstrap, "producer")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mass_tui",
-            "produce",
-            "--demo",
-            "--duration",
-            "3",
-            "--data-dir",
-            str(loaded.data_dir),
-            "--bootstrap",
-            kafka_broker.bootstrap,
-        ],
-        cwd=tmp_path / "cwd",
-        capture_output=True,
-        text=True,
+    done = run_cli(
+        ["produce", "--demo", "--duration", "3", "--data-dir", str(loaded.data_dir)],
+        kafka_broker.bootstrap,
+        tmp_path / "cwd",
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
     )
     assert done.returncode == 0, done.stderr
     summary = done.stderr.strip().splitlines()[-1]
@@ -665,18 +665,10 @@ def test_fatal_errors_are_told_from_messages_the_broker_will_never_take():
 def test_the_worker_says_who_acknowledged_or_silenced_an_alert(capsys):
     from mass_tui.worker import _tell_people_s_changes
 
-    alert = Alert(
+    alert = gust_alert(
         id=7,
-        station_id="lon",
-        rule="gust",
-        variable="wind_gust_ms",
         severity="warning",
         state="acknowledged",
-        opened_at=START,
-        updated_at=START,
-        value=25.0,
-        quantity=25.0,
-        threshold=24.5,
         acknowledged_by="alice",
         acknowledged_at=START + 60,
         last_transition="acknowledged",
@@ -696,27 +688,11 @@ def test_bench_through_the_broker_reports_worker_bare_and_embedded_rates(kafka_b
     """``mass-tui bench --bus kafka``: every message reaches both consumers; the figures are
     measured, so only their presence and consistency are checked here."""
     (tmp_path / "cwd").mkdir()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mass_tui",
-            "bench",
-            "--bus",
-            "kafka",
-            "--bootstrap",
-            kafka_broker.bootstrap,
-            "--observations",
-            "4000",
-            "--stations",
-            "20",
-            "--json",
-        ],
-        cwd=tmp_path / "cwd",
-        capture_output=True,
-        text=True,
+    done = run_cli(
+        ["bench", "--bus", "kafka", "--observations", "4000", "--stations", "20", "--json"],
+        kafka_broker.bootstrap,
+        tmp_path / "cwd",
         timeout=240,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
     )
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
