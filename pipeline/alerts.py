@@ -214,19 +214,23 @@ class AlertBook:
 
     def mirror(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Follow alerts kept by workers elsewhere (a watching console). They get local ids, as
-        several workers number their alerts independently."""
+        several workers number their alerts independently. An alert is told apart from a
+        later one of its key by its opening time: a worker that lost the station in a
+        rebalance may clear its old alert while the new owner's is open."""
         changed = []
         with self._lock:
             for upstream in alerts:
                 key = upstream.key
                 known = self._open.get(key)
-                alert = replace(upstream, id=known.id if known else self._next_id)
-                if known is None:
+                same = known is not None and known.opened_at == upstream.opened_at
+                alert = replace(upstream, id=known.id if same else self._next_id)
+                if not same:
                     self._next_id += 1
                 if alert.is_open:
                     self._open[key] = alert
                 else:
-                    self._open.pop(key, None)
+                    if same:
+                        del self._open[key]
                     self._cleared.append(alert)
                 changed.append(replace(alert))
             del self._cleared[: -self.keep_cleared]

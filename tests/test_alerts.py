@@ -159,3 +159,16 @@ def test_an_acknowledgement_recorded_after_an_escalation_does_not_cover_it(tmp_p
     )
     [rebuilt] = history.recent(keep_cleared=10, since=0)
     assert (rebuilt.state, rebuilt.severity, rebuilt.acknowledged_by) == ("active", "warning", None)
+
+
+def test_a_watching_console_follows_each_alert_by_its_opening_time():
+    book = AlertBook()
+    first = gust_alert(id=40, opened_at=100.0)  # worker A numbers it 40
+    [mirrored] = book.mirror([first])
+    [escalated] = book.mirror([replace(first, severity="warning", last_transition="escalated")])
+    assert escalated.id == mirrored.id and escalated.severity == "warning"
+    # The station moved to worker B, which opened its own alert; A clears its old one late.
+    book.mirror([gust_alert(id=3, opened_at=500.0)])
+    book.mirror([replace(first, state="cleared", cleared_at=600.0, last_transition="cleared")])
+    shown = {(a.opened_at, a.state) for a in book.alerts()}
+    assert shown == {(500.0, "active"), (100.0, "cleared")}
