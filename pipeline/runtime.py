@@ -148,7 +148,9 @@ class Pipeline:
         if self.notifications is not None:
             self.notifications.start()
         try:
-            self.analytics.restore(self.clock.now() - self.settings.restore_s)
+            since = self.clock.now() - self.settings.restore_s
+            self.analytics.restore(since)
+            self._recall_anomalies(since)
         except Exception as exc:  # a damaged store must not stop the pipeline
             log.exception("restoring history failed")
             self.health.report(STORE, "failed", f"restore failed: {exc}")
@@ -258,6 +260,15 @@ class Pipeline:
             total += len(delivery.observations)
 
     # -- what to show ----------------------------------------------------------------------
+
+    def _recall_anomalies(self, since: float) -> None:
+        """The anomaly log starts with what the store kept, not empty after a restart."""
+        if self.store is None:
+            return
+        stored = self.store.anomalies(since=since, limit=self._recent.maxlen or 0)
+        with self._recent_lock:
+            if not self._recent:
+                self._recent.extend(stored)  # newest first, as kept
 
     def _remember(self, anomaly: Anomaly) -> None:
         with self._recent_lock:

@@ -65,6 +65,26 @@ def test_injected_pressure_fall_is_found_by_the_rule_within_its_window():
     assert front.kind == "frontal_passage"
 
 
+def test_a_restart_lists_the_anomalies_the_store_kept(tmp_path):
+    simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
+    simulator.schedule_front("lon", START + 3600, depth_hpa=8.0, fall_hours=2.0)
+    path = tmp_path / "mass.sqlite3"
+    clock = FixedClock(START)
+    first = make_pipeline(clock, Store(path, NAMES, retention_s=7 * 86400))
+    feed(first, simulator, clock, 0, 6 * 60)
+    before = first.snapshot().anomalies
+    first.stop()
+    assert before
+
+    second = make_pipeline(FixedClock(clock.now()), Store(path, NAMES, retention_s=7 * 86400))
+    second.start()
+    second.stop()
+    key = [(a.station_id, a.variable, a.detector, a.observed_at) for a in before]
+    after = second.snapshot().anomalies
+    assert [(a.station_id, a.variable, a.detector, a.observed_at) for a in after] == key
+    assert second.snapshot().counters.anomalies == 0  # "since start"
+
+
 def test_duplicates_are_counted_once_and_not_analysed_twice():
     simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
     clock = FixedClock(START)
