@@ -246,7 +246,10 @@ class Pipeline:
             self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
             self.analytics.quarantine(delivery, f"processing failed: {type(exc).__name__}: {exc}")
         for command in delivery.commands:
-            self.obey(command)
+            try:
+                self.obey(command)
+            except Exception:  # one command must not take the consumer down
+                log.exception("applying %s failed", command)
         self.bus.ack(delivery, kept=self.analytics.store_error is None)
 
     def process_pending(self) -> int:
