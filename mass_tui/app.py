@@ -233,7 +233,7 @@ class MassApp(App[None]):
             problems.insert(0, f"{snap.source} {source_state}")
             source_state = ""
         return StatusLine(
-            clock=utc_text(snap.now, with_date=True),
+            clock=utc_text(snap.now, with_date=True) if snap.now > 0 else "no data yet",
             source=snap.source,
             source_state=source_state,
             bus=snap.bus,
@@ -408,6 +408,9 @@ class MassApp(App[None]):
             anomalies = self._filtered_anomalies(snap)
             subtitle = f"filter: {self.main.query_one('#filter', Input).value}  ({len(anomalies)})"
         units = {v.name: v.unit for v in self.variables}
+        # Newest first by observed time: a watching console gets them in arrival order, which
+        # mixes partitions and workers.
+        anomalies = sorted(anomalies, key=lambda a: a.observed_at, reverse=True)[:LOG_ROWS]
         rows = [
             AnomalyRow(
                 key=f"{a.station_id}|{a.variable}|{a.detector}|{a.observed_at}",
@@ -418,7 +421,7 @@ class MassApp(App[None]):
                 detector=a.detector,
                 score=a.score,
             )
-            for a in anomalies[:LOG_ROWS]
+            for a in anomalies
         ]
         self.main.query_one(AnomalyLog).show(rows, subtitle)
 

@@ -32,7 +32,7 @@ from pipeline.bus import ObservedTimeBus
 from pipeline.clock import ObservedClock
 from pipeline.codec import encode_observation
 from pipeline.kafka.bus import KafkaBus
-from pipeline.kafka.client import KafkaConnection, TopicSpec, ensure_topics
+from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
 from pipeline.runtime import Pipeline
 from pipeline.settings import KafkaSettings
 from pipeline.simulator import StationSimulator
@@ -175,13 +175,17 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
             for o in block.to_observations(stations, names, source="simulator")
         ]
     admin = AdminClient(KafkaConnection(settings).config())
-    ensure_topics(
-        admin,
-        [
-            TopicSpec(t, settings.partitions, settings.replication_factor)
-            for t in (settings.topic, settings.anomalies_topic, settings.dead_letter_topic)
-        ],
-    )
+    try:
+        ensure_topics(
+            admin,
+            [
+                TopicSpec(t, settings.partitions, settings.replication_factor)
+                for t in (settings.topic, settings.anomalies_topic, settings.dead_letter_topic)
+            ],
+        )
+    except KafkaUnavailable as exc:
+        print(f"mass-tui bench: broker {settings.bootstrap_servers}: {exc}", file=sys.stderr)
+        return 2
     produce_rate = _produce(settings, messages)
     say(f"  produce: {produce_rate:,.0f} msgs/s")
     bare_rate = _bare_consume(settings, len(messages))

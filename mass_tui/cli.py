@@ -33,7 +33,7 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         type=Path,
         metavar="DIR",
         default=default,
-        help="where the database and logs/ go",
+        help="where the database (a producer's spool), screenshots and logs/ go",
     )
 
 
@@ -85,7 +85,7 @@ def _broker(parser: argparse.ArgumentParser) -> None:
         "--bootstrap",
         default=argparse.SUPPRESS,
         metavar="HOST:PORT",
-        help="Kafka bootstrap servers (default: kafka.bootstrap_servers)",
+        help="Kafka bootstrap servers (default: kafka.bootstrap_servers, localhost:9092)",
     )
 
 
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bus",
         choices=("memory", "kafka"),
         default=argparse.SUPPRESS,
-        help="kafka: producer and worker run in this process through the broker",
+        help="memory (default, or bus.kind): the in-process bus; kafka: producer and worker "
+        "run in this process through the broker",
     )
     parser.add_argument(
         "--watch",
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     _broker(produce)
 
     worker = commands.add_parser(
-        "worker", help="a Kafka consumer-group member: detect, store, publish anomalies"
+        "worker", help="a Kafka consumer-group member: detect, store, publish anomalies and alerts"
     )
     _common(worker)
     _duration(worker)
@@ -157,10 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--output", type=Path, metavar="OUT.csv", help="default: stdout")
     _common(score)
 
-    bench = commands.add_parser("bench", help="measure the embedded pipeline's throughput")
+    bench = commands.add_parser(
+        "bench", help="measure throughput: the embedded pipeline, or (--bus kafka) a worker"
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--observations", type=int, default=200_000, metavar="N")
-    bench.add_argument("--stations", type=int, default=100, metavar="N")
+    bench.add_argument(
+        "--observations", type=int, default=200_000, metavar="N", help="default: 200000"
+    )
+    bench.add_argument(
+        "--stations", type=int, default=100, metavar="N", help="simulated; default: 100"
+    )
     bench.add_argument(
         "--batch", type=int, metavar="N", help="observations per batch (default: bus.batch_size)"
     )
@@ -168,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bus",
         choices=("memory", "kafka"),
         default="memory",
-        help="kafka: the worker through a broker, next to a bare consume loop",
+        help="memory (default): the embedded pipeline; kafka: a worker through a broker, next "
+        "to a bare consume loop and the embedded pipeline",
     )
     _broker(bench)
     _common(bench)

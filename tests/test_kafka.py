@@ -706,3 +706,11 @@ def test_bench_through_the_broker_reports_worker_bare_and_embedded_rates(kafka_b
         figures["worker_obs_per_s"] / figures["embedded_obs_per_s"], abs=6e-4
     )
     assert figures["anomalies_published"] > 0
+
+
+def test_bench_with_no_broker_says_so_in_one_line(tmp_path):
+    (tmp_path / "cwd").mkdir()
+    done = run_cli(["bench", "--bus", "kafka"], f"127.0.0.1:{free_port()}", tmp_path / "cwd", 60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot list topics" in done.stderr.splitlines()[-1]

@@ -122,7 +122,12 @@ class BrokerWatch:
                 return "connecting"
             if self._up:
                 return "up"
-            return f"unreachable for {time.monotonic() - self._since:.0f} s: {self._error}"
+            down_s = time.monotonic() - self._since
+            return (
+                f"unreachable for {down_s:.0f} s: {self._error}"
+                if down_s >= 1
+                else (f"unreachable: {self._error}")
+            )
 
 
 @dataclass(frozen=True, slots=True)

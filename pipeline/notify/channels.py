@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -84,6 +85,11 @@ class WebhookChannel:
                 timeout=self.settings.timeout_s,
             )
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: NaN in JSON
-            raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(f"{self.host}: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:
-            raise DeliveryError(f"webhook: HTTP {response.status_code}: {response.text[:200]}")
+            raise DeliveryError(f"{self.host}: HTTP {response.status_code}: {response.text[:200]}")
+
+    @property
+    def host(self) -> str:
+        """Where it posts, for messages: the host only (a chat tool's URL path is a secret)."""
+        return urlsplit(self.settings.url).hostname or "(no host)"

@@ -94,7 +94,7 @@ class Dispatcher:
             except Exception as exc:  # DeliveryError, or a surprise: either way, retry later
                 if not isinstance(exc, DeliveryError):
                     log.exception("notification via %s failed unexpectedly", pending.channel)
-                    exc = DeliveryError(f"{pending.channel}: {type(exc).__name__}: {exc}")
+                    exc = DeliveryError(f"{type(exc).__name__}: {exc}")
                 backoff = min(MAX_RETRY_S, FIRST_RETRY_S * 2**pending.attempts)
                 retry_at = self._wall() + backoff * random.uniform(0.8, 1.2)
                 self.outbox.failed(pending.id, str(exc), retry_at)
