@@ -72,7 +72,7 @@ class VariablePanel(Vertical, can_focus=True):
         detail = Text(no_wrap=True, overflow="ellipsis")
         detail.append("z —" if data.zscore is None else f"z {data.zscore:+.1f}")
         if data.threshold:
-            detail.append(f"  {data.threshold}")
+            detail.append(f" {data.threshold}")
         self.query_one(".value", TextLine).text = value
         self.query_one(".detail", TextLine).text = detail
         self.query_one(Sparkline).data = list(data.history)
