@@ -728,20 +728,27 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_silence(self) -> None:
+        """Silence the selected alert, or lift its silence (a toggle)."""
         if self._cannot_command():
             return
         alert = self._selected_alert("silence")
         if alert is None:
             return
-        if not self.pipeline.silence(self.user, alert_id=alert.id):
-            state = "is silenced already" if alert.is_open else "has cleared"
-            self.notify(f"{self._naming(alert)} {state}", severity="warning", timeout=3)
+        if alert.is_silenced(self.pipeline.clock.now()):
+            changed = self.pipeline.unsilence(self.user, alert_id=alert.id)
+            done = "silence lifted"
         else:
-            minutes = self.loaded.settings.alerts.silence_min
-            self.notify(f"{self._naming(alert)} {self._done(f'silenced for {minutes:g} min')}")
+            changed = self.pipeline.silence(self.user, alert_id=alert.id)
+            done = f"silenced for {self.loaded.settings.alerts.silence_min:g} min"
+        if changed:
+            self.notify(f"{self._naming(alert)} {self._done(done)}")
+        else:
+            self.notify(f"{self._naming(alert)} has cleared", severity="warning", timeout=3)
         self.refresh_now()
 
     def action_silence_station(self) -> None:
+        """Silence every alert of the selected alert's station (or the selected station),
+        now and arising, or lift the station's silence (a toggle)."""
         if self._cannot_command():
             return
         panel = self.main.query_one(AlertPanel)
@@ -749,9 +756,13 @@ class MassApp(App[None]):
         station_id = alert.station_id if alert is not None else self.station_id
         if station_id is None:
             return
-        self.pipeline.silence(self.user, station_id=station_id)
-        minutes = self.loaded.settings.alerts.silence_min
-        self.notify(f"station {station_id} {self._done(f'silenced for {minutes:g} min')}")
+        if self.pipeline.station_silenced(station_id):
+            self.pipeline.unsilence(self.user, station_id=station_id)
+            done = "silence lifted"
+        else:
+            self.pipeline.silence(self.user, station_id=station_id)
+            done = f"silenced for {self.loaded.settings.alerts.silence_min:g} min"
+        self.notify(f"station {station_id} {self._done(done)}")
         self.refresh_now()
 
     def action_filter(self) -> None:

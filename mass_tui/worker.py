@@ -30,6 +30,8 @@ def _tell_people_s_changes(alert: Alert) -> None:
         who = f"acknowledged by {alert.acknowledged_by}"
     elif alert.last_transition == "silenced":
         who = f"silenced by {alert.silenced_by} until {iso_utc(round(alert.silenced_until or 0))}"
+    elif alert.last_transition == "unsilenced":
+        who = f"silence lifted by {alert.silenced_by}"
     else:
         return
     _say(f"alert {alert.id} {alert.station_id} {alert.rule} {alert.variable} {who}")

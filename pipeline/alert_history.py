@@ -1,14 +1,14 @@
-"""Every alert transition in the store's file: opened, escalated, acknowledged and silenced
-(with who), cleared; and each station silence. The console's alert panel shows the live book;
-this is the record, and what a restart rebuilds the book from (:meth:`AlertHistory.recent`):
-an operator who restarts mid-storm finds the alert still open and still acknowledged, and the
-station still silenced."""
+"""Every alert transition in the store's file: opened, escalated, acknowledged, silenced and
+unsilenced (with who), cleared; and each station's silence as last set or lifted. The
+console's alert panel shows the live book; this is the record, and what a restart rebuilds
+the book from (:meth:`AlertHistory.recent`): an operator who restarts mid-storm finds the
+alert still open and still acknowledged, and the station still silenced."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.alerts import SEVERITY_RANK, Alert
+from pipeline.alerts import SEVERITY_RANK, Alert, StationSilence
 from pipeline.locked_db import LockedDatabase
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS alert_events (
@@ -51,12 +51,14 @@ class AlertHistory:
             "acknowledged": alert.acknowledged_by,
             "opened": alert.silenced_by,  # opened under a station silence
             "silenced": alert.silenced_by,
+            "unsilenced": alert.silenced_by,
         }
         at = {
             "acknowledged": alert.acknowledged_at,
             "cleared": alert.cleared_at,
             "opened": alert.opened_at,
             "silenced": alert.silenced_at,
+            "unsilenced": alert.silenced_at,
         }.get(alert.last_transition, alert.updated_at)
         self._db.run(
             "record an alert transition",
@@ -85,22 +87,23 @@ class AlertHistory:
         ).fetchone()
         return int(last or 0)
 
-    def silence_station(self, station_id: str, until: float, user: str, at: float) -> None:
-        """Record a station silence, unless one ending later is recorded already."""
+    def silence_station(self, station_id: str, silence: StationSilence) -> None:
+        """Record a station's silence as set or lifted, unless a later change is recorded."""
         self._db.run(
             "record a station silence",
             "INSERT INTO station_silences VALUES (?, ?, ?, ?) ON CONFLICT (station_id) DO"
             " UPDATE SET until = excluded.until, by_user = excluded.by_user, at = excluded.at"
-            " WHERE excluded.until > station_silences.until",
-            (station_id, until, user, at),
+            " WHERE excluded.at > station_silences.at",
+            (station_id, silence.until, silence.by, silence.at),
         )
 
-    def station_silences(self) -> dict[str, tuple[float, str]]:
-        """station id -> (silenced until, by whom), as recorded."""
+    def station_silences(self) -> dict[str, StationSilence]:
+        """Each station's silence as last set or lifted."""
         rows = self._db.run(
-            "read the station silences", "SELECT station_id, until, by_user FROM station_silences"
+            "read the station silences",
+            "SELECT station_id, until, by_user, at FROM station_silences",
         ).fetchall()
-        return {station_id: (until, user) for station_id, until, user in rows}
+        return {station_id: StationSilence(until, by, at) for station_id, until, by, at in rows}
 
     def recent(self, keep_cleared: int, since: float) -> list[Alert]:
         """The alerts open when the last run ended, and the ``keep_cleared`` last cleared,
@@ -168,7 +171,10 @@ def replay(alert: Alert | None, row: tuple) -> Alert:
         alert.cleared_at = at
     elif transition == "escalated":
         alert.updated_at = at
-    if silenced_until is not None and silenced_until != alert.silenced_until:
+    if transition == "silenced":
+        alert.silenced_until, alert.silenced_by, alert.silenced_at = silenced_until, by_user, at
+    elif transition == "unsilenced":
+        alert.silenced_until, alert.silenced_by, alert.silenced_at = None, by_user, at
+    elif transition == "opened" and silenced_until is not None:  # under a station silence
         alert.silenced_until, alert.silenced_by = silenced_until, by_user
-        alert.silenced_at = at if transition == "silenced" else alert.silenced_at
     return alert

@@ -16,8 +16,19 @@ from pipeline.anomaly import Anomaly
 
 RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalies"})
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
+CHANGE_STEP_S = 0.001
 
 AlertKey = tuple[str, str, str]  # station_id, rule, variable
+
+
+@dataclass(frozen=True, slots=True)
+class StationSilence:
+    """A station's silence: it holds until ``until``; ``at`` is when it was last changed
+    (set or lifted), so a change issued earlier, read again, does not undo a later one."""
+
+    until: float
+    by: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +37,10 @@ class AlertCommand:
 
     With ``rule`` and ``variable`` it names one alert, by key and ``opened_at`` (consoles and
     workers number alerts apart) and, to acknowledge, the ``severity`` the person saw: an
-    escalation since needs its own acknowledgement. Without them it silences a station."""
+    escalation since needs its own acknowledgement. Without them it silences a station, or
+    lifts its silence."""
 
-    action: Literal["acknowledge", "silence"]
+    action: Literal["acknowledge", "silence", "unsilence"]
     user: str
     station_id: str
     rule: str = ""
@@ -36,6 +48,7 @@ class AlertCommand:
     opened_at: float = 0.0
     severity: str = ""
     until: float = 0.0  # silence: observed time it ends
+    at: float = 0.0  # when it was asked (the sender's observed time): the newest change wins
 
     @property
     def key(self) -> AlertKey:
@@ -60,8 +73,8 @@ class Alert:
     acknowledged_at: float | None = None
     silenced_until: float | None = None
     silenced_by: str | None = None
-    silenced_at: float | None = None
-    last_transition: str = "opened"  # opened | escalated | acknowledged | silenced | cleared
+    silenced_at: float | None = None  # when its silence was last set or lifted
+    last_transition: str = "opened"  # opened | escalated | acknowledged | (un)silenced | cleared
 
     @property
     def key(self) -> AlertKey:
@@ -82,7 +95,7 @@ class AlertBook:
         a string of them."""
         self.clear_after_s = clear_after_s
         self._quiet_since: dict[AlertKey, float] = {}
-        self._station_silence: dict[str, tuple[float, str]] = {}
+        self._station_silence: dict[str, StationSilence] = {}
         self._open: dict[AlertKey, Alert] = {}
         self._cleared: list[Alert] = []
         self.keep_cleared = keep_cleared
@@ -114,8 +127,8 @@ class AlertBook:
                         threshold=anomaly.threshold,
                     )
                     silence = self._station_silence.get(anomaly.station_id)
-                    if silence is not None and anomaly.observed_at < silence[0]:
-                        alert.silenced_until, alert.silenced_by = silence
+                    if silence is not None and anomaly.observed_at < silence.until:
+                        alert.silenced_until, alert.silenced_by = silence.until, silence.by
                     self._next_id += 1
                     self._open[key] = alert
                 elif SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
@@ -150,7 +163,7 @@ class AlertBook:
         return cleared
 
     def reinstate(
-        self, alerts: Iterable[Alert], station_silences: dict[str, tuple[float, str]]
+        self, alerts: Iterable[Alert], station_silences: dict[str, StationSilence]
     ) -> None:
         """Take back what an earlier run recorded (before any observation): its open alerts,
         which clear with the usual hysteresis once their rule is found not to hold, its
@@ -185,30 +198,87 @@ class AlertBook:
         user: str,
         alert_id: int | None = None,
         station_id: str | None = None,
+        at: float | None = None,
     ) -> list[Alert]:
         """Silence one alert, or every alert of a station (including those it raises before
-        ``until``); returns the open alerts silenced. A silence that has ended, or ends no
-        later than the one in force, changes nothing (a command read again after a restart)."""
-        changed: list[Alert] = []
+        ``until``); returns the open alerts silenced. ``at`` (default ``now``) is when it was
+        asked: a silence that has ended, or was asked before the last change to the silence
+        of its alert or station, changes nothing (a command read again after a restart)."""
+        at = now if at is None else at
         with self._lock:
-            if until <= now:
-                return changed
-            if station_id is not None:
-                current = self._station_silence.get(station_id)
-                if current is not None and until <= current[0]:
-                    return changed
-                self._station_silence[station_id] = (until, user)
+            if until <= now or not self._station_changes(
+                station_id, StationSilence(until, user, at)
+            ):
+                return []
+            return self._change_silences(now, alert_id, station_id, until, user, at)
+
+    def unsilence(
+        self,
+        *,
+        now: float,
+        user: str,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+        at: float | None = None,
+    ) -> list[Alert]:
+        """Lift the silence of one alert, or of a station and its alerts; returns the open
+        alerts whose silence was lifted. ``at`` as for :meth:`silence`."""
+        at = now if at is None else at
+        with self._lock:
+            if not self._station_changes(station_id, StationSilence(at, user, at)):
+                return []
+            return self._change_silences(now, alert_id, station_id, None, user, at)
+
+    def next_change_at(self, now: float, alert_id: int | None, station_id: str | None) -> float:
+        """When a person's silence change asked now is stamped: ``now``, or just after the last
+        change to that alert or station if the observed clock has not moved since (a paused
+        replay), so that pressing the key again is never taken for an old command."""
+        latest = now
+        with self._lock:
+            current = self._station_silence.get(station_id) if station_id is not None else None
+            if current is not None:
+                latest = max(latest, current.at + CHANGE_STEP_S)
             for alert in self._open.values():
-                if alert.silenced_until is not None and alert.silenced_until >= until:
-                    continue
-                if alert.id == alert_id or alert.station_id == station_id:
-                    alert.silenced_until, alert.silenced_by = until, user
-                    alert.silenced_at, alert.last_transition = now, "silenced"
-                    changed.append(replace(alert))
+                if alert.silenced_at is not None and (
+                    alert.id == alert_id or alert.station_id == station_id
+                ):
+                    latest = max(latest, alert.silenced_at + CHANGE_STEP_S)
+        return latest
+
+    def _station_changes(self, station_id: str | None, silence: StationSilence) -> bool:
+        """Record a station's new silence unless a later change is recorded (lock held)."""
+        if station_id is None:
+            return True
+        current = self._station_silence.get(station_id)
+        if current is not None and silence.at <= current.at:
+            return False
+        self._station_silence[station_id] = silence
+        return True
+
+    def _change_silences(
+        self,
+        now: float,
+        alert_id: int | None,
+        station_id: str | None,
+        until: float | None,
+        user: str,
+        at: float,
+    ) -> list[Alert]:
+        changed = []
+        for alert in self._open.values():
+            if alert.id != alert_id and alert.station_id != station_id:
+                continue
+            if alert.silenced_at is not None and at <= alert.silenced_at:
+                continue  # changed later than this
+            if until is None and not alert.is_silenced(now):
+                continue  # nothing to lift
+            alert.silenced_until, alert.silenced_by, alert.silenced_at = until, user, at
+            alert.last_transition = "silenced" if until is not None else "unsilenced"
+            changed.append(replace(alert))
         return changed
 
-    def station_silence(self, station_id: str) -> tuple[float, str] | None:
-        """(until, by whom) of the station's silence, if one was set."""
+    def station_silence(self, station_id: str) -> StationSilence | None:
+        """The station's silence as last set or lifted, if ever."""
         with self._lock:
             return self._station_silence.get(station_id)
 

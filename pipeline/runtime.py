@@ -354,46 +354,95 @@ class Pipeline:
         alert_id: int | None = None,
         station_id: str | None = None,
         until: float | None = None,
+        at: float | None = None,
     ) -> list[Alert]:
         """Silence an alert, or a station, until ``until`` (observed time; default: for
-        ``silence_s``): no notifications meanwhile. Returns the open alerts silenced (none
-        when a silence at least as long is already in force)."""
+        ``silence_s``): no notifications meanwhile. ``at``: when it was asked (default now).
+        Returns the open alerts silenced; a watching console's, as they were when the
+        command was sent to the workers."""
         now = self.clock.now()
         until = now + self.settings.silence_s if until is None else until
+        return self._change_silence(
+            "silence", user, alert_id=alert_id, station_id=station_id, until=until, at=at
+        )
+
+    def unsilence(
+        self,
+        user: str,
+        *,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+        at: float | None = None,
+    ) -> list[Alert]:
+        """Lift the silence of an alert, or of a station and its alerts."""
+        return self._change_silence(
+            "unsilence", user, alert_id=alert_id, station_id=station_id, at=at
+        )
+
+    def station_silenced(self, station_id: str) -> bool:
+        """Whether the station's alerts are silenced: its silence (kept here), or, for a
+        watching console, all of its open alerts muted."""
+        now = self.clock.now()
+        if self.analytics.detect:
+            silence = self.analytics.alerts.station_silence(station_id)
+            return silence is not None and now < silence.until
+        mine = [
+            a for a in self.analytics.alerts.alerts() if a.station_id == station_id and a.is_open
+        ]
+        return bool(mine) and all(a.is_silenced(now) for a in mine)
+
+    def _change_silence(
+        self,
+        action: Literal["silence", "unsilence"],
+        user: str,
+        *,
+        alert_id: int | None,
+        station_id: str | None,
+        until: float = 0.0,
+        at: float | None,
+    ) -> list[Alert]:
+        now = self.clock.now()
+        book = self.analytics.alerts
+        at = book.next_change_at(now, alert_id, station_id) if at is None else at
         if not self.analytics.detect:
             relayed = self._relay(
-                "silence", user, alert_id=alert_id, station_id=station_id, until=until
+                action, user, alert_id=alert_id, station_id=station_id, until=until, at=at
             )
             return [relayed] if relayed is not None else []
-        book = self.analytics.alerts
         with self.analytics.alert_lock:
-            silenced = book.silence(
-                now=now, until=until, user=user, alert_id=alert_id, station_id=station_id
-            )
+            if action == "silence":
+                changed = book.silence(
+                    now=now, until=until, user=user, alert_id=alert_id, station_id=station_id, at=at
+                )
+            else:
+                changed = book.unsilence(
+                    now=now, user=user, alert_id=alert_id, station_id=station_id, at=at
+                )
             in_force = book.station_silence(station_id) if station_id is not None else None
             if in_force is not None and self.notifications is not None:
                 try:
-                    self.notifications.history.silence_station(station_id, *in_force, now)
+                    self.notifications.history.silence_station(station_id, in_force)
                 except SideTableError as exc:
                     log.error("%s", exc)
-            self._tell_alert_listeners(silenced)
-        return silenced
+            self._tell_alert_listeners(changed)
+        return changed
 
     def _relay(
         self,
-        action: Literal["acknowledge", "silence"],
+        action: Literal["acknowledge", "silence", "unsilence"],
         user: str,
         *,
         alert_id: int | None = None,
         station_id: str | None = None,
         until: float = 0.0,
+        at: float = 0.0,
     ) -> Alert | None:
         """Send a watching console's command to the workers; returns the alert it names
-        (None for a station's silence, or when there is nothing to send)."""
+        (None for a station's, or when there is nothing to send)."""
         if self.relay is None:
             return None
         if station_id is not None:
-            self.relay(AlertCommand("silence", user, station_id, until=until))
+            self.relay(AlertCommand(action, user, station_id, until=until, at=at))
             return None
         alert = next((a for a in self.analytics.alerts.alerts() if a.id == alert_id), None)
         if alert is None or not alert.is_open:
@@ -411,24 +460,28 @@ class Pipeline:
                 opened_at=alert.opened_at,
                 severity=alert.severity,
                 until=until,
+                at=at,
             )
         )
         return alert
 
     def obey(self, command: AlertCommand) -> None:
         """Apply a command from a watching console (consumer thread) to the alert or station it
-        names, if kept here. Commands are read again after a restart; an acknowledgement
-        applies only to the severity its sender saw, so a repeat changes nothing."""
+        names, if kept here. Commands are read again after a restart: a silence or its lifting
+        applies only if asked after the last change (``at``), and an acknowledgement only to
+        the severity its sender saw, so a repeat changes nothing."""
         log.info("command from a watching console: %s", command)
+        change = {"silence": self.silence, "unsilence": self.unsilence}.get(command.action)
+        extra = {"until": command.until} if command.action == "silence" else {}
         if not command.rule:
-            if command.action == "silence":
-                self.silence(command.user, station_id=command.station_id, until=command.until)
+            if change is not None:
+                change(command.user, station_id=command.station_id, at=command.at, **extra)
             return
         alert = self.analytics.alerts.find(command.key, command.opened_at)
         if alert is None:
             return
-        if command.action == "silence":
-            self.silence(command.user, alert_id=alert.id, until=command.until)
+        if change is not None:
+            change(command.user, alert_id=alert.id, at=command.at, **extra)
         elif alert.severity == command.severity:
             self.acknowledge(alert.id, command.user)
 

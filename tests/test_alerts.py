@@ -1,7 +1,7 @@
 from dataclasses import replace
 
 from pipeline.alert_history import AlertHistory
-from pipeline.alerts import Alert, AlertBook
+from pipeline.alerts import Alert, AlertBook, StationSilence
 from pipeline.anomaly import Anomaly
 from tests.conftest import gust_alert
 
@@ -76,18 +76,45 @@ def test_persisting_statistical_anomalies_open_an_alert_that_clears_when_they_st
     assert off.observe([statistical(0)]) == [] and off.holding(0) == set()
 
 
-def test_a_silence_that_ended_or_is_not_longer_changes_nothing():
-    """Commands are read again after a restart: an old silence must not mute a later alert."""
+def test_a_silence_that_ended_or_was_asked_before_the_last_change_changes_nothing():
+    """Commands are read again after a restart: an old silence must not mute a later alert,
+    and a silence lifted since must stay lifted."""
     book = AlertBook()
     assert book.silence(now=100, until=160, user="ann", station_id="lon") == []
     [later] = book.observe([rule("gust", "advisory", 200, variable="wind_gust_ms")])
     assert later.silenced_by is None
-    assert book.silence(now=200, until=160, user="ann", station_id="lon") == []  # ended
-    assert book.silence(now=200, until=900, user="bob", station_id="lon")[0].silenced_by == "bob"
-    assert book.silence(now=210, until=800, user="cy", station_id="lon") == []  # not longer
-    assert book.silence(now=210, until=800, user="cy", alert_id=later.id) == []
-    assert book.station_silence("lon") == (900, "bob")
-    assert [a.silenced_by for a in book.alerts()] == ["bob"]
+    assert book.silence(now=200, until=160, user="ann", station_id="lon", at=100) == []  # ended
+    [muted] = book.silence(now=200, until=900, user="bob", station_id="lon", at=200)
+    assert (muted.silenced_by, muted.silenced_until) == ("bob", 900)
+    [lifted] = book.unsilence(now=210, user="cy", station_id="lon", at=210)
+    assert (lifted.last_transition, lifted.silenced_until, lifted.silenced_by) == (
+        "unsilenced",
+        None,
+        "cy",
+    )
+    # Read again: bob's silence and cy's lifting, in order; neither changes anything now.
+    assert book.silence(now=220, until=900, user="bob", station_id="lon", at=200) == []
+    assert book.unsilence(now=220, user="cy", station_id="lon", at=210) == []
+    assert book.station_silence("lon") == StationSilence(210, "cy", 210)
+    assert not book.alerts()[0].is_silenced(220)
+    # A new silence of the one alert, asked later, applies; lifting it twice lifts once.
+    assert book.silence(now=230, until=800, user="dee", alert_id=later.id, at=230)
+    assert book.unsilence(now=240, user="dee", alert_id=later.id, at=240)
+    assert book.unsilence(now=250, user="dee", alert_id=later.id, at=250) == []
+
+
+def test_pressing_the_key_again_at_the_same_observed_time_still_toggles():
+    """A paused replay does not move the clock: a person's changes are stamped just after the
+    last one, so they are never taken for an old command."""
+    book = AlertBook()
+    [alert] = book.observe([rule("gust", "advisory", 100, variable="wind_gust_ms")])
+    for change in ("silence", "unsilence", "silence"):
+        at = book.next_change_at(100, alert.id, None)
+        if change == "silence":
+            assert book.silence(now=100, until=500, user="ann", alert_id=alert.id, at=at)
+        else:
+            assert book.unsilence(now=100, user="ann", alert_id=alert.id, at=at)
+    assert book.alerts()[0].is_silenced(100)
 
 
 def history_of(tmp_path, *steps):
@@ -172,3 +199,18 @@ def test_a_watching_console_follows_each_alert_by_its_opening_time():
     book.mirror([replace(first, state="cleared", cleared_at=600.0, last_transition="cleared")])
     shown = {(a.opened_at, a.state) for a in book.alerts()}
     assert shown == {(500.0, "active"), (100.0, "cleared")}
+
+
+def test_a_lifted_silence_is_rebuilt_lifted(tmp_path):
+    history = AlertHistory(tmp_path / "history.sqlite3")
+    alert = opened(1, "gust", 0)
+    history(alert)
+    history(replace(alert, silenced_until=600, silenced_by="ann", silenced_at=10,
+                    last_transition="silenced"))  # fmt: skip
+    history(replace(alert, silenced_by="bob", silenced_at=20, last_transition="unsilenced"))
+    [rebuilt] = history.recent(keep_cleared=10, since=0)
+    assert (rebuilt.silenced_until, rebuilt.silenced_by, rebuilt.silenced_at) == (None, "bob", 20)
+    history.silence_station("lon", StationSilence(900, "ann", 30))
+    history.silence_station("lon", StationSilence(40, "bob", 40))  # lifted
+    history.silence_station("lon", StationSilence(900, "ann", 30))  # read again: older
+    assert history.station_silences() == {"lon": StationSilence(40, "bob", 40)}

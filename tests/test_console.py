@@ -136,6 +136,23 @@ async def test_z_silences_the_selected_alert_and_shift_z_its_station(console):
         )
 
 
+async def test_z_and_shift_z_again_lift_the_silence(console):
+    """Same observed time throughout (a fixed clock): every press still toggles."""
+
+    def muted() -> list[bool]:
+        now = console.clock.now()
+        return [a.is_silenced(now) for a in console.pipeline.snapshot().alerts if a.is_open]
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        for key, expected in (("z", True), ("z", False), ("Z", True), ("Z", False)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert muted()[0] is expected, key
+        assert not any(muted())
+        assert "active" in console.app.query_one(AlertPanel).get_row_at(0)[4].plain
+        assert any("silence lifted by tester" in n.message for n in console.app._notifications)
+
+
 async def test_a_new_warning_rings_the_bell_once(console):
     rings = []
     console.app.bell = lambda: rings.append(1)

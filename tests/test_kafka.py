@@ -549,6 +549,11 @@ def seen(pipeline: Pipeline, variable: str = "pressure_msl_hpa") -> Alert | None
     return next((a for a in pipeline.snapshot().alerts if a.key == key and a.is_open), None)
 
 
+def silence_of(pipeline: Pipeline, station_id: str) -> tuple[float, str] | None:
+    silence = pipeline.analytics.alerts.station_silence(station_id)
+    return None if silence is None else (silence.until, silence.by)
+
+
 def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_broker, tmp_path):
     """The watcher's commands reach the worker that keeps the alert; the worker records them
     and its transition comes back to the watcher. A restarted worker reads the commands again
@@ -574,7 +579,7 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
         watcher.silence("bob", station_id=quiet)
         until = watcher.clock.now() + watcher.settings.silence_s
         wait_for(
-            lambda: worker.analytics.alerts.station_silence(quiet) == (until, "bob"),
+            lambda: silence_of(worker, quiet) == (until, "bob"),
             30,
             "the station silence at the worker",
         )
@@ -584,12 +589,17 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
         wait_for(
             lambda: seen(watcher, "pressure_hpa").silenced_by == "carol", 30, "the silence back"
         )
+        # ... and lifted again (the watcher's clock has not moved: it is stamped just after).
+        assert watcher.unsilence("dan", alert_id=other.id)
+        wait_for(lambda: seen(watcher, "pressure_hpa").silenced_by == "dan", 30, "the lifting back")
+        assert not seen(watcher, "pressure_hpa").is_silenced(watcher.clock.now())
     finally:
         worker.stop()
         watcher.stop()
     history = alert_events(worker_settings.database_path)
     assert (kept.id, "acknowledged", "alice") in history
     assert (seen(worker, "pressure_hpa").id, "silenced", "carol") in history
+    assert (seen(worker, "pressure_hpa").id, "unsilenced", "dan") in history
     with sqlite3.connect(worker_settings.database_path) as conn:
         assert conn.execute("SELECT until, by_user FROM station_silences").fetchall() == [
             (until, "bob")
@@ -601,12 +611,13 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
     again, bus = build_worker(worker_settings, store=open_store(worker_settings), environ={})
     again.start()
     try:
-        wait_for(lambda: bus.commands_read == 4, 30, "the restarted worker to read them again")
+        wait_for(lambda: bus.commands_read == 5, 30, "the restarted worker to read them again")
     finally:
         again.stop()
     assert bus.commands_unreadable == 1
-    assert again.analytics.alerts.station_silence(quiet) == (until, "bob")
+    assert silence_of(again, quiet) == (until, "bob")
     assert seen(again).acknowledged_by == "alice"
+    assert seen(again, "pressure_hpa").silenced_until is None
     assert alert_events(worker_settings.database_path) == history
 
 
@@ -678,9 +689,11 @@ def test_the_worker_says_who_acknowledged_or_silenced_an_alert(capsys):
     _tell_people_s_changes(
         replace(alert, silenced_by="bob", silenced_until=START + 3600, last_transition="silenced")
     )
+    _tell_people_s_changes(replace(alert, silenced_by="cy", last_transition="unsilenced"))
     assert capsys.readouterr().err.splitlines() == [
         "mass-tui worker: alert 7 lon gust wind_gust_ms acknowledged by alice",
         "mass-tui worker: alert 7 lon gust wind_gust_ms silenced by bob until 2026-01-01T01:00:00Z",
+        "mass-tui worker: alert 7 lon gust wind_gust_ms silence lifted by cy",
     ]
 
 

@@ -19,7 +19,7 @@ HELP = """\
 | `u` | metric / imperial display (°F, mph, inHg, in); storage stays metric |
 | `t` | next theme: dark, light, high contrast |
 | `a` | acknowledge the selected alert: the top one, or the one chosen in the alert panel |
-| `z` / `Z` | silence the selected alert / its whole station (`alerts.silence_min`) |
+| `z` / `Z` | silence the selected alert / its station (`alerts.silence_min`); again: lift it |
 | `/` | filter the anomaly log: `station:lon variable:pressure detector:cusum score>0.6` |
 | `s` | save a screenshot (SVG) and say where |
 | `e` | threshold editor for the focused variable and the rules |
