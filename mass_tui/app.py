@@ -743,7 +743,8 @@ class MassApp(App[None]):
         if changed:
             self.notify(f"{self._naming(alert)} {self._done(done)}")
         else:
-            self.notify(f"{self._naming(alert)} has cleared", severity="warning", timeout=3)
+            state = "has cleared" if not alert.is_open else "was changed meanwhile"
+            self.notify(f"{self._naming(alert)} {state}", severity="warning", timeout=3)
         self.refresh_now()
 
     def action_silence_station(self) -> None:

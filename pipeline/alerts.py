@@ -17,6 +17,7 @@ from pipeline.anomaly import Anomaly
 RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalies"})
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
 CHANGE_STEP_S = 0.001
+LIFTED = 0.0  # a lifted station silence "ends" at the epoch: nothing observed falls before it
 
 AlertKey = tuple[str, str, str]  # station_id, rule, variable
 
@@ -201,16 +202,22 @@ class AlertBook:
         at: float | None = None,
     ) -> list[Alert]:
         """Silence one alert, or every alert of a station (including those it raises before
-        ``until``); returns the open alerts silenced. ``at`` (default ``now``) is when it was
-        asked: a silence that has ended, or was asked before the last change to the silence
-        of its alert or station, changes nothing (a command read again after a restart)."""
+        ``until``); returns the open alerts silenced. The newest change wins: a station's
+        silence replaces its alerts' own. ``at`` (default ``now``) is when it was asked: a
+        silence that has ended, or was asked before the last change to its alert or
+        station, changes nothing (a command read again after a restart)."""
         at = now if at is None else at
         with self._lock:
             if until <= now or not self._station_changes(
                 station_id, StationSilence(until, user, at)
             ):
                 return []
-            return self._change_silences(now, alert_id, station_id, until, user, at)
+            changed = []
+            for alert in self._silence_targets(alert_id, station_id, at):
+                alert.silenced_until, alert.silenced_by, alert.silenced_at = until, user, at
+                alert.last_transition = "silenced"
+                changed.append(replace(alert))
+            return changed
 
     def unsilence(
         self,
@@ -221,13 +228,26 @@ class AlertBook:
         station_id: str | None = None,
         at: float | None = None,
     ) -> list[Alert]:
-        """Lift the silence of one alert, or of a station and its alerts; returns the open
-        alerts whose silence was lifted. ``at`` as for :meth:`silence`."""
+        """Lift the silence of one alert, or of a station and all its alerts; returns the
+        open alerts whose silence was lifted. ``at`` as for :meth:`silence`."""
         at = now if at is None else at
         with self._lock:
-            if not self._station_changes(station_id, StationSilence(at, user, at)):
+            if not self._station_changes(station_id, StationSilence(LIFTED, user, at)):
                 return []
-            return self._change_silences(now, alert_id, station_id, None, user, at)
+            changed = []
+            for alert in self._silence_targets(alert_id, station_id, at):
+                if not alert.is_silenced(now):
+                    continue  # nothing to lift
+                alert.silenced_until, alert.silenced_by, alert.silenced_at = None, user, at
+                alert.last_transition = "unsilenced"
+                changed.append(replace(alert))
+            return changed
+
+    def note_station_silence(self, station_id: str, silence: StationSilence) -> None:
+        """A watching console follows the stations' silences (the workers keep the alerts'),
+        by the same rule, so that ``Z`` knows whether to silence or lift."""
+        with self._lock:
+            self._station_changes(station_id, silence)
 
     def next_change_at(self, now: float, alert_id: int | None, station_id: str | None) -> float:
         """When a person's silence change asked now is stamped: ``now``, or just after the last
@@ -255,27 +275,16 @@ class AlertBook:
         self._station_silence[station_id] = silence
         return True
 
-    def _change_silences(
-        self,
-        now: float,
-        alert_id: int | None,
-        station_id: str | None,
-        until: float | None,
-        user: str,
-        at: float,
+    def _silence_targets(
+        self, alert_id: int | None, station_id: str | None, at: float
     ) -> list[Alert]:
-        changed = []
-        for alert in self._open.values():
-            if alert.id != alert_id and alert.station_id != station_id:
-                continue
-            if alert.silenced_at is not None and at <= alert.silenced_at:
-                continue  # changed later than this
-            if until is None and not alert.is_silenced(now):
-                continue  # nothing to lift
-            alert.silenced_until, alert.silenced_by, alert.silenced_at = until, user, at
-            alert.last_transition = "silenced" if until is not None else "unsilenced"
-            changed.append(replace(alert))
-        return changed
+        """The open alert, or the station's, whose silence was last changed before ``at``."""
+        return [
+            alert
+            for alert in self._open.values()
+            if (alert.id == alert_id or alert.station_id == station_id)
+            and (alert.silenced_at is None or alert.silenced_at < at)
+        ]
 
     def station_silence(self, station_id: str) -> StationSilence | None:
         """The station's silence as last set or lifted, if ever."""

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.alerts import Alert, AlertCommand
+from pipeline.alerts import LIFTED, Alert, AlertCommand, StationSilence
 from pipeline.analytics import Analytics, tell_listeners
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Bus, BusClosed, Delivery
@@ -380,16 +380,10 @@ class Pipeline:
         )
 
     def station_silenced(self, station_id: str) -> bool:
-        """Whether the station's alerts are silenced: its silence (kept here), or, for a
-        watching console, all of its open alerts muted."""
-        now = self.clock.now()
-        if self.analytics.detect:
-            silence = self.analytics.alerts.station_silence(station_id)
-            return silence is not None and now < silence.until
-        mine = [
-            a for a in self.analytics.alerts.alerts() if a.station_id == station_id and a.is_open
-        ]
-        return bool(mine) and all(a.is_silenced(now) for a in mine)
+        """Whether the station is silenced (a watching console follows the workers' commands
+        topic for this)."""
+        silence = self.analytics.alerts.station_silence(station_id)
+        return silence is not None and self.clock.now() < silence.until
 
     def _change_silence(
         self,
@@ -471,6 +465,13 @@ class Pipeline:
         applies only if asked after the last change (``at``), and an acknowledgement only to
         the severity its sender saw, so a repeat changes nothing."""
         log.info("command from a watching console: %s", command)
+        if not self.analytics.detect:  # a watcher: the stations' silences, by the same rule
+            if not command.rule and command.action != "acknowledge":
+                until = command.until if command.action == "silence" else LIFTED
+                self.analytics.alerts.note_station_silence(
+                    command.station_id, StationSilence(until, command.user, command.at)
+                )
+            return
         change = {"silence": self.silence, "unsilence": self.unsilence}.get(command.action)
         extra = {"until": command.until} if command.action == "silence" else {}
         if not command.rule:

@@ -1,7 +1,7 @@
 from dataclasses import replace
 
 from pipeline.alert_history import AlertHistory
-from pipeline.alerts import Alert, AlertBook, StationSilence
+from pipeline.alerts import LIFTED, Alert, AlertBook, StationSilence
 from pipeline.anomaly import Anomaly
 from tests.conftest import gust_alert
 
@@ -95,7 +95,7 @@ def test_a_silence_that_ended_or_was_asked_before_the_last_change_changes_nothin
     # Read again: bob's silence and cy's lifting, in order; neither changes anything now.
     assert book.silence(now=220, until=900, user="bob", station_id="lon", at=200) == []
     assert book.unsilence(now=220, user="cy", station_id="lon", at=210) == []
-    assert book.station_silence("lon") == StationSilence(210, "cy", 210)
+    assert book.station_silence("lon") == StationSilence(LIFTED, "cy", 210)
     assert not book.alerts()[0].is_silenced(220)
     # A new silence of the one alert, asked later, applies; lifting it twice lifts once.
     assert book.silence(now=230, until=800, user="dee", alert_id=later.id, at=230)
@@ -214,3 +214,22 @@ def test_a_lifted_silence_is_rebuilt_lifted(tmp_path):
     history.silence_station("lon", StationSilence(40, "bob", 40))  # lifted
     history.silence_station("lon", StationSilence(900, "ann", 30))  # read again: older
     assert history.station_silences() == {"lon": StationSilence(40, "bob", 40)}
+
+
+def test_a_lifted_station_silence_mutes_nothing_even_where_the_clock_is_behind():
+    """A worker behind the watcher, or a replay restarted earlier: alerts opening after the
+    lifting are not muted by it."""
+    book = AlertBook()
+    book.silence(now=900, until=4_500, user="ann", station_id="lon", at=900)
+    book.unsilence(now=990, user="dan", station_id="lon", at=1_000)  # asked at 1000
+    [opened] = book.observe([rule("gust", "warning", 995, variable="wind_gust_ms")])
+    assert opened.silenced_until is None and opened.silenced_by is None
+
+
+def test_a_watching_console_follows_station_silences_by_the_same_rule():
+    book = AlertBook()
+    book.note_station_silence("lon", StationSilence(4_500, "ann", 900))
+    book.note_station_silence("lon", StationSilence(LIFTED, "dan", 1_000))
+    book.note_station_silence("lon", StationSilence(4_500, "ann", 900))  # read again
+    assert book.station_silence("lon") == StationSilence(LIFTED, "dan", 1_000)
+    assert book.next_change_at(950, None, "lon") > 1_000  # a press now is newer

@@ -583,6 +583,7 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
             30,
             "the station silence at the worker",
         )
+        wait_for(lambda: watcher.station_silenced(quiet), 30, "the watcher to follow it (for Z)")
         # The other pressure alert, silenced on its own, shows muted at the watcher.
         other = seen(watcher, "pressure_hpa")
         assert watcher.silence("carol", alert_id=other.id)

@@ -135,9 +135,8 @@ class KafkaBus:
         group = settings.group_id if mode == "work" else watcher_group(settings.group_id)
         self._consumer = Consumer(consumer_config(connection, self.watch, mode, group))
         self._events = Producer(events_producer_config(connection, self.watch))
-        self._commands = (
-            CommandReader(connection, self.watch, settings.group_id) if mode == "work" else None
-        )
+        # Workers apply people's commands; a watcher follows the stations' silences in them.
+        self._commands = CommandReader(connection, self.watch, settings.group_id)
         self._topics = [settings.topic] + ([settings.anomalies_topic] if mode == "watch" else [])
         self._subscribed = False  # the topics are known to exist
         self._ever_subscribed = False
@@ -202,9 +201,8 @@ class KafkaBus:
         except RuntimeError:  # closed under us during shutdown
             raise BusClosed("bus closed") from None
         delivery = self._decode(messages)
-        if self._commands is not None:
-            delivery.commands = self._commands.take()
-        else:  # a watcher's sent commands: their delivery reports
+        delivery.commands = self._commands.take()
+        if self.mode == "watch":  # the delivery reports of the commands it sent
             self._events.poll(0)
         if messages:
             self.watch.up()
@@ -442,14 +440,14 @@ class KafkaBus:
 
     @property
     def commands_read(self) -> int:
-        """Commands read from the commands topic (a worker's; readable or not)."""
-        return self._commands.read if self._commands is not None else 0
+        """Commands read from the commands topic (readable or not)."""
+        return self._commands.read
 
     @property
     def commands_unreadable(self) -> int:
         """Of those, the ones that could not be decoded (logged with their offsets; they stay
         on the topic)."""
-        return self._commands.unreadable if self._commands is not None else 0
+        return self._commands.unreadable
 
     def assigned(self) -> int:
         return sum(1 for tp in self._assigned if tp.topic == self.settings.topic)
@@ -481,8 +479,7 @@ class KafkaBus:
         self._commit_pending(flush_timeout=5.0)
         self._closed = True
         self._events.flush(2.0)
-        if self._commands is not None:
-            self._commands.close()
+        self._commands.close()
         try:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
