@@ -437,6 +437,9 @@ class Pipeline:
             return None
         if station_id is not None:
             self.relay(AlertCommand(action, user, station_id, until=until, at=at))
+            if action != "acknowledge":  # known here now, not only once read back
+                silence = StationSilence(until if action == "silence" else LIFTED, user, at)
+                self.analytics.alerts.note_station_silence(station_id, silence)
             return None
         alert = next((a for a in self.analytics.alerts.alerts() if a.id == alert_id), None)
         if alert is None or not alert.is_open:

@@ -577,13 +577,13 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
 
         quiet = next(s.station_id for s in worker.registry.stations if s.station_id != "lon")
         watcher.silence("bob", station_id=quiet)
+        assert watcher.station_silenced(quiet)  # known at once, before it is read back
         until = watcher.clock.now() + watcher.settings.silence_s
         wait_for(
             lambda: silence_of(worker, quiet) == (until, "bob"),
             30,
             "the station silence at the worker",
         )
-        wait_for(lambda: watcher.station_silenced(quiet), 30, "the watcher to follow it (for Z)")
         # The other pressure alert, silenced on its own, shows muted at the watcher.
         other = seen(watcher, "pressure_hpa")
         assert watcher.silence("carol", alert_id=other.id)

@@ -9,6 +9,8 @@ resulting transition reaches the consoles on the anomalies topic like any other.
 Workers read the topic from its beginning each time they start: a station silenced while a
 worker was down still holds there. Reading a command again changes nothing (see
 :class:`~pipeline.alerts.AlertCommand` and :meth:`~pipeline.alerts.AlertBook.silence`).
+Watching consoles read it too, for the stations' silences (so that ``Z`` knows whether to
+silence a station or lift its silence).
 """
 
 from __future__ import annotations
