@@ -298,6 +298,14 @@ def build_worker(
     from the newest reading in its store so restoring and retention work from there."""
     environ = os.environ if environ is None else environ
     bus = KafkaBus(kafka_connection(loaded, environ))
+    pipeline = worker_pipeline(loaded, bus, store)
+    attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
+    return pipeline, bus
+
+
+def worker_pipeline(loaded: LoadedSettings, bus: KafkaBus, store: Store | None) -> Pipeline:
+    """The analytics of a worker fed by ``bus``, publishing its anomalies and alerts back to
+    it; its clock follows the producers, starting after the newest reading in its store."""
     latest = store.latest_observed_at() if store is not None else None
     clock = ObservedClock(latest or 0.0)
     pipeline = Pipeline(
@@ -308,8 +316,7 @@ def build_worker(
         store=store,
     )
     pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
-    attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
-    return pipeline, bus
+    return pipeline
 
 
 def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = None) -> Pipeline:

@@ -227,9 +227,14 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         recall_by_kind=quality.recall_by_kind,
         fronts_found_by_pressure_rule=quality.fronts_found_by_pressure_rule,
     )
-    if args.json:
-        print(msgspec.json.encode(asdict(result)).decode())
-    else:
-        for key, value in asdict(result).items():
-            print(f"{key:32} {value}")
+    print_result(asdict(result), as_json=args.json)
     return 0
+
+
+def print_result(figures: dict, *, as_json: bool) -> None:
+    """One JSON object, or a figure a line."""
+    if as_json:
+        print(msgspec.json.encode(figures).decode())
+    else:
+        for key, value in figures.items():
+            print(f"{key:32} {value}")

@@ -26,14 +26,12 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from mass_tui.bench import CHUNK_OBSERVATIONS, START, run_with_storage
-from mass_tui.config import LoadedSettings, pipeline_settings
-from pipeline.bus import ObservedTimeBus
-from pipeline.clock import ObservedClock
+from mass_tui.assemble import worker_pipeline
+from mass_tui.bench import CHUNK_OBSERVATIONS, START, print_result, run_with_storage
+from mass_tui.config import LoadedSettings
 from pipeline.codec import encode_observation
 from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
-from pipeline.runtime import Pipeline
 from pipeline.settings import KafkaSettings
 from pipeline.simulator import StationSimulator
 from pipeline.store import Store
@@ -111,15 +109,7 @@ def _worker(
         retention_s=loaded.settings.storage.retention_days * 86_400,
     )
     bus = KafkaBus(KafkaConnection(settings))
-    clock = ObservedClock(0.0)
-    pipeline = Pipeline(
-        pipeline_settings(loaded, []),
-        clock=clock,
-        source=None,
-        bus=ObservedTimeBus(bus, clock),
-        store=store,
-    )
-    pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
+    pipeline = worker_pipeline(loaded, bus, store)
     counters = pipeline.analytics.counters
     began, last_progress = None, time.monotonic()
     try:
@@ -218,9 +208,5 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         worker_share_of_embedded=round(worker_rate / embedded_rate, 3),
         anomalies_published=published,
     )
-    if args.json:
-        print(msgspec.json.encode(asdict(result)).decode())
-    else:
-        for key, value in asdict(result).items():
-            print(f"{key:32} {value}")
+    print_result(asdict(result), as_json=args.json)
     return 0

@@ -34,6 +34,7 @@ from mass_tui.assemble import (
 )
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alerts import Alert, AlertCommand
+from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.codec import encode_observation
@@ -124,19 +125,28 @@ def keys_of(observations: list[Observation]) -> Counter:
     return Counter((o.station_id, o.observed_at) for o in observations)
 
 
-def embedded_anomalies(loaded: LoadedSettings, observations: list[Observation]) -> Counter:
-    """What the one-process pipeline finds in the same observations."""
+def found_in_process(
+    loaded: LoadedSettings, observations: list[Observation], stations: list
+) -> tuple[Pipeline, list[Anomaly]]:
+    """A one-process pipeline, knowing ``stations`` beforehand, run over the observations,
+    and the anomalies it found."""
     pipeline = Pipeline(
-        pipeline_settings(loaded, list(loaded.stations)),
+        pipeline_settings(loaded, stations),
         clock=FixedClock(observations[-1].observed_at),
         source=None,
         bus=MemoryBus(len(observations)),
         store=None,
     )
-    found = []
+    found: list[Anomaly] = []
     pipeline.subscribe(anomalies=found.append)
     pipeline.bus.publish(observations)
     pipeline.process_pending()
+    return pipeline, found
+
+
+def embedded_anomalies(loaded: LoadedSettings, observations: list[Observation]) -> Counter:
+    """What the one-process pipeline finds in the same observations."""
+    _, found = found_in_process(loaded, observations, list(loaded.stations))
     return Counter((a.station_id, a.variable, a.detector, a.observed_at) for a in found)
 
 
@@ -627,17 +637,7 @@ def test_a_station_taken_over_mid_stream_warms_up_silently(tmp_path):
     statistical detectors raise nothing until warm, so a takeover is not a burst of alarms."""
     loaded = settings_for(tmp_path, "127.0.0.1:9", "worker")
     observations = simulated(loaded, 100, first_step=200)  # 200 readings already elsewhere
-    pipeline = Pipeline(
-        pipeline_settings(loaded, []),
-        clock=FixedClock(observations[-1].observed_at),
-        source=None,
-        bus=MemoryBus(len(observations)),
-        store=None,
-    )
-    found = []
-    pipeline.subscribe(anomalies=found.append)
-    pipeline.bus.publish(observations)
-    pipeline.process_pending()
+    pipeline, found = found_in_process(loaded, observations, [])
     warm_from = START + (200 + loaded.settings.detectors.ewma.warmup) * INTERVAL
     early = [
         a for a in found if a.detector in ("zscore", "ewma", "cusum") and a.observed_at < warm_from
