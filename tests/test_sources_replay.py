@@ -83,6 +83,36 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_replay_goes_on(tmp_pat
     assert source.state() == "replay finished (3 observations, 2 bad lines)"
 
 
+def write_jsonl_bytes(path: Path, items: list[Observation], bad: dict[int, bytes]) -> Path:
+    lines = [encode_observation(o) for o in items]
+    for index, raw in sorted(bad.items()):
+        lines.insert(index, raw)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_a_line_of_invalid_utf8_is_one_bad_line_and_the_replay_goes_on(tmp_path):
+    bad = b'{"station_id": "l\xffn", "observed_at": 0, "values": {}}'
+    path = write_jsonl_bytes(tmp_path / "a.jsonl", observations(4), {2: bad})
+    source = ReplaySource(path, clock=FixedClock(0), pace="fast")
+    assert source.poll() == observations(4)
+    (rejection,) = source.drain_rejections()
+    assert rejection.reason.startswith("a.jsonl line 3: ")
+    assert "\ufffd" in rejection.payload  # the bytes as received, replaced, not dropped
+    assert source.state() == "replay finished (4 observations, 1 bad lines)"
+
+
+def test_json_nested_2000_levels_deep_is_one_bad_line(tmp_path):
+    deep = b'{"station_id": "lon", "observed_at": 0, "values": {}, "x": '
+    deep += b"[" * 2500 + b"]" * 2500 + b"}"
+    path = write_jsonl_bytes(tmp_path / "a.jsonl", observations(3), {1: deep})
+    source = ReplaySource(path, clock=FixedClock(0), pace="fast")
+    assert source.poll() == observations(3)
+    (rejection,) = source.drain_rejections()
+    assert rejection.reason.startswith("a.jsonl line 2: ")
+    assert source.state() == "replay finished (3 observations, 1 bad lines)"
+
+
 def test_csv_with_a_column_mapping(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text(

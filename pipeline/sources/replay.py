@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from pipeline.clock import Clock, SystemClock
-from pipeline.codec import decode_observations
+from pipeline.codec import decode_observation
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 
@@ -114,10 +114,11 @@ class ReplaySource:
         """Every observation of the file, in file order, pass after pass when looping."""
         while True:
             try:
-                with self.path.open(encoding="utf-8", newline="") as handle:
-                    if self.path.suffix.lower() == ".csv":
-                        yield from self._csv(handle)
-                    else:
+                if self.path.suffix.lower() == ".csv":
+                    with self.path.open(encoding="utf-8", newline="") as text:
+                        yield from self._csv(text)
+                else:
+                    with self.path.open("rb") as handle:
                         yield from self._jsonl(handle)
             except OSError as exc:
                 self._error = f"cannot read {self.path}: {exc.strerror or exc}"
@@ -128,16 +129,17 @@ class ReplaySource:
             spacing = span / max(self._first_pass - 1, 1)  # the file's mean spacing
             self._shift += span + max(spacing, 1.0)
 
-    def _jsonl(self, handle: io.TextIOBase) -> Iterator[Observation]:
+    def _jsonl(self, handle: BinaryIO) -> Iterator[Observation]:
+        """Each line is decoded on its own, as bytes: a line of invalid UTF-8 is one rejection,
+        where a text-mode file would raise out of the iterator and end the replay."""
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            observations, rejected = decode_observations(
-                [line], received_at=self._wall.now(), source=self.name
-            )
-            for rejection in rejected:
-                self._reject(number, line.rstrip("\n"), rejection.reason)
-            yield from (self._shifted(o) for o in observations)
+            decoded = decode_observation(line, received_at=self._wall.now(), source=self.name)
+            if isinstance(decoded, Rejection):
+                self._reject(number, decoded.payload.rstrip("\r\n"), decoded.reason)
+            else:
+                yield self._shifted(decoded)
 
     def _csv(self, handle: io.TextIOBase) -> Iterator[Observation]:
         columns = self._columns
