@@ -81,3 +81,15 @@ class ObservedClock:
     def advance_to(self, when: float) -> None:
         with self._lock:
             self._now = max(self._now, when)
+
+
+class LatestClock:
+    """The later of several clocks: for a replay, "now" for the future-timestamp check is the
+    wall clock (a file of past readings cannot hold tomorrow's) or the replayed time where a
+    looping replay has run past it."""
+
+    def __init__(self, *clocks: Clock) -> None:
+        self._clocks = clocks
+
+    def now(self) -> float:
+        return max(clock.now() for clock in self._clocks)

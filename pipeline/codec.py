@@ -6,46 +6,61 @@ Wire format (UTF-8 JSON object)::
      "observed_at": "2026-11-23T11:00:00Z", "source": "simulator",
      "values": {"temperature_c": 9.4, "pressure_msl_hpa": 1003.2, ...}}
 
-``observed_at`` is ISO 8601 with an explicit offset (or seconds since the epoch as a number).
-msgspec decodes and type-checks in one pass, several times faster than ``json`` plus hand
-checks; its messages name the offending field, which goes into the quarantine reason as is.
-Value checks that need configuration (plausible ranges, future timestamps) happen later, in
-:mod:`pipeline.validation`, for messages from every bus alike.
+``observed_at`` is ISO 8601 with an explicit offset (or seconds since the epoch as a number);
+``lat``/``lon`` are optional (null or absent: the position is unknown, or configured under
+``[[stations]]``). msgspec decodes and type-checks in one pass, several times faster than
+``json`` plus hand checks; its messages name the offending field, which goes into the
+quarantine reason as is. Value checks that need configuration (plausible ranges, future
+timestamps) happen later, in :mod:`pipeline.validation`, for messages from every bus alike.
+
+Every function here is total: any bytes give an observation or a :class:`Rejection` saying
+why, never an exception, because one message that raised would stop the worker reading them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from pipeline.observation import Observation
-from pipeline.quarantine import Rejection
+from pipeline.quarantine import Rejection, clip_payload
+from pipeline.times import implausible_time
+
+NAN = float("nan")
 
 
-class WireObservation(msgspec.Struct, forbid_unknown_fields=False):
+class WireObservation(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
     station_id: str
     observed_at: datetime | float
     values: dict[str, float]
     station_name: str = ""
-    lat: float = float("nan")
-    lon: float = float("nan")
+    lat: float | None = None
+    lon: float | None = None
     source: str = ""
 
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(WireObservation)
-_batch_decoder = msgspec.json.Decoder(list[WireObservation])
+
+
+def _position(degrees: float) -> float | None:
+    return degrees if math.isfinite(degrees) else None
 
 
 def encode_observation(observation: Observation) -> bytes:
+    """The wire JSON of an observation; an unknown position is left out (never ``NaN``)."""
+    moment: datetime | float = observation.observed_at
+    if implausible_time(observation.observed_at) is None:
+        moment = datetime.fromtimestamp(observation.observed_at, UTC)
     wire = WireObservation(
         station_id=observation.station_id,
         station_name=observation.station_name,
-        lat=observation.lat,
-        lon=observation.lon,
-        observed_at=datetime.fromtimestamp(observation.observed_at, UTC),
+        lat=_position(observation.lat),
+        lon=_position(observation.lon),
+        observed_at=moment,
         source=observation.source,
         values=observation.values,
     )
@@ -53,16 +68,25 @@ def encode_observation(observation: Observation) -> bytes:
 
 
 def observation_as_text(observation: Observation) -> str:
-    """The observation as its wire JSON, for quarantine records."""
-    return encode_observation(observation).decode()
+    """The observation as its wire JSON, for quarantine records (whatever it holds)."""
+    try:
+        return clip_payload(encode_observation(observation))
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return clip_payload(repr(observation))
 
 
-def _epoch(moment: datetime | float) -> float:
+def _epoch(moment: datetime | float) -> float | str:
+    """Seconds since the epoch, or why the time cannot be an observation's."""
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
-            raise ValueError("observed_at has no UTC offset (write 2026-01-01T00:00:00Z)")
-        return moment.timestamp()
-    return float(moment)
+            return "observed_at has no UTC offset (write 2026-01-01T00:00:00Z)"
+        try:
+            seconds = moment.timestamp()
+        except (OverflowError, OSError, ValueError) as exc:
+            return f"impossible observed_at {moment.isoformat()}: {exc}"
+    else:
+        seconds = float(moment)
+    return implausible_time(seconds) or seconds
 
 
 def decode_observations(
@@ -83,22 +107,13 @@ def decode_observations(
 def decode_message_batch(
     payloads: Sequence[bytes], *, received_at: float, source: str
 ) -> list[Observation | Rejection]:
-    """Decode many messages, in order, each to an observation or a rejection.
+    """Decode many messages, in order, each on its own bounds.
 
-    The messages are decoded as one JSON array in a single msgspec call, which costs a third
-    of decoding them one by one. If that fails (a bad message) or does not give one value per
-    message (a message holding two objects), each is decoded on its own to find the culprits.
+    Joining them into one JSON array would decode a third faster, but lets two malformed
+    fragments (``{"station_id": "a",`` and ``"observed_at": ...}``) join into a valid
+    observation that nobody sent.
     """
-    try:
-        wires = _batch_decoder.decode(b"[" + b",".join(payloads) + b"]")
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        wires = None
-    if wires is None or len(wires) != len(payloads):
-        return [decode_observation(p, received_at=received_at, source=source) for p in payloads]
-    return [
-        _from_wire(wire, payload, received_at, source)
-        for wire, payload in zip(wires, payloads, strict=True)
-    ]
+    return [decode_observation(p, received_at=received_at, source=source) for p in payloads]
 
 
 def decode_observation(
@@ -111,27 +126,40 @@ def decode_observation(
         return _rejected(payload, f"invalid message: {exc}", received_at, source)
     except msgspec.DecodeError as exc:
         return _rejected(payload, f"malformed JSON: {exc}", received_at, source)
+    except RecursionError:
+        return _rejected(payload, "malformed JSON: nested too deeply", received_at, source)
+    except Exception as exc:  # not bytes at all, or a decoder surprise: still one rejection
+        reason = f"undecodable message: {type(exc).__name__}: {exc}"
+        return _rejected(payload, reason, received_at, source)
     return _from_wire(wire, payload, received_at, source)
 
 
 def _from_wire(
     wire: WireObservation, payload: bytes | str, received_at: float, source: str
 ) -> Observation | Rejection:
-    try:
-        observed_at = _epoch(wire.observed_at)
-    except ValueError as exc:
-        return _rejected(payload, str(exc), received_at, source)
+    observed_at = _epoch(wire.observed_at)
+    if isinstance(observed_at, str):
+        return _rejected(payload, observed_at, received_at, source, wire.station_id)
     return Observation(
         station_id=wire.station_id,
         station_name=wire.station_name or wire.station_id,
-        lat=wire.lat,
-        lon=wire.lon,
+        lat=NAN if wire.lat is None else wire.lat,
+        lon=NAN if wire.lon is None else wire.lon,
         observed_at=observed_at,
         source=wire.source or source,
         values=wire.values,
     )
 
 
-def _rejected(payload: bytes | str, reason: str, received_at: float, source: str) -> Rejection:
-    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-    return Rejection(received_at=received_at, source=source, reason=reason, payload=text)
+def _rejected(
+    payload: object, reason: str, received_at: float, source: str, station_id: str | None = None
+) -> Rejection:
+    readable = isinstance(payload, bytes | bytearray | memoryview | str)
+    text = clip_payload(payload) if readable else repr(payload)[:200]
+    return Rejection(
+        received_at=received_at,
+        source=source,
+        reason=reason,
+        payload=text,
+        station_id=station_id or None,
+    )

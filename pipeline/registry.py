@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.observation import Observation
 from pipeline.stations import Station
 
 
@@ -30,16 +29,3 @@ class StationRegistry:
 
     def get(self, station_id: str) -> int | None:
         return self._index.get(station_id)
-
-    def index_of(self, observation: Observation) -> int:
-        index = self._index.get(observation.station_id)
-        if index is None:
-            index = self.add(
-                Station(
-                    observation.station_id,
-                    observation.station_name or observation.station_id,
-                    observation.lat,
-                    observation.lon,
-                )
-            )
-        return index

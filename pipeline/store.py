@@ -32,7 +32,7 @@ from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
 from pipeline.stations import Station
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a station's position and elevation may be unknown (NULL)
 
 _KEY_COLUMNS = ("station", "observed_at", "source")
 
@@ -59,9 +59,9 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY,
         station_id TEXT NOT NULL UNIQUE,
         name TEXT NOT NULL,
-        latitude REAL NOT NULL,
-        longitude REAL NOT NULL,
-        elevation_m REAL NOT NULL
+        latitude REAL,
+        longitude REAL,
+        elevation_m REAL
     )""",
     """CREATE TABLE IF NOT EXISTS observations (
         station INTEGER NOT NULL REFERENCES stations (id),
@@ -99,6 +99,23 @@ _SCHEMA = (
     f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
 )
 
+# Version 1 required a position: the wire format never did, so one station without it failed
+# every later batch. SQLite cannot drop a NOT NULL, so the table is copied (ids kept).
+_MIGRATE_STATIONS_V2 = (
+    """CREATE TABLE stations_v2 (
+        id INTEGER PRIMARY KEY,
+        station_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        latitude REAL,
+        longitude REAL,
+        elevation_m REAL
+    )""",
+    "INSERT INTO stations_v2 SELECT id, station_id, name, latitude, longitude, elevation_m"
+    " FROM stations",
+    "DROP TABLE stations",
+    "ALTER TABLE stations_v2 RENAME TO stations",
+)
+
 
 class StoreError(Exception):
     """The database cannot be opened, read or written (unwritable place, corrupt file, full disk).
@@ -131,6 +148,12 @@ class StoredObservations:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _station(station_id: str, name: str, *position: float | None) -> Station:
+    """A station as stored: an unknown position or elevation (NULL) is NaN."""
+    latitude, longitude, elevation = (math.nan if p is None else p for p in position)
+    return Station(station_id, name, latitude, longitude, elevation)
 
 
 class StoreReader:
@@ -210,7 +233,7 @@ class StoreReader:
                 "SELECT id, station_id, name, latitude, longitude, elevation_m"
                 " FROM stations ORDER BY id"
             ):
-                station = Station(*fields)
+                station = _station(*fields)
                 if wanted is None or station.station_id in wanted:
                     stations[station.station_id] = station
                     chunks.append(conn.execute(query, (key, since, limit)).fetchall())
@@ -377,6 +400,12 @@ class Store(StoreReader):
                 raise StoreError(
                     f"{self.path}: schema version {version} was written by a newer mass-tui"
                     f" (this one knows up to {SCHEMA_VERSION})"
+                )
+            if int(version) < 2:
+                for statement in _MIGRATE_STATIONS_V2:
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                 )
             existing = {row[1] for row in self._conn.execute("PRAGMA table_info(observations)")}
             for variable in self.variables:

@@ -1,10 +1,14 @@
 """Turn decoded observations into a columnar frame, rejecting what cannot be analysed.
 
-Policy: a problem with the message as a whole (no station id, no or impossible timestamp, a
-timestamp too far in the future, no values) rejects the whole message. A problem with one
+Policy: a problem with the message as a whole (no station id, or one with control characters
+or over 64 characters; no or impossible timestamp, a timestamp too far in the future; no values;
+a new station beyond ``limits.max_stations``) rejects the whole message. A problem with one
 reading (a variable nobody configured, NaN/infinity, a value outside the variable's plausible
 range) rejects that reading only: the rest of a sound observation still counts. Every rejection
 goes to the quarantine with its reason and the original observation; nothing is dropped silently.
+
+Station names and sources are text from outside: control characters in them are escaped
+(:func:`pipeline.text.printable`) before anything keeps or shows them.
 
 Almost every observation is sound, so the common path is a single ``dict.get`` per variable
 into a row; only observations that fail a cheap guard take the slow path that works out exactly
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,20 +29,29 @@ from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
 from pipeline.settings import ValidationSettings
+from pipeline.stations import Station
+from pipeline.text import has_control, printable
+from pipeline.times import EARLIEST, implausible_time, iso_utc
 from pipeline.variables import VariableSpec
 
 NAN = float("nan")
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC).timestamp()
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+MAX_STATION_ID = 64
+MAX_NAME = 100
+_SOURCE_MEMORY = 1_000  # distinct source names whose printable form is remembered
 
 
 class Validator:
     def __init__(
-        self, variables: Sequence[VariableSpec], settings: ValidationSettings, clock: Clock
+        self,
+        variables: Sequence[VariableSpec],
+        settings: ValidationSettings,
+        clock: Clock,
+        *,
+        max_stations: int = 20_000,
     ) -> None:
+        """``clock`` is what "now" means for the future-timestamp check: the data's own time
+        where it runs ahead of the wall clock (a simulation), the later of the replayed and the
+        wall clock for a replay (see :class:`~pipeline.clock.LatestClock`)."""
         self.variables = tuple(variables)
         self.names = tuple(v.name for v in variables)
         self._known = frozenset(self.names)
@@ -47,6 +59,8 @@ class Validator:
         self._maximum = np.array([v.maximum for v in variables])
         self._settings = settings
         self._clock = clock
+        self.max_stations = max_stations
+        self._sources: dict[str, str] = {}
 
     def to_frame(
         self, observations: Sequence[Observation], registry: StationRegistry, received_at: float
@@ -60,20 +74,28 @@ class Validator:
         present: list[int] = []
         sources: list[str] = []
         kept: list[Observation] = []
-        index_of = registry.index_of
+        index_get = registry.get
         for obs in observations:
             values = obs.values
-            if not (obs.station_id and values and EARLIEST <= obs.observed_at <= latest) or not (
-                values.keys() <= known
+            index = index_get(obs.station_id)
+            if (
+                index is None
+                or not (values and EARLIEST <= obs.observed_at <= latest)
+                or not (values.keys() <= known)
             ):
                 values = self._slow_path(obs, latest, received_at, rejections)
                 if not values:
                     continue
+                index = registry.get(obs.station_id)
+                if index is None:
+                    index = self._register(obs, registry, received_at, rejections)
+                    if index is None:
+                        continue
             rows.append([values.get(n, NAN) for n in names])
-            stations.append(index_of(obs))
+            stations.append(index)
             times.append(obs.observed_at)
             present.append(len(values))
-            sources.append(obs.source)
+            sources.append(self._source(obs.source))
             kept.append(obs)
         matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
         finite = np.isfinite(matrix)
@@ -99,15 +121,20 @@ class Validator:
     ) -> dict[str, float] | None:
         """Work out what is wrong; return the usable values, or None to reject the message."""
         reason = None
-        if not obs.station_id:
+        station_id = obs.station_id
+        if not station_id.strip():
             reason = "missing station_id"
-        elif not math.isfinite(obs.observed_at) or obs.observed_at < EARLIEST:
-            reason = f"impossible observed_at {obs.observed_at!r}"
+        elif has_control(station_id):
+            reason = f"station_id {printable(station_id, MAX_STATION_ID)!r} has control characters"
+        elif len(station_id) > MAX_STATION_ID:
+            reason = f"station_id is {len(station_id):,} characters long (limit {MAX_STATION_ID})"
+        elif implausible_time(obs.observed_at):
+            reason = implausible_time(obs.observed_at)
         elif obs.observed_at > latest:
             ahead = obs.observed_at - (latest - self._settings.max_future_s)
             reason = (
-                f"observed_at {_iso(obs.observed_at)} is {ahead:.0f} s in the future "
-                f"(limit {self._settings.max_future_s:.0f} s)"
+                f"observed_at {iso_utc(obs.observed_at, 'seconds')} is {ahead:.0f} s in the "
+                f"future (limit {self._settings.max_future_s:.0f} s)"
             )
         elif not obs.values:
             reason = "no values"
@@ -130,6 +157,34 @@ class Validator:
         if not usable:
             return None
         return usable
+
+    def _register(
+        self,
+        obs: Observation,
+        registry: StationRegistry,
+        received_at: float,
+        rejections: list[Rejection],
+    ) -> int | None:
+        """A station seen for the first time, named printably; None (the message rejected)
+        once the process keeps as many stations as it may: anyone who can write to the topic
+        could otherwise run it out of memory with made-up station ids."""
+        if len(registry) >= self.max_stations:
+            reason = (
+                f"station limit reached: {len(registry):,} stations kept (limits.max_stations);"
+                " a new station's readings are not analysed"
+            )
+            rejections.append(self._rejection(obs, reason, received_at))
+            return None
+        name = printable(obs.station_name or obs.station_id, MAX_NAME)
+        return registry.add(Station(obs.station_id, name, obs.lat, obs.lon))
+
+    def _source(self, source: str) -> str:
+        printable_source = self._sources.get(source)
+        if printable_source is None:
+            printable_source = printable(source, MAX_NAME)
+            if len(self._sources) < _SOURCE_MEMORY:
+                self._sources[source] = printable_source
+        return printable_source
 
     def _reject_readings(
         self, obs: Observation, row: np.ndarray, received_at: float, rejections: list[Rejection]
@@ -159,14 +214,7 @@ class Validator:
             received_at=received_at,
             source=obs.source,
             reason=reason,
-            payload=_payload(obs),
+            payload=observation_as_text(obs),
             station_id=obs.station_id or None,
             variable=variable,
         )
-
-
-def _payload(obs: Observation) -> str:
-    try:
-        return observation_as_text(obs)
-    except (ValueError, OverflowError, OSError):
-        return repr(obs)

@@ -370,3 +370,31 @@ def test_a_reader_in_another_thread_sees_commits_while_the_writer_writes(store: 
     assert all(count % batch == 0 for count in seen)  # whole batches, never half of one
     assert reader.counts().observations == batches * batch
     reader.close()
+
+
+def test_a_station_without_a_position_is_stored_and_read_back_as_nan(store: Store):
+    somewhere = Station("x1", "Nowhere", math.nan, math.nan, math.nan)
+    assert write(store, somewhere, [1.0], [[1.0] * len(VARIABLES)]) == 1
+    stored = store.recent_observations(0.0).stations["x1"]
+    assert math.isnan(stored.latitude) and math.isnan(stored.elevation_m)
+
+
+def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute(
+            "CREATE TABLE stations (id INTEGER PRIMARY KEY, station_id TEXT NOT NULL UNIQUE,"
+            " name TEXT NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,"
+            " elevation_m REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO stations VALUES (7, 'lon', 'London', 51.5, -0.1, 11.0)")
+    store = open_store(path)
+    try:
+        assert store.station_key(Station("lon", "London", 51.5, -0.1, 11.0)) == 7
+        assert store.station_key(Station("x", "x", math.nan, math.nan)) == 8
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
