@@ -48,7 +48,7 @@ def decode(payload: bytes) -> Observation | Rejection:
         (message('"0001-01-01T00:00:00+14:00"'), "impossible observed_at"),
         (message('"2026-01-01T00:00:00"'), "no UTC offset"),
         (b'{"x":' * 3000 + b"1" + b"}" * 3000, "nested too deeply"),
-        (b'{"station_id": "a", "observed_at": 1, "values": {"t": ' + b"[" * 5000, "invalid message"),
+        (b'{"station_id": "a", "observed_at": 1, "values": {"t": ' + b"[" * 5000, "invalid"),
         (b"\xff\xfe\x00garbage", "malformed JSON"),
         (message(station="1"), "Expected `str`"),
     ],
