@@ -1,13 +1,28 @@
 """The notification for an alert: a subject a phone screen can show whole, a body with the
-values, the threshold and a short trend, and the JSON document webhooks receive."""
+values, the threshold and a short trend, and the JSON document webhooks receive.
+
+Station names and ids, rules and variables come from outside (configuration, an API, a CSV, a
+Kafka topic): each is passed through :func:`pipeline.text.printable` before it is written into
+a subject, a body or a document, so a CR/LF cannot add a mail header and an ESC cannot start a
+terminal sequence in whoever reads it; a control character shows as its escape (``\\x1b``,
+a CR as ``\\x0d``). The e-mail channel applies the same rule where a notification meets SMTP,
+for notifications composed elsewhere or queued before this rule.
+
+Every notification carries the id of the alert event it tells of (``event_id``: the alert's
+key, opening time, transition, severity and time of the transition, hashed into a UUID). It is
+the same however often the notification is composed again, and is what receivers can tell
+repeats by.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline.alerts import Alert
+from pipeline.text import printable
 
 RULE_WORDS = {
     "pressure_fall": "pressure fell",
@@ -15,6 +30,9 @@ RULE_WORDS = {
     "rapid_change": "rapid change",
     "persistent_anomalies": "statistical anomalies in a row:",
 }
+
+EVENT_NAMESPACE = uuid.UUID("21b4f6f6-2a3e-4069-918e-f6d1e0d5840b")
+"""The UUIDv5 namespace of alert event ids (RFC 9562 section 5.5): fixed, so ids are stable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,24 +43,43 @@ class Notification:
     body: str
     document: dict  # what a webhook receives
 
+    @property
+    def event_id(self) -> str:
+        """The alert event told of; "" for a test notification (or one queued before ids)."""
+        return str(self.document.get("event_id", ""))
+
 
 def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def body_text(text: str) -> str:
+    """``text`` with its line breaks kept and every other control character escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def event_id(alert: Alert) -> str:
+    """The same alert event always gets the same id; another transition, another id."""
+    when = (repr(alert.opened_at), alert.last_transition, alert.severity, repr(alert.updated_at))
+    return str(uuid.uuid5(EVENT_NAMESPACE, "|".join((*alert.key, *when))))
 
 
 def compose(
     alert: Alert, station_name: str, unit: str, trend: Sequence[tuple[float, float]]
 ) -> Notification:
     """``trend``: recent (observed_at, value) readings of the alert's variable, oldest first."""
-    what = RULE_WORDS.get(alert.rule, alert.rule)
+    station_name, station_id = printable(station_name), printable(alert.station_id)
+    rule, variable, unit = printable(alert.rule), printable(alert.variable), printable(unit)
+    severity = printable(alert.severity)
+    what = RULE_WORDS.get(alert.rule, rule)
     amount = alert.quantity if alert.quantity is not None else alert.value
     subject = (
-        f"[M.A.S.S. {alert.severity.upper()}] {station_name} ({alert.station_id}): "
+        f"[M.A.S.S. {severity.upper()}] {station_name} ({station_id}): "
         f"{what} {amount:.1f} {unit}".rstrip()
     )
     lines = [
-        f"{alert.severity.capitalize()} at {station_name} ({alert.station_id}) since "
-        f"{iso(alert.opened_at)}: {what} on {alert.variable}.",
+        f"{severity.capitalize()} at {station_name} ({station_id}) since "
+        f"{iso(alert.opened_at)}: {what} on {variable}.",
         "",
         f"  value now:   {alert.value:.1f} {unit}",
         f"  measured:    {amount:.1f} {unit} (threshold {alert.threshold:.1f} {unit})",
@@ -54,13 +91,14 @@ def compose(
     lines += ["", "Acknowledge or silence it in the console (keys a and z)."]
     document = {
         "text": subject,
+        "event_id": event_id(alert),
         "alert": {
             "id": alert.id,
-            "station_id": alert.station_id,
+            "station_id": station_id,
             "station_name": station_name,
-            "rule": alert.rule,
-            "variable": alert.variable,
-            "severity": alert.severity,
+            "rule": rule,
+            "variable": variable,
+            "severity": severity,
             "state": alert.state,
             "value": alert.value,
             "quantity": alert.quantity,

@@ -1,5 +1,9 @@
 """Notifications waiting to be delivered, one row per channel, kept in the store's SQLite file
-(its own connection and table) until delivered or expired, so a restart loses none."""
+(its own connection and table) until delivered or given up on, so a restart loses none.
+
+A row ends delivered (``delivered_at``; ``last_error`` then holds the note of a delivery the
+receiver did not confirm) or given up on (``expired_at``: past its time, refused for good, or
+its channel no longer configured; ``last_error`` says which)."""
 
 from __future__ import annotations
 
@@ -37,7 +41,16 @@ class Pending:
     id: int
     channel: str
     attempts: int
+    created_at: float
     notification: Notification
+
+    @property
+    def delivery_id(self) -> str:
+        """The same at every attempt to deliver this row and no other row's (a new store
+        numbers its rows from 1 again, hence the time it was queued): the e-mail's Message-ID
+        and the webhook's Idempotency-Key, by which receivers drop a repeat."""
+        event = self.notification.event_id or "notification"
+        return f"{event}.{self.id}.{round(self.created_at * 1000)}"
 
 
 class Outbox:
@@ -83,25 +96,26 @@ class Outbox:
                 ),
             )
 
-    def due(self, now: float, limit: int = 50) -> list[Pending]:
+    def due(self, now: float, channel: str, limit: int = 50) -> list[Pending]:
         rows = self._run(
             "read due notifications",
-            "SELECT id, channel, attempts, alert_key, severity, subject, body, document"
-            " FROM outbox WHERE delivered_at IS NULL AND expired_at IS NULL"
-            " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (now, limit),
+            "SELECT id, channel, attempts, created_at, alert_key, severity, subject, body,"
+            " document FROM outbox WHERE delivered_at IS NULL AND expired_at IS NULL"
+            " AND channel = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (channel, now, limit),
         ).fetchall()
         return [
-            Pending(r[0], r[1], r[2], Notification(r[3], r[4], r[5], r[6], json.loads(r[7])))
+            Pending(r[0], r[1], r[2], r[3], Notification(r[4], r[5], r[6], r[7], json.loads(r[8])))
             for r in rows
         ]
 
-    def delivered(self, row_id: int, now: float) -> None:
+    def delivered(self, row_id: int, now: float, note: str | None = None) -> None:
+        """``note``: why the delivery is not confirmed, if it is not."""
         self._run(
             "mark a notification delivered",
-            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL"
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ?"
             " WHERE id = ?",
-            (now, row_id),
+            (now, note, row_id),
         )
 
     def failed(self, row_id: int, error: str, retry_at: float) -> None:
@@ -112,13 +126,33 @@ class Outbox:
             (error, retry_at, row_id),
         )
 
-    def expire(self, now: float) -> int:
+    def refused(self, row_id: int, error: str, now: float) -> None:
+        """The receiver refused it for good: give up now rather than retry until it expires."""
+        self._run(
+            "mark a refused notification",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, expired_at = ?"
+            " WHERE id = ?",
+            (error, now, row_id),
+        )
+
+    def expire(self, now: float, channel: str) -> int:
         """Give up on notifications past their time (they stay, marked, for the record)."""
         return self._run(
             "expire notifications",
             "UPDATE outbox SET expired_at = ? WHERE delivered_at IS NULL AND expired_at IS NULL"
-            " AND expires_at <= ?",
-            (now, now),
+            " AND channel = ? AND expires_at <= ?",
+            (now, channel, now),
+        ).rowcount
+
+    def retire_channels(self, keep: list[str], now: float) -> int:
+        """Give up on what waits for a channel that is no longer configured (it stays, marked,
+        for the record)."""
+        marks = ", ".join("?" * len(keep))
+        return self._run(
+            "give up on unconfigured channels",
+            "UPDATE outbox SET expired_at = ?, last_error = 'channel no longer configured'"
+            f" WHERE delivered_at IS NULL AND expired_at IS NULL AND channel NOT IN ({marks})",
+            (now, *keep),
         ).rowcount
 
     def waiting(self) -> int:
