@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -27,13 +27,15 @@ from pipeline.runtime import Pipeline
 from pipeline.settings import CsvSettings
 from pipeline.simulator import StationSimulator
 from pipeline.sources import Source
-from pipeline.sources.observed import ObservedTimeSource
 from pipeline.sources.open_meteo import OpenMeteoSource
 from pipeline.sources.openweathermap import OpenWeatherMapSource
-from pipeline.sources.replay import CsvColumns, ReplaySource
+from pipeline.sources.replay import ReplaySource
+from pipeline.sources.replay_csv import CsvColumns, MissingMarkers, TimeParser, time_zone
 from pipeline.sources.simulated import SimulatorSource
 from pipeline.stations import Station
 from pipeline.store import Store
+from pipeline.units import InputUnit, input_unit
+from pipeline.variables import VariableSpec
 
 log = logging.getLogger(__name__)
 
@@ -142,27 +144,68 @@ def build_source(
         return source, wall, stations
     replay = settings.source.replay
     observed = ObservedClock(0.0)
+    fixed = csv_station(replay.csv)
     source = ReplaySource(
         Path(replay.path).expanduser() if replay.path else None,
         clock=MonotonicClock(),
         pace=replay.pace,
         speed=replay.speed,
         loop=replay.loop,
-        csv_columns=csv_columns(replay.csv),
+        csv_columns=csv_columns(replay.csv, loaded.variables),
+        stations=fixed or stations,
     )
-    return ObservedTimeSource(source, observed), observed, []
+    return source, observed, fixed
 
 
-def csv_columns(csv: CsvSettings) -> CsvColumns:
+def csv_columns(csv: CsvSettings, variables: Sequence[VariableSpec]) -> CsvColumns:
+    """The CSV mapping, its units resolved against each variable's canonical unit. Raises
+    ValueError for an unknown unit or time zone, or a unit of another quantity."""
+    canonical = {v.name: v.unit for v in variables}
+    units: dict[str, InputUnit] = {}
+    for variable, label in csv.units.items():
+        if variable not in csv.variables:
+            raise ValueError(f"csv.units.{variable}: {variable} is not in csv.variables")
+        if variable not in canonical:
+            raise ValueError(f"csv.units.{variable}: no variable {variable!r}")
+        try:
+            units[variable] = input_unit(label, canonical[variable])
+        except ValueError as exc:
+            raise ValueError(f"csv.units.{variable}: {exc}") from None
+    if csv.data_line and csv.data_line <= csv.header_line:
+        raise ValueError("csv.data_line: must be after csv.header_line")
+    try:
+        zone = time_zone(csv.timezone)
+    except ValueError as exc:
+        raise ValueError(f"csv.timezone: {exc}") from None
     return CsvColumns(
         time=csv.time_column,
+        date=csv.date_column or None,
         station=csv.station_column or None,
         station_id=csv.station_id,
         station_name=csv.station_name_column or None,
         latitude=csv.latitude_column or None,
         longitude=csv.longitude_column or None,
         variables=dict(csv.variables),
+        units=units,
+        times=TimeParser(csv.time_format or None, zone),
+        missing=MissingMarkers.of(csv.missing),
+        header_line=csv.header_line,
+        data_line=csv.data_line,
     )
+
+
+def csv_station(csv: CsvSettings) -> list[Station]:
+    """The one station of a file placed by ``csv.latitude``/``longitude``, or none."""
+    if csv.latitude is None and csv.longitude is None:
+        return []
+    if csv.latitude is None or csv.longitude is None:
+        raise ValueError("csv.latitude and csv.longitude: give both")
+    if csv.station_column:
+        raise ValueError(
+            "csv.latitude/longitude place a file of one station; with csv.station_column "
+            "the stations are placed by [[stations]] or csv.latitude_column/longitude_column"
+        )
+    return [Station(csv.station_id, csv.station_id, csv.latitude, csv.longitude, csv.elevation_m)]
 
 
 def notification_channels(loaded: LoadedSettings, environ: Mapping[str, str]) -> list[Channel]:
@@ -256,13 +299,19 @@ def build_pipeline(
         source, clock, stations = build_source(loaded, store, wall, environ)
     except ValueError as exc:  # a source refusing its settings (no stations, bad URL...)
         raise ConfigError(f"config error: source {loaded.settings.source.kind}: {exc}") from None
+    replayed = isinstance(clock, ObservedClock)  # a replay: the pipeline's clock is the data's
     if loaded.settings.bus.kind == "kafka":
         publisher = open_publisher(loaded, environ, clock)
         bus: Bus = KafkaBus(
             kafka_connection(loaded, environ), publisher=publisher, watch=publisher.watch
         )
         pipeline = Pipeline(
-            pipeline_settings(loaded, stations), clock=clock, source=source, bus=bus, store=store
+            pipeline_settings(loaded, stations),
+            clock=clock,
+            source=source,
+            bus=bus,
+            store=store,
+            replayed=replayed,
         )
         pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
     else:
@@ -272,6 +321,7 @@ def build_pipeline(
             source=source,
             bus=MemoryBus(loaded.settings.bus.capacity),
             store=store,
+            replayed=replayed,
         )
     attach_notifications_or_say(loaded, pipeline, environ, wall)
     return pipeline

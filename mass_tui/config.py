@@ -30,6 +30,7 @@ from pipeline.settings import (
     BusSettings,
     DetectorSettings,
     KafkaSettings,
+    LimitsSettings,
     Positive,
     RuleSettings,
     SimulatorSettings,
@@ -75,6 +76,7 @@ class Settings(Strict):
     simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
     bus: BusSettings = msgspec.field(default_factory=BusSettings)
     validation: ValidationSettings = msgspec.field(default_factory=ValidationSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     detectors: DetectorSettings = msgspec.field(default_factory=DetectorSettings)
     rules: RuleSettings = msgspec.field(default_factory=RuleSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
@@ -424,6 +426,7 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
         detectors=settings.detectors,
         rules=settings.rules,
         validation=settings.validation,
+        limits=settings.limits,
         clear_after_s=settings.alerts.clear_after_min * 60,
         silence_s=settings.alerts.silence_min * 60,
         persistence=settings.alerts.persistence,

@@ -8,23 +8,18 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import msgspec
 
 from mass_tui.assemble import build_pipeline, open_store
 from mass_tui.config import LoadedSettings
+from mass_tui.state_changes import ProblemTeller
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.runtime import Pipeline
+from pipeline.times import iso_utc
 
 _encoder = msgspec.json.Encoder()
-
-
-def iso_utc(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def anomaly_line(anomaly: Anomaly) -> bytes:
@@ -88,7 +83,39 @@ def _report_source(pipeline: Pipeline, told: str) -> str:
     return state
 
 
+def summary(pipeline: Pipeline, elapsed: float) -> tuple[str, bool]:
+    """The exit summary, and whether the run was sound: nothing lost, the store sound.
+
+    Every observation received is accounted for: stored, a duplicate, rejected (kept in the
+    quarantine with its reason), waiting (a broker delivers it again) or lost."""
+    c = pipeline.analytics.counters
+    parts = [
+        f"{c.stored:,} observations stored",
+        f"{c.duplicates:,} duplicates",
+        f"{c.rejected_messages:,} messages and {c.rejected_readings:,} readings rejected "
+        "(quarantined)",
+        f"{c.waiting:,} waiting",
+        f"{c.lost:,} lost",
+    ]
+    text = (
+        f"mass-tui headless: {', '.join(parts)}; {c.anomalies:,} anomalies; "
+        f"{c.accepted:,} analysed in {elapsed:.1f} s "
+        f"({c.accepted / elapsed if elapsed else 0:,.0f} obs/s)"
+    )
+    state = pipeline.source.state() if pipeline.source else "ok"
+    if state not in ("ok", "waiting"):
+        text += f"; source {pipeline.source.name}: {state}"
+    sound = c.lost == 0 and not pipeline.analytics.store_error
+    if pipeline.analytics.store_error:
+        text += f"; store failing: {pipeline.analytics.store_error}"
+    if c.lost:
+        text += f"; LOST {c.lost:,} observations that could not be stored"
+    return text, sound
+
+
 def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
+    """Runs until the duration is up, Ctrl-C or SIGTERM, or a replay has been played to the
+    end (and all of it stored). Exit status 1 if anything was lost."""
     store = open_store(loaded)
     pipeline = build_pipeline(loaded, store=store)
     writer = LineWriter()
@@ -96,12 +123,14 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
+    tell_problems = ProblemTeller("mass-tui headless")
     pipeline.start()
     try:
         deadline = None if duration is None else started + duration
         told = "ok"
-        while not stop.is_set() and not writer.broken.is_set():
+        while not stop.is_set() and not writer.broken.is_set() and not pipeline.finished():
             told = _report_source(pipeline, told)
+            tell_problems(pipeline.problems())
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
@@ -110,18 +139,6 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
         pass
     finally:
         pipeline.stop()
-    elapsed = time.monotonic() - started
-    c = pipeline.analytics.counters
-    summary = (
-        f"mass-tui headless: {c.accepted} observations, {c.anomalies} anomalies, "
-        f"{c.rejected_messages} messages and {c.rejected_readings} readings rejected, "
-        f"{c.duplicates} duplicates, {c.stored} stored in {elapsed:.1f} s "
-        f"({c.accepted / elapsed if elapsed else 0:.0f} obs/s)"
-    )
-    state = pipeline.source.state() if pipeline.source else "ok"
-    if state not in ("ok", "waiting"):
-        summary += f"; source {pipeline.source.name}: {state}"
-    if pipeline.analytics.store_error:
-        summary += f"; store failing: {pipeline.analytics.store_error}"
-    print(summary, file=sys.stderr)
-    return 0
+    text, sound = summary(pipeline, time.monotonic() - started)
+    print(text, file=sys.stderr)
+    return 0 if sound else 1

@@ -17,10 +17,11 @@ import time
 from mass_tui.assemble import build_source, open_publisher
 from mass_tui.config import ConfigError, LoadedSettings
 from mass_tui.state_changes import StateTeller
-from pipeline.clock import SystemClock
+from pipeline.clock import ObservedClock, SystemClock
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.kafka.spool import SpoolError
 from pipeline.sources import Source
+from pipeline.sources.observed import ObservedTimeSource
 
 
 def _say(text: str) -> None:
@@ -75,6 +76,8 @@ def run_produce(loaded: LoadedSettings, *, duration: float | None) -> int:
         source, clock, _ = build_source(loaded, None, SystemClock(), os.environ)
     except ValueError as exc:
         raise ConfigError(f"config error: source {loaded.settings.source.kind}: {exc}") from None
+    if isinstance(clock, ObservedClock):  # a replay: messages are stamped with its time
+        source = ObservedTimeSource(source, clock, loaded.settings.validation.max_future_s)
     publisher = open_publisher(loaded, os.environ, clock)
     loop = ProducerLoop(source, publisher)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())

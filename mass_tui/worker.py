@@ -15,9 +15,9 @@ import time
 
 from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
-from mass_tui.headless import iso_utc
 from mass_tui.state_changes import StateTeller
 from pipeline.alerts import Alert
+from pipeline.times import iso_utc
 
 
 def _say(text: str) -> None:

@@ -163,6 +163,12 @@ class AlertBook:
             del self._cleared[: -self.keep_cleared]
         return cleared
 
+    def next_clear_due(self) -> float | None:
+        """The earliest instant an open alert found quiet would clear, if it stays quiet."""
+        with self._lock:
+            quiet = [since for key, since in self._quiet_since.items() if key in self._open]
+        return min(quiet) + self.clear_after_s if quiet else None
+
     def reinstate(
         self, alerts: Iterable[Alert], station_silences: dict[str, StationSilence]
     ) -> None:

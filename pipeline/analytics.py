@@ -11,17 +11,18 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.alerts import Alert, AlertBook
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery
-from pipeline.clock import Clock
+from pipeline.clock import Clock, ObservedClock
 from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
-from pipeline.health import Counters, RateMeter
+from pipeline.health import Counters, IntakeMeter, RateMeter
 from pipeline.history import RecentHistory
 from pipeline.persistence import PersistenceWatch
 from pipeline.quarantine import Rejection
@@ -32,6 +33,7 @@ from pipeline.settings import (
     RuleSettings,
     ValidationSettings,
 )
+from pipeline.stepped_time import SteppedTime
 from pipeline.store import Store, StoreError
 from pipeline.validation import Validator
 from pipeline.variables import VariableSpec
@@ -41,6 +43,17 @@ log = logging.getLogger(__name__)
 UPSTREAM_MEMORY = 50_000  # anomaly keys a watching console remembers to drop repeats
 AnomalyListener = Callable[[Anomaly], None]
 AlertListener = Callable[[Alert], None]
+
+
+@dataclass(slots=True)
+class UnstoredBatch:
+    """A processed batch the store has not taken yet (a full disk, a locked or damaged file):
+    kept, in order, and written when the store takes writes again."""
+
+    rows: ObservationFrame
+    fresh: int  # the first ``fresh`` rows are new readings; the rest arrived late
+    anomalies: list[Anomaly]
+    rejections: list[Rejection]
 
 
 class Analytics:
@@ -59,15 +72,25 @@ class Analytics:
         detect: bool = True,
         clear_after_s: float = 0.0,
         persistence: PersistenceSettings | None = None,
+        follow: ObservedClock | None = None,
+        future_clock: Clock | None = None,
+        max_stations: int = 20_000,
     ) -> None:
         """``detect=False`` is a watching console's: anomalies and alerts arrive with each
-        delivery from workers elsewhere and are shown, not found again here."""
+        delivery from workers elsewhere and are shown, not found again here. ``follow``: the
+        clock is the data's own (a replay), moved by what is processed, never by what a source
+        has merely read; alerts are then settled in fixed steps of it. ``future_clock``: what
+        the future-timestamp check counts from (default ``clock``)."""
         self.variables = tuple(variables)
         self.detect = detect
         self.clock = clock
         self.registry = registry
         self.store = store
-        self.validator = Validator(variables, validation, clock)
+        self.validator = Validator(
+            variables, validation, future_clock or clock, max_stations=max_stations
+        )
+        self.follow = follow
+        self.steps = SteppedTime() if follow is not None else None
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
         self.alerts = AlertBook(clear_after_s=clear_after_s)
@@ -83,7 +106,9 @@ class Analytics:
         )
         self.counters = Counters()
         self.rate = RateMeter(wall=wall)
+        self.intake = IntakeMeter()
         self.store_error: str | None = None
+        self._unstored: deque[UnstoredBatch] = deque()
         self.anomaly_listeners: list[AnomalyListener] = []
         self.alert_listeners: list[AlertListener] = []
         self._deferred: deque[Rejection] = deque()
@@ -129,47 +154,90 @@ class Analytics:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, delivery: Delivery) -> list[Anomaly]:
+        """Validate, detect, tell and store one delivery. Rejections found by a source since
+        the last batch join it first, so a batch that fails still carries them to the
+        quarantine."""
         received_at = self.clock.now()
         counters = self.counters
-        deferred = self._take_deferred()
-        counters.received += len(delivery.observations) + len(delivery.rejections) + len(deferred)
+        delivery.rejections.extend(self._take_deferred())
+        counters.received += len(delivery.observations) + len(delivery.rejections)
         frame, rejections = self.validator.to_frame(
             delivery.observations, self.registry, received_at
         )
-        rejections = delivery.rejections + deferred + rejections
-        counters.rejected_messages += sum(1 for r in rejections if r.variable is None)
-        counters.rejected_readings += sum(1 for r in rejections if r.variable is not None)
+        rejections = delivery.rejections + rejections
+        whole = [r for r in rejections if r.variable is None]
+        counters.rejected_messages += len(whole)
+        counters.rejected_readings += len(rejections) - len(whole)
+        messages = len(delivery.observations) + len(delivery.rejections)
+        self.intake.add(messages, len(whole), whole[-1].reason if whole else "")
         self._ensure_stations()
 
         fresh, late = self._split_by_time(frame)
-        if self.detect:
-            anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        if self.detect and self.steps is not None:
+            anomalies = self._detect_in_steps(fresh)
+        elif self.detect:
+            anomalies = self._detect(fresh, self.clock.now())
         else:  # watching: keep the detectors' state for display, take anomalies from upstream
             if len(fresh):
                 self.bank.process(fresh, self.registry.ids, emit=False)
             anomalies = [a for a in delivery.anomalies if self._first_sight(a)]
+            for anomaly in anomalies:
+                tell_listeners(self.anomaly_listeners, anomaly)
+            with self.alert_lock:
+                for alert in self.alerts.mirror(delivery.alerts):
+                    tell_listeners(self.alert_listeners, alert)
         self.history.append(fresh)
         if len(fresh):
             np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
         counters.accepted += len(fresh)
         counters.anomalies += len(anomalies)
         self.rate.add(len(fresh))
+        self._write(fresh, late, anomalies, rejections)
+        return anomalies
 
-        # Listeners first: a worker publishes from them, and one killed after storing but
-        # before publishing would find the batch already stored when it comes again.
+    def _detect(self, fresh: ObservationFrame, settle_at: float | None) -> list[Anomaly]:
+        """Run the detectors over new readings and tell what they found; then (``settle_at``)
+        clear the alerts whose rules no longer hold.
+
+        Listeners first: a worker publishes from them, and one killed after storing but before
+        publishing would find the batch already stored when it comes again."""
+        anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
         for anomaly in anomalies:
             tell_listeners(self.anomaly_listeners, anomaly)
         with self.alert_lock:
-            if self.detect:
-                changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
-                holding = self.bank.holding_rules(self.registry.ids)
-                holding |= self.persistence.holding(self.clock.now())
-                changed += self.alerts.settle(holding, self.clock.now())
-            else:
-                changed = self.alerts.mirror(delivery.alerts)
+            changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
             for alert in changed:
                 tell_listeners(self.alert_listeners, alert)
-        self._write(fresh, late, anomalies, rejections)
+        if settle_at is not None:
+            self._settle(settle_at)
+        return anomalies
+
+    def _settle(self, now: float) -> None:
+        with self.alert_lock:
+            holding = self.bank.holding_rules(self.registry.ids) | self.persistence.holding(now)
+            for alert in self.alerts.settle(holding, now):
+                tell_listeners(self.alert_listeners, alert)
+
+    def _detect_in_steps(self, fresh: ObservationFrame) -> list[Anomaly]:
+        """A replay's detection: cell by cell in time order, settling alerts at each step
+        boundary (:mod:`pipeline.stepped_time`), the clock following what is processed."""
+        assert self.steps is not None and self.follow is not None
+        anomalies: list[Anomaly] = []
+        for cell in self.steps.cells(fresh):
+            for boundary in self.steps.boundaries(
+                float(cell.observed_at[0]), self.alerts.next_clear_due
+            ):
+                self.follow.advance_to(boundary)
+                self._settle(boundary)
+            found = self.bank.process(cell, self.registry.ids).anomalies
+            found.sort(key=lambda a: (a.observed_at, a.station_id, a.variable, a.detector))
+            self.follow.advance_to(float(cell.observed_at[-1]))
+            for anomaly in found:
+                tell_listeners(self.anomaly_listeners, anomaly)
+            with self.alert_lock:
+                for alert in self.alerts.observe(found + self.persistence.observe(found)):
+                    tell_listeners(self.alert_listeners, alert)
+            anomalies += found
         return anomalies
 
     def _first_sight(self, anomaly: Anomaly) -> bool:
@@ -212,23 +280,16 @@ class Analytics:
             for obs in delivery.observations
         ]
         self.counters.rejected_messages += len(kept)
-        if self.store is None:
-            return
-        try:
-            self.store.write(
-                station_keys=np.zeros(0, dtype=np.int64),
-                observed_at=np.zeros(0),
-                values=np.zeros((0, len(self.variables))),
-                source="",
-                rejections=kept,
-            )
-        except StoreError as exc:
-            log.error("could not quarantine a failed batch: %s", exc)
-            self.store_error = str(exc)
+        self.intake.add(len(kept), len(kept), reason)
+        empty = ObservationFrame(
+            np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, len(self.variables)))
+        )
+        self._write(empty, empty, [], kept)
 
     def prune(self) -> None:
-        """Apply the store's retention."""
-        if self.store is None:
+        """Apply the store's retention (not while batches wait to be stored: a failing store
+        is not one to delete from)."""
+        if self.store is None or self._unstored:
             return
         try:
             removed = self.store.prune(self.clock.now())
@@ -269,6 +330,29 @@ class Analytics:
             self.counters.late += len(late)
             return
         rows = fresh if not len(late) else _concat(fresh, late)
+        self._unstored.append(UnstoredBatch(rows, len(fresh), anomalies, rejections))
+        self.counters.waiting += len(rows)
+        self.flush_unstored()
+
+    @property
+    def unstored(self) -> int:
+        """Batches processed and waiting for the store."""
+        return len(self._unstored)
+
+    def flush_unstored(self) -> bool:
+        """Write what waits for the store, oldest first; True once nothing waits. On failure
+        everything stays queued (the caller holds back the bus: back-pressure)."""
+        while self._unstored:
+            batch = self._unstored[0]
+            if not self._store_batch(batch):
+                return False
+            self._unstored.popleft()
+            self.counters.waiting -= len(batch.rows)
+        return True
+
+    def _store_batch(self, batch: UnstoredBatch) -> bool:
+        assert self.store is not None
+        rows = batch.rows
         sources = rows.source if rows.source is not None else "unknown"
         try:
             stored = self.store.write(
@@ -276,21 +360,54 @@ class Analytics:
                 observed_at=rows.observed_at,
                 values=rows.values,
                 source=sources,
-                anomalies=anomalies,
-                rejections=rejections,
+                anomalies=batch.anomalies,
+                rejections=batch.rejections,
             )
         except StoreError as exc:
-            self.counters.store_failures += len(rows)
-            if self.store_error != str(exc):
-                log.error("store write failed: %s", exc)
-            self.store_error = str(exc)
-            return
-        self.store_error = None
+            self.counters.store_failures += 1
+            problem = str(exc)
+            damage = self.store.integrity() if "malformed" in problem else None
+            problem = f"{problem} ({damage})" if damage else problem
+            if self.store_error is None or not self.store_error.startswith(problem):
+                log.error("store write failed (kept, retried): %s", problem)
+            self.store_error = f"{problem}; {self.counters.waiting:,} observations waiting"
+            return False
+        self.store_error = self.store.missing()
         self.counters.stored += stored
         # Late readings the store already had are duplicates after all (e.g. a replayed batch).
-        late_new = max(0, min(len(late), stored - len(fresh)))
+        late = len(rows) - batch.fresh
+        late_new = max(0, min(late, stored - batch.fresh))
         self.counters.late += late_new
         self.counters.duplicates += len(rows) - stored
+        return True
+
+    def watch_store(self) -> None:
+        """Notice a store file deleted or replaced under the running process (SQLite goes on
+        writing to the old file without an error)."""
+        if self.store is None or self._unstored:
+            return
+        missing = self.store.missing()
+        if missing and missing != self.store_error:
+            log.error("%s", missing)
+        self.store_error = missing
+
+    def give_up_unstored(self, *, lost: bool) -> None:
+        """At exit, what never reached the store: ``lost`` (counted and logged), or left
+        ``waiting`` for a broker to deliver again."""
+        observations = sum(len(batch.rows) for batch in self._unstored)
+        rejections = sum(len(batch.rejections) for batch in self._unstored)
+        if self._unstored:
+            log.error(
+                "%d observations and %d quarantine records could not be stored (%s): %s",
+                observations,
+                rejections,
+                "lost" if lost else "the broker delivers them again",
+                self.store_error,
+            )
+        self._unstored.clear()
+        if lost:
+            self.counters.waiting -= observations
+            self.counters.lost += observations
 
 
 def tell_listeners(listeners: list, item: object) -> None:

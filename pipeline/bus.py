@@ -46,6 +46,8 @@ class Delivery:
 
 class Bus(Protocol):
     name: str
+    redelivers: bool
+    """Whether what was consumed and never acknowledged is delivered again (after a restart)."""
 
     def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
         """Hand observations over; blocks while the bus is full. False if it timed out."""
@@ -83,6 +85,7 @@ class MemoryBus:
     """
 
     name = "memory"
+    redelivers = False
 
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
@@ -153,6 +156,7 @@ class ObservedTimeBus:
     def __init__(self, bus: Bus, clock: ObservedClock) -> None:
         self.inner = bus
         self.name = bus.name
+        self.redelivers = bus.redelivers
         self._clock = clock
 
     def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from pipeline.clock import Clock, MonotonicClock
@@ -21,7 +22,9 @@ class Counters:
     rejected_readings: int = 0
     anomalies: int = 0
     stored: int = 0
-    store_failures: int = 0
+    store_failures: int = 0  # store writes that failed (each is retried; see ``waiting``)
+    waiting: int = 0  # observations processed but not yet stored (the store is failing)
+    lost: int = 0  # observations processed and never stored (given up at exit)
 
 
 @dataclass(slots=True)
@@ -59,6 +62,46 @@ class HealthBoard:
                 worker.state = "stalled"
                 worker.detail = f"no progress for {now - worker.last_beat:.0f} s"
         return workers
+
+
+class IntakeMeter:
+    """The share of recent messages rejected: a pipeline that quarantines most of what it
+    receives is failing, however busy it looks (every batch is "processed")."""
+
+    def __init__(self, window: int = 1_000, failing_share: float = 0.5, minimum: int = 20):
+        self.window = window
+        self.failing_share = failing_share
+        self.minimum = minimum
+        self._batches: deque[tuple[int, int]] = deque()
+        self._messages = 0
+        self._rejected = 0
+        self._reason = ""
+        self._lock = threading.Lock()
+
+    def add(self, messages: int, rejected: int, reason: str = "") -> None:
+        if not messages:
+            return
+        with self._lock:
+            self._batches.append((messages, rejected))
+            self._messages += messages
+            self._rejected += rejected
+            if reason:
+                self._reason = reason
+            while len(self._batches) > 1 and self._messages - self._batches[0][0] >= self.window:
+                old_messages, old_rejected = self._batches.popleft()
+                self._messages -= old_messages
+                self._rejected -= old_rejected
+
+    def problem(self) -> str:
+        """ "" while most messages are taken; else how many are rejected and the latest why."""
+        with self._lock:
+            messages, rejected, reason = self._messages, self._rejected, self._reason
+        if messages < self.minimum or rejected < self.failing_share * messages:
+            return ""
+        return (
+            f"rejecting {rejected / messages:.0%} of messages ({rejected:,} of the last "
+            f"{messages:,}); latest: {reason[:120]}"
+        )
 
 
 class RateMeter:

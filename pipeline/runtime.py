@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -22,15 +22,17 @@ from pipeline.alerts import LIFTED, Alert, AlertCommand, StationSilence
 from pipeline.analytics import Analytics, tell_listeners
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Bus, BusClosed, Delivery
-from pipeline.clock import Clock
+from pipeline.clock import Clock, LatestClock, ObservedClock, SystemClock
 from pipeline.detectors import Threshold
 from pipeline.health import Counters, HealthBoard, WorkerHealth
 from pipeline.locked_db import SideTableError
 from pipeline.notify.service import Notifications
+from pipeline.observation import Observation
 from pipeline.registry import StationRegistry
 from pipeline.settings import (
     BusSettings,
     DetectorSettings,
+    LimitsSettings,
     PersistenceSettings,
     RuleSettings,
     ValidationSettings,
@@ -43,10 +45,13 @@ from pipeline.variables import VariableSpec
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+STORE_RETRY_S = 1.0  # how often a failing store is tried again
+STORE_CHECK_S = 5.0  # how often the store file is checked to still be there
 PRODUCER = "producer"
 CONSUMER = "consumer"
 STORE = "store"
 BUS = "bus"
+INPUT = "input"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class PipelineSettings:
     detectors: DetectorSettings
     rules: RuleSettings
     validation: ValidationSettings
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     restore_s: float = 24 * 3600.0
     clear_after_s: float = 0.0  # alert hysteresis (observed time)
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
@@ -98,7 +104,11 @@ class Pipeline:
         wall: Clock | None = None,
         detect: bool = True,
         source_label: str = "none",
+        replayed: bool = False,
     ) -> None:
+        """``replayed``: the data is not "now" (a replay). ``clock`` is then an
+        :class:`ObservedClock` that follows what is processed, the future-timestamp check
+        counts from the later of it and the wall clock, and retention is off."""
         self.settings = settings
         self.clock = clock
         self.source = source
@@ -118,7 +128,12 @@ class Pipeline:
             detect=detect,
             clear_after_s=settings.clear_after_s,
             persistence=settings.persistence,
+            follow=clock if replayed else None,
+            future_clock=LatestClock(clock, wall or SystemClock()) if replayed else None,
+            max_stations=settings.limits.max_stations,
         )
+        if replayed and not isinstance(clock, ObservedClock):
+            raise TypeError("a replayed pipeline's clock follows the data: an ObservedClock")
         self.notifications: Notifications | None = None
         self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
         self.health = HealthBoard()
@@ -128,6 +143,11 @@ class Pipeline:
         self._stop = threading.Event()
         self._producer_done = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._held: deque[Delivery] = deque()  # processed, not stored yet: not acknowledged
+        self._consumer_failing = False
+        # Retention counts from the pipeline's "now"; a replay's is the replayed time, by
+        # which a replay of last year would delete what it has just stored (see README).
+        self.prune_store = not replayed
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,11 +194,27 @@ class Pipeline:
         self._threads.clear()
         if self.source is not None:
             self.source.close()
+        if self.analytics.unstored and self.analytics.flush_unstored():
+            self._ack_held()
+        if self.analytics.unstored:
+            # Not acknowledged: a broker hands them out again (they stay "waiting"); an
+            # in-process bus cannot, so they are lost, and said to be.
+            self.analytics.give_up_unstored(lost=not self.bus.redelivers)
         self.bus.close()
         if self.notifications is not None:
             self.notifications.stop()
         if self.store is not None:
             self.store.close()
+
+    def finished(self) -> bool:
+        """Everything a finite source had is processed and stored (or counted as lost)."""
+        return (
+            self.source is not None
+            and self.source.exhausted
+            and self._producer_done.is_set()
+            and self.bus.depth() == 0
+            and not self.analytics.unstored
+        )
 
     def _guard(self, name: str, target) -> None:
         try:
@@ -209,17 +245,30 @@ class Pipeline:
                     break
                 self.health.beat(PRODUCER, "waiting: bus full")
             self.health.beat(PRODUCER, self.source.state())
+            if self.source.exhausted:
+                return
             self._stop.wait(self.source.poll_interval_s)
 
     def _consume(self) -> None:
         batch_size = self.settings.bus.batch_size
-        next_prune = 0.0
+        next_prune = next_store_check = retry_at = 0.0
         while True:
             # Stop only once asked to, the producer has finished, and the bus is drained; a
             # consumer fed by a broker stops after its current batch (the broker keeps the rest).
             if self._stop.is_set() and self.source is None:
                 return
             draining = self._stop.is_set() and self._producer_done.is_set()
+            now = time.monotonic()
+            if self.analytics.unstored and now >= retry_at:
+                retry_at = now + STORE_RETRY_S
+                if self.analytics.flush_unstored():
+                    self._ack_held()
+            if self.analytics.counters.waiting >= self.settings.bus.capacity:
+                # The store takes nothing: read no more (a broker keeps it; a producer waits).
+                if draining:
+                    return
+                self._stop.wait(0.2)
+                continue
             try:
                 delivery = self.bus.consume(batch_size, timeout=0.2)
             except BusClosed:
@@ -230,27 +279,61 @@ class Pipeline:
                 self.analytics.flush_deferred()
                 if draining:
                     return
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + PRUNE_EVERY_S
-                self.analytics.prune()
-            self.health.beat(CONSUMER)
+            if now >= next_prune:
+                next_prune = now + PRUNE_EVERY_S
+                if self.prune_store:
+                    self.analytics.prune()
+            if now >= next_store_check:
+                next_store_check = now + STORE_CHECK_S
+                self.analytics.watch_store()
+            if not self._consumer_failing:
+                self.health.beat(CONSUMER)
 
     def process(self, delivery: Delivery) -> None:
-        """Process one delivery and acknowledge it; a failure quarantines the batch instead of
-        killing the worker. The consumer thread's step, public for callers that consume
-        themselves (the Kafka benchmark)."""
+        """Process one delivery; acknowledge it once it is stored (with every delivery held
+        before it, in order). A failure confines itself to the stations whose readings caused
+        it: their messages are quarantined, the others' processed. The consumer thread's step,
+        public for callers that consume themselves (the Kafka benchmark)."""
+        counted = replace(self.analytics.counters)
         try:
             self.analytics.process(delivery)
+            self._consumer_failing = False
         except Exception as exc:
             log.exception("processing a batch of %d failed", len(delivery.observations))
+            self._consumer_failing = True
             self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
-            self.analytics.quarantine(delivery, f"processing failed: {type(exc).__name__}: {exc}")
+            self.analytics.counters = counted  # counted again as it is processed piecemeal
+            self._process_by_station(delivery, f"{type(exc).__name__}: {exc}")
         for command in delivery.commands:
             try:
                 self.obey(command)
             except Exception:  # one command must not take the consumer down
                 log.exception("applying %s failed", command)
-        self.bus.ack(delivery, kept=self.analytics.store_error is None)
+        self._held.append(delivery)
+        if not self.analytics.unstored:
+            self._ack_held()
+
+    def _process_by_station(self, delivery: Delivery, error: str) -> None:
+        """A batch that failed, again one station at a time: one station's bad readings must
+        not keep every other station's from being analysed and stored."""
+        by_station: dict[str, list[Observation]] = {}
+        for observation in delivery.observations:
+            by_station.setdefault(observation.station_id, []).append(observation)
+        parts = [Delivery([], delivery.rejections)] + [Delivery(o) for o in by_station.values()]
+        for part in parts if len(by_station) > 1 else parts[:1]:
+            try:
+                self.analytics.process(part)
+            except Exception:
+                log.exception("processing %d observations failed again", len(part.observations))
+                self.analytics.quarantine(part, f"processing failed: {error}")
+        if len(by_station) <= 1 and delivery.observations:
+            self.analytics.quarantine(
+                Delivery(delivery.observations), f"processing failed: {error}"
+            )
+
+    def _ack_held(self) -> None:
+        while self._held:
+            self.bus.ack(self._held.popleft(), kept=True)
 
     def process_pending(self) -> int:
         """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""
@@ -282,14 +365,7 @@ class Pipeline:
         latest_time, latest_values = analytics.history.latest()
         with self._recent_lock:
             anomalies = list(self._recent)
-        health = self.health.snapshot()
-        if analytics.store_error:
-            health.append(WorkerHealth(STORE, "failing", analytics.store_error))
-        if self.notifications is not None:
-            health += [WorkerHealth("notify", "failing", p) for p in self.notifications.problems()]
-        bus_problem = self.bus.problem()
-        if bus_problem:
-            health.append(WorkerHealth(BUS, "failing", bus_problem))
+        health = self.health_now()
         return PipelineSnapshot(
             now=self.clock.now(),
             source=self.source.name if self.source else self.source_label,
@@ -308,6 +384,30 @@ class Pipeline:
             alerts=analytics.alerts.alerts(),
             store_error=analytics.store_error,
         )
+
+    def health_now(self) -> list[WorkerHealth]:
+        """Each worker's health, and the store's, the input's, the notifiers' and the bus's."""
+        analytics = self.analytics
+        health = self.health.snapshot()
+        if analytics.store_error:
+            health.append(WorkerHealth(STORE, "failing", analytics.store_error))
+        intake = analytics.intake.problem()
+        if intake:
+            health.append(WorkerHealth(INPUT, "failing", intake))
+        if self.notifications is not None:
+            health += [WorkerHealth("notify", "failing", p) for p in self.notifications.problems()]
+        bus_problem = self.bus.problem()
+        if bus_problem:
+            health.append(WorkerHealth(BUS, "failing", bus_problem))
+        return health
+
+    def problems(self) -> list[str]:
+        """What is wrong now, one line each ("store failing: ..."); empty while healthy."""
+        return [
+            f"{w.name} {w.state}: {w.detail}" if w.detail else f"{w.name} {w.state}"
+            for w in self.health_now()
+            if w.state in ("failed", "stalled", "failing")
+        ]
 
     def recent_series(self, station_id: str) -> tuple[np.ndarray, np.ndarray]:
         index = self.registry.get(station_id)

@@ -137,6 +137,12 @@ class ValidationSettings(Strict):
     max_future_s: NonNegative = 300.0
 
 
+class LimitsSettings(Strict):
+    """Bounds on what outside input can make one process hold in memory."""
+
+    max_stations: PositiveInt = 20_000  # readings of stations beyond it are quarantined
+
+
 class StorageSettings(Strict):
     path: str = ""
     retention_days: Positive = 7.0
@@ -150,15 +156,43 @@ class BusSettings(Strict):
 
 
 class CsvSettings(Strict):
-    """How a replayed CSV file's columns map to an observation."""
+    """How a replayed CSV file's columns map to an observation, and how its cells read
+    (:mod:`pipeline.sources.replay_csv`)."""
 
     time_column: str = "timestamp"
+    date_column: str = ""  # date and time in two columns: the time is read from "date time"
+    time_format: str = ""  # strptime format; empty: ISO 8601 or epoch seconds
+    timezone: str = "UTC"  # IANA zone of times written without an offset
+    header_line: PositiveInt = 1
+    data_line: NonNegativeInt = 0  # the first row's line, when lines of units follow the header
     station_column: str = ""
     station_id: str = "csv"
     station_name_column: str = ""
     latitude_column: str = ""
     longitude_column: str = ""
+    # A file of one station: its place, when the file has no coordinate columns.
+    latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
+    elevation_m: float = 0.0
     variables: dict[str, str] = {}
+    units: dict[str, str] = {}  # variable -> the unit its column is in, e.g. "degF"
+    # What station files write for "no reading": empty, NA and N/A (R, pandas), NaN, null,
+    # M (ASOS/METAR, IEM), --- (Davis WeatherLink), and the sentinels -999, -9900 (TMY3) and
+    # -9999 (USCRN, many loggers). Text is matched ignoring case, numbers by value (-9999.0).
+    missing: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "",
+            "NA",
+            "N/A",
+            "NaN",
+            "null",
+            "M",
+            "---",
+            "-999",
+            "-9900",
+            "-9999",
+        ]
+    )
 
 
 class ReplaySettings(Strict):

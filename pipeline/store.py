@@ -15,6 +15,7 @@ every time query here goes through a station's key range instead.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from typing import Self
 import numpy as np
 
 from pipeline.anomaly import Anomaly
+from pipeline.exclusive import ExclusiveLock, LockHeld
 from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
 from pipeline.stations import Station
@@ -362,9 +364,19 @@ class Store(StoreReader):
         if reserved or len(set(variables)) != len(variables):
             raise ValueError(f"variable names must be unique and not {_KEY_COLUMNS}: {variables}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # One pipeline per store: a second would notify people twice and number its
+            # alerts over the first's (the console may attach to the first instead).
+            self._owner = ExclusiveLock(path.with_name(path.name + ".lock"), "the store in")
+        except LockHeld as held:
+            raise StoreError(
+                f"{held}; stop it first, or give this one its own --data-dir"
+            ) from None
+        except OSError as error:
+            raise StoreError(f"{path}: cannot open the store: {error}") from error
+        try:
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as error:
+            self._owner.release()
             raise StoreError(f"{path}: cannot open the store: {error}") from error
         super().__init__(path, variables, connection)
         self.retention_s = retention_s
@@ -376,9 +388,38 @@ class Store(StoreReader):
         )
         try:
             self._create_schema()
-        except StoreError:
+            self._identity = _identity(path)
+        except (StoreError, OSError) as error:
             connection.close()
-            raise
+            self._owner.release()
+            if isinstance(error, StoreError):
+                raise
+            raise StoreError(f"{path}: cannot open the store: {error}") from error
+
+    def missing(self) -> str | None:
+        """Why the file this store writes is no longer the one at its path (deleted, replaced),
+        or None. SQLite goes on writing to a deleted file without an error, so nothing else
+        would notice that what it stores is gone."""
+        try:
+            identity = _identity(self.path)
+        except FileNotFoundError:
+            return f"{self.path} was deleted while running: what is stored since is lost"
+        except OSError as error:
+            return f"{self.path} cannot be checked: {error.strerror}"
+        if identity != self._identity:
+            return f"{self.path} was replaced while running: what is stored since is lost"
+        return None
+
+    def integrity(self) -> str | None:
+        """What ``PRAGMA quick_check`` finds wrong with the file, or None if it is sound (or
+        cannot even be asked: that is the write error already reported)."""
+        try:
+            with self._lock:
+                rows = self._conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.Error as error:
+            return f"{self.path}: integrity check failed: {error}"
+        problems = [row[0] for row in rows if row[0] != "ok"]
+        return f"{self.path} is damaged: {'; '.join(problems)}" if problems else None
 
     def _create_schema(self) -> None:
         with self._errors("open the store"):
@@ -551,3 +592,9 @@ class Store(StoreReader):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._conn.close()
+                self._owner.release()
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino

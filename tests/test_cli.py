@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,9 +104,10 @@ def test_headless_stops_cleanly_on_ctrl_c_with_everything_stored(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     summary = err.strip().splitlines()[-1]
-    accepted = int(summary.split(":")[1].split()[0])
-    stored = int(summary.split(" stored")[0].split()[-1])
+    stored = int(re.search(r"([\d,]+) observations stored", summary)[1].replace(",", ""))
+    accepted = int(re.search(r"([\d,]+) analysed", summary)[1].replace(",", ""))
     assert accepted > 0 and stored == accepted
+    assert " 0 lost" in summary
 
     import sqlite3
 

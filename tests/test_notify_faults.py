@@ -12,7 +12,10 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
+import os
 import sqlite3
+import stat
 import threading
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -22,6 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from werkzeug import Request, Response
 
+from mass_tui.config import LoggingSettings
+from mass_tui.logs import CHATTY_LIBRARIES, PrivateLogFile, setup_logging
 from pipeline.alerts import Alert
 from pipeline.clock import FixedClock
 from pipeline.notify.channels import DeliveryError, EmailChannel, WebhookChannel
@@ -29,6 +34,8 @@ from pipeline.notify.dispatcher import Dispatcher
 from pipeline.notify.message import Notification, compose
 from pipeline.notify.outbox import Outbox
 from pipeline.settings import EmailSettings, WebhookSettings
+from pipeline.sources.openweathermap import OpenWeatherMapSource
+from pipeline.stations import Station
 from tests.kafka_broker import free_port
 from tests.test_notifications import WALL, SmtpServer
 
@@ -310,3 +317,120 @@ def test_any_failure_inside_a_send_is_a_one_line_delivery_error():
     with pytest.raises(DeliveryError) as failure:  # no relay needed: it fails before connecting
         EmailChannel(settings).send(note())
     assert str(failure.value).startswith("smtp 127.0.0.1:") and is_clean(str(failure.value))
+
+
+@pytest.fixture
+def own_logging():
+    """setup_logging replaces the root logger's handlers (pytest's among them) and sets library
+    levels: put everything back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    libraries = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, library_level in libraries.items():
+        logging.getLogger(name).setLevel(library_level)
+
+
+API_KEY = "SECRETKEY0123456789abcdef"
+HOOK_PATH = "/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+
+def test_no_log_line_holds_the_webhook_path_or_the_api_key(tmp_path, httpserver, own_logging):
+    httpserver.expect_request(HOOK_PATH, method="POST").respond_with_data("ok")
+    moved = f"/v2/{API_KEY}/weather?appid={API_KEY}&units=metric"
+    httpserver.expect_request("/data/2.5/weather").respond_with_data(
+        "", status=302, headers={"Location": moved}
+    )
+    httpserver.expect_request(f"/v2/{API_KEY}/weather").respond_with_data("{}", status=503)
+    hook_url = httpserver.url_for(HOOK_PATH)
+    path = setup_logging(
+        tmp_path,
+        LoggingSettings(level="DEBUG"),
+        "mass-tui",
+        secrets=[API_KEY],
+        secret_urls=[hook_url],
+    )
+    assert {logging.getLogger(n).level for n in CHATTY_LIBRARIES} == {logging.WARNING}
+    for name in CHATTY_LIBRARIES:  # opened up again: the filter alone must hold
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+    WebhookChannel(WebhookSettings(url=hook_url)).send(note())
+    wall = FixedClock(WALL)
+    source = OpenWeatherMapSource(
+        [Station("lon", "London", 51.5, -0.12, 11.0)],
+        api_key=API_KEY,
+        api_base=httpserver.url_for("/"),
+        clock=wall,
+        wall=wall,
+    )
+    assert source.poll() == []  # redirected, then 503
+    source.close()
+    try:
+        raise ValueError(f"cannot post to {hook_url}")
+    except ValueError:
+        logging.getLogger("tests").exception("with a traceback")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+    text = path.read_text()
+    assert "HTTP Request: POST" in text and "receive_response_headers" in text
+    assert "Location" in text and "Traceback" in text  # the lines that used to leak
+    assert API_KEY not in text
+    assert HOOK_PATH.strip("/") not in text and "XXXXXXXX" not in text
+    assert f"{httpserver.url_for('/')}*** " in text  # the host still shows
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_log_files_and_their_rotations_are_private_whatever_the_umask(tmp_path, own_logging):
+    old = tmp_path / "logs" / "mass-tui.log.3"  # rotated by an earlier version
+    old.parent.mkdir()
+    old.write_text("old\n")
+    old.chmod(0o644)
+    umask = os.umask(0)
+    try:
+        path = setup_logging(tmp_path, LoggingSettings(max_bytes=400, backups=3), "mass-tui")
+        for i in range(40):
+            logging.getLogger("tests").warning("line %d of a log that rotates", i)
+    finally:
+        os.umask(umask)
+    files = sorted(path.parent.iterdir())
+    assert [f.name for f in files] == [f"mass-tui.log{s}" for s in ("", ".1", ".2", ".3")]
+    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_costs_one_line_on_stderr_however_many_records(capsys):
+    handler = PrivateLogFile("/dev/full", max_bytes=1_000_000, backups=1)
+    logger = logging.getLogger("tests.full_disk")
+    logger.propagate = False
+    logger.addHandler(handler)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    try:
+        for i in range(200):
+            logger.warning("record %d", i)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert capsys.readouterr().err == (
+        "mass-tui: logging to /dev/full failed: No space left on device"
+        " (further log errors are counted)\n"
+    )
+    assert handler.lost == 200
+    assert len(os.listdir("/proc/self/fd")) <= descriptors  # each failed stream was closed
+    assert stat.S_IMODE(os.stat("/dev/full").st_mode) != 0o600  # a device is left alone
+
+
+def test_setup_logging_on_a_full_disk_says_so_once(tmp_path, own_logging, capsys):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "mass-tui.log").symlink_to("/dev/full")
+    setup_logging(tmp_path, LoggingSettings(), "mass-tui")
+    for i in range(50):
+        logging.getLogger("tests").warning("record %d", i)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err

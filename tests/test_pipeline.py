@@ -136,27 +136,27 @@ def test_snapshot_has_what_the_console_shows():
     assert {t.detector for t in pipeline.thresholds("pressure_msl_hpa")} >= {"pressure_fall"}
 
 
-def test_a_batch_that_fails_processing_is_quarantined_and_the_worker_goes_on(tmp_path):
+def test_a_station_whose_readings_fail_processing_is_quarantined_and_the_others_go_on(tmp_path):
     simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
     clock = FixedClock(START)
     store = Store(tmp_path / "m.sqlite3", NAMES, retention_s=7 * 86400)
     pipeline = make_pipeline(clock, store)
     real_process = pipeline.analytics.bank.process
-    calls = []
+    london = pipeline.registry.get("lon")
 
-    def fail_once(*args, **kwargs):  # fault injection: the first batch hits an internal error
-        calls.append(1)
-        if len(calls) == 1:
+    def fail_on_london(frame, *args, **kwargs):  # fault injection: an internal error
+        if london in frame.station.tolist():
             raise RuntimeError("detector state corrupted")
-        return real_process(*args, **kwargs)
+        return real_process(frame, *args, **kwargs)
 
-    pipeline.analytics.bank.process = fail_once
+    pipeline.analytics.bank.process = fail_on_london
     feed(pipeline, simulator, clock, 0, 2)
     feed(pipeline, simulator, clock, 2, 2)
-    assert pipeline.analytics.counters.rejected_messages == 10
-    assert pipeline.analytics.counters.accepted == 10
+    assert pipeline.analytics.counters.rejected_messages == 4  # London's, 2 a feed
+    assert pipeline.analytics.counters.accepted == 16  # the other four stations'
+    assert pipeline.analytics.counters.stored == 16
     kept = store.quarantine()
-    assert len(kept) == 10
+    assert len(kept) == 4 and {r.station_id for r in kept} == {"lon"}
     assert kept[0].reason == "processing failed: RuntimeError: detector state corrupted"
     health = {w.name: w for w in pipeline.health.snapshot()}
     assert health["consumer"].state == "failing"

@@ -112,6 +112,7 @@ def watcher_group(group_id: str) -> str:
 
 class KafkaBus:
     name = "kafka"
+    redelivers = True  # what is not committed is read again (by this worker or another)
 
     def __init__(
         self,

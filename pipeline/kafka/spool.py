@@ -9,13 +9,13 @@ without the log it had acknowledged (one without durable storage) can be refille
 
 from __future__ import annotations
 
-import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from pipeline.exclusive import ExclusiveLock, LockHeld
 
 PENDING, IN_FLIGHT, DELIVERED, REFUSED = 0, 1, 2, 3
 
@@ -39,7 +39,18 @@ class Spool:
         self.path = Path(path)
         self.keep_delivered = keep_delivered
         self._lock = threading.Lock()
-        self._owner = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
+        # One producer per spool: two would send each other's messages.
+        try:
+            self._owner = ExclusiveLock(self.path.with_name(self.path.name + ".lock"), "spool")
+        except LockHeld as exc:
+            raise SpoolError(
+                f"another producer is using this spool: {exc}; give each producer on a machine"
+                " its own --data-dir"
+            ) from None
+        except OSError as exc:
+            raise SpoolError(
+                f"{self.path}: cannot open the producer spool: {exc.strerror}"
+            ) from exc
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -190,22 +201,4 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-        self._owner.close()
-
-
-def _lock_exclusively(path: Path) -> IO[bytes]:
-    """One producer per spool: two would send each other's messages."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("ab")
-    except OSError as exc:
-        raise SpoolError(f"{path}: cannot open the producer spool: {exc.strerror}") from exc
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise SpoolError(
-            f"{path.parent}: another producer is using this spool; give each producer on a "
-            "machine its own --data-dir"
-        ) from None
-    return handle
+        self._owner.release()

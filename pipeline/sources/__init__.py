@@ -12,6 +12,8 @@ class Source(Protocol):
     name: str
     poll_interval_s: float
     """Wall-clock seconds the producer waits between polls."""
+    exhausted: bool
+    """True once the source will give nothing more (a replay at its end, unless it loops)."""
 
     def poll(self) -> list[Observation]:
         """Observations that became available since the last poll (possibly none). Never

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -42,7 +43,12 @@ ERROR_TEXT_LIMIT = 200
 UNAUTHORIZED = "invalid or not yet activated API key"
 """OpenWeatherMap answers 401 for both; a new key takes a while to be activated (OWM FAQ)."""
 
-_APPID = re.compile(r"(appid=)[^&\s\"'<>]+", re.IGNORECASE)
+_CREDENTIAL_PARAMETER = re.compile(
+    r"(\b(?:appid|api_?key|access_token|token)=)[^&\s\"'<>]+", re.IGNORECASE
+)
+SECRET_URL_PART_MIN = 8
+"""A URL path or query shorter than this is not taken for a secret ("/", "/hook"): replacing
+it everywhere would garble ordinary words in every line."""
 _DELAY_SECONDS = re.compile(r"\d+", re.ASCII)
 
 
@@ -163,12 +169,32 @@ def endpoint(api_base: str, path: str) -> str:
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` without API keys: the ``appid=`` query parameter and any of ``secrets``."""
-    text = _APPID.sub(r"\1***", text)
-    for secret in secrets:
+    """``text`` without credentials: the value of a credential query parameter (``appid=``,
+    ``api_key=``, ``token=``...) and any of ``secrets``, each replaced by ``***``. The one place
+    that redacts: sources, rejections and log records (:class:`RedactingFilter`) all use it."""
+    text = _CREDENTIAL_PARAMETER.sub(r"\1***", text)
+    for secret in sorted(secrets, key=len, reverse=True):  # a longer one may hold a shorter
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What of ``url`` is a credential: its path (without the leading slash, so a redacted URL
+    still shows its host: ``https://hooks.example/***``) and its query, as written and as
+    httpx encodes them. A chat tool's webhook URL carries its token in the path."""
+    try:
+        encoded = httpx.URL(url)
+    except httpx.InvalidURL:
+        encoded = None
+    split = urlsplit(url)
+    parts = [split.path.strip("/"), split.query]
+    if encoded is not None:
+        parts += [
+            encoded.raw_path.decode("ascii").partition("?")[0].strip("/"),
+            encoded.query.decode(),
+        ]
+    return tuple(dict.fromkeys(p for p in parts if len(p) >= SECRET_URL_PART_MIN))
 
 
 def retry_after_s(value: str | None, wall_now: float) -> float | None:
@@ -234,19 +260,35 @@ def _timeout_text(exc: httpx.TimeoutException, timeout: httpx.Timeout) -> str:
     return f"timeout ({type(exc).__name__})"
 
 
-class _RedactingFilter(logging.Filter):
-    """httpx logs every request URL at INFO, query string included: without this an
-    OpenWeatherMap ``appid`` would reach the log file whenever the log level is INFO."""
+class RedactingFilter(logging.Filter):
+    """Takes credentials (see :func:`redact`) out of log records: the message with its
+    arguments, the traceback and the stack. ``urls``: URLs whose path and query are secrets.
 
-    def __init__(self, secrets: Sequence[str]) -> None:
+    On a handler it covers every logger writing there; on a logger only that logger's own
+    records (not its children's). httpx logs each request URL at INFO, query included, and
+    httpcore the response headers (a redirect's ``Location``) at DEBUG.
+    """
+
+    def __init__(self, secrets: Sequence[str] = (), urls: Sequence[str] = ()) -> None:
         super().__init__()
-        self._secrets = tuple(secrets)
+        self._secrets = tuple(s for s in secrets if s) + tuple(
+            part for url in urls for part in url_secrets(url)
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: the handler reports it
+            return True
         cleaned = redact(message, self._secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self._secrets)
         return True
 
 
@@ -287,7 +329,7 @@ class HttpPoller:
             headers={"User-Agent": user_agent(), "Accept": "application/json"},
             follow_redirects=True,
         )
-        self._log_filter = _RedactingFilter(self._secrets) if self._secrets else None
+        self._log_filter = RedactingFilter(self._secrets) if self._secrets else None
         if self._log_filter is not None:
             logging.getLogger("httpx").addFilter(self._log_filter)
         self._round_started: float | None = None
@@ -459,6 +501,7 @@ class HttpSource:
 
     name: str
     _http: HttpPoller
+    exhausted = False  # a live service has always more to come
 
     def _observation(
         self, station: Station, observed_at: float, values: dict[str, float]

@@ -4,17 +4,15 @@
 (60: an hour a minute), measured on the injected clock, so tests advance time instead of
 sleeping; ``pace="fast"`` hands over up to ``batch`` observations a poll. ``loop`` starts again
 at the end with times shifted forward by the file's span, so they keep increasing. A line that
-cannot be read becomes a rejection naming the file and line number; the replay goes on.
+cannot be read becomes a rejection naming the file and line number; the replay goes on. How a
+CSV row is read (units, missing cells, local times, stations): :mod:`pipeline.sources.replay_csv`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -23,6 +21,8 @@ from pipeline.clock import Clock, SystemClock
 from pipeline.codec import decode_observation
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
+from pipeline.sources.replay_csv import CsvColumns, CsvHeaderError, CsvReader
+from pipeline.stations import Station
 
 DEMO_STREAM = "demo_stream.jsonl"
 
@@ -38,34 +38,6 @@ def parse_replay_spec(spec: str) -> Path | None:
     return Path(path).expanduser() if path else None
 
 
-@dataclass(frozen=True, slots=True)
-class CsvColumns:
-    """Which CSV column holds what. Without a station column every row is ``station_id``."""
-
-    time: str = "timestamp"
-    station: str | None = None
-    station_id: str = "csv"
-    station_name: str | None = None
-    latitude: str | None = None
-    longitude: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)  # variable name -> column
-
-
-def _csv_time(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
-    return moment.timestamp()
-
-
-def _csv_float(row: dict[str, str], column: str | None) -> float:
-    return float(row[column]) if column and row.get(column) not in (None, "") else math.nan
-
-
 class ReplaySource:
     name = "replay"
 
@@ -78,11 +50,14 @@ class ReplaySource:
         speed: float = 1.0,
         loop: bool = False,
         csv_columns: CsvColumns | None = None,
+        stations: Sequence[Station] = (),
         batch: int = 1000,
         wall: Clock | None = None,
     ) -> None:
         """``clock`` paces the replay (monotonic in production, fixed in tests); ``wall`` stamps
-        rejections with the real time they were found."""
+        rejections with the real time they were found. A CSV row's station that is the id or
+        name of one of ``stations`` takes its coordinates. Raises ValueError when a CSV file
+        lacks a mapped column."""
         if speed <= 0:
             raise ValueError("replay speed must be positive")
         self.path = path or demo_stream_path()
@@ -91,12 +66,12 @@ class ReplaySource:
         self._pace = pace
         self._speed = speed
         self._loop = loop
-        self._columns = csv_columns or CsvColumns()
         self._batch = batch
         self.poll_interval_s = 0.1
         self._rejections: list[Rejection] = []
         self._played = 0
         self._bad = 0
+        self._bad_readings = 0
         self._error: str | None = None
         self._finished = False
         self._shift = 0.0  # added to observed times on each further pass of a loop
@@ -106,6 +81,17 @@ class ReplaySource:
         self._origin = 0.0  # observed time of the first observation played
         self._first_pass = 0  # observations in one pass of the file
         self._pending: Observation | None = None
+        self._csv: CsvReader | None = None
+        if self.path.suffix.lower() == ".csv":
+            self._csv = CsvReader(
+                self.path,
+                csv_columns or CsvColumns(),
+                stations,
+                source=self.name,
+                reject=self._reject,
+            )
+            with contextlib.suppress(OSError):  # an unreadable file is a state, told when read
+                self._csv.check_header()
         self._lines = self._read()
 
     # -- reading ---------------------------------------------------------------------------
@@ -114,14 +100,16 @@ class ReplaySource:
         """Every observation of the file, in file order, pass after pass when looping."""
         while True:
             try:
-                if self.path.suffix.lower() == ".csv":
-                    with self.path.open(encoding="utf-8", newline="") as text:
-                        yield from self._csv(text)
-                else:
-                    with self.path.open("rb") as handle:
+                with self.path.open("rb") as handle:
+                    if self._csv is not None:
+                        yield from self._csv.observations(handle)
+                    else:
                         yield from self._jsonl(handle)
             except OSError as exc:
                 self._error = f"cannot read {self.path}: {exc.strerror or exc}"
+                return
+            except CsvHeaderError as exc:  # the file changed since the start
+                self._error = str(exc)
                 return
             if not self._loop or self._first_time is None or self._last_time is None:
                 return
@@ -141,33 +129,6 @@ class ReplaySource:
             else:
                 yield self._shifted(decoded)
 
-    def _csv(self, handle: io.TextIOBase) -> Iterator[Observation]:
-        columns = self._columns
-        reader = csv.DictReader(handle)
-        for row in reader:
-            number = reader.line_num
-            try:
-                station = row[columns.station] if columns.station else columns.station_id
-                values = {}
-                for variable, column in columns.variables.items():
-                    raw = row.get(column)
-                    if raw not in (None, ""):
-                        values[variable] = float(raw)
-                observation = Observation(
-                    station_id=station,
-                    station_name=row.get(columns.station_name or "", "") or station,
-                    lat=_csv_float(row, columns.latitude),
-                    lon=_csv_float(row, columns.longitude),
-                    observed_at=_csv_time(row[columns.time]),
-                    source=self.name,
-                    values=values,
-                )
-            except (KeyError, ValueError, TypeError) as exc:
-                text = ",".join(v or "" for v in row.values() if isinstance(v, str))
-                self._reject(number, text, f"{type(exc).__name__}: {exc}")
-                continue
-            yield self._shifted(observation)
-
     def _shifted(self, observation: Observation) -> Observation:
         if self._shift:
             observation.observed_at += self._shift
@@ -178,14 +139,28 @@ class ReplaySource:
             self._first_pass += 1
         return observation
 
-    def _reject(self, number: int, line: str, reason: str) -> None:
-        self._bad += 1
+    def _reject(
+        self,
+        number: int,
+        line: str,
+        reason: str,
+        *,
+        variable: str | None = None,
+        station_id: str | None = None,
+    ) -> None:
+        """A bad line, or (``variable`` set) one bad reading of a row that went on."""
+        if variable is None:
+            self._bad += 1
+        else:
+            self._bad_readings += 1
         self._rejections.append(
             Rejection(
                 received_at=self._wall.now(),
                 source=self.name,
                 reason=f"{self.path.name} line {number}: {reason}",
                 payload=line[:10_000],
+                station_id=station_id,
+                variable=variable,
             )
         )
 
@@ -218,11 +193,17 @@ class ReplaySource:
         self._played += len(out)
         return out
 
+    @property
+    def exhausted(self) -> bool:
+        """Played to the end (a loop never ends), or the file cannot be read."""
+        return self._finished and self._pending is None
+
     def state(self) -> str:
         if self._error:
             return self._error
         if self._finished and self._pending is None:
-            return f"replay finished ({self._played} observations, {self._bad} bad lines)"
+            readings = f", {self._bad_readings} bad readings" if self._bad_readings else ""
+            return f"replay finished ({self._played} observations, {self._bad} bad lines{readings})"
         return "ok"
 
     def drain_rejections(self) -> list[Rejection]:

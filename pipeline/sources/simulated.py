@@ -21,6 +21,7 @@ class SimulatorSource:
     """
 
     name = "simulator"
+    exhausted = False
 
     def __init__(
         self,

@@ -1,0 +1,368 @@
+"""Station CSV files as they come: a column mapping, their units, their missing-value markers,
+their local times.
+
+Real exports are not tidy. An hourly ASOS file (IEM) gives °F, knots, inHg and writes ``M``
+where a sensor reported nothing; a TMY3 file puts a station line above the header, splits date
+and time into two columns and ends the day at ``24:00`` local standard time; a logger writes
+``-9999`` or ``---``. Each row becomes an observation of the readings it has: a missing cell is
+a missing reading, a cell that is neither a number nor a missing marker rejects only that
+reading, and only a row without a readable time (or station) is a bad line. Values are turned
+into canonical units here, once, with :mod:`pipeline.units`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.observation import Observation
+from pipeline.settings import CsvSettings
+from pipeline.stations import Station
+from pipeline.units import InputUnit
+
+
+class CsvHeaderError(ValueError):
+    """A mapped column is not in the file's header."""
+
+
+# ISO 8601 and TMY3 allow 24:00, the end of a day; datetime does not.
+_END_OF_DAY = re.compile(r"\b24:00(:00)?\b")
+
+Reject = Callable[..., None]
+"""``reject(line_number, text, reason, *, variable=None, station_id=None)``"""
+
+
+def time_zone(name: str) -> tzinfo:
+    """An IANA time zone (``America/New_York``; ``Etc/GMT+5`` for a fixed UTC-5, the sign
+    inverted as POSIX has it). Raises ValueError for an unknown name."""
+    if name in ("UTC", "Z", ""):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as America/New_York)"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeParser:
+    """Timestamps as a file writes them. Without ``format``: epoch seconds or ISO 8601; with
+    it, :func:`datetime.strptime`'s format. A time without an offset is local time in
+    ``zone``."""
+
+    format: str | None = None
+    zone: tzinfo = UTC
+
+    def parse(self, text: str, after: float | None = None) -> float:
+        """Seconds since the epoch. ``after`` is the previous time of the same series: a local
+        time the autumn change makes happen twice that is not after it is the second
+        occurrence (the hour repeated in standard time), so an hourly file does not go back.
+        Raises ValueError."""
+        text = text.strip()
+        if self.format is None:
+            try:
+                seconds = float(text)
+            except ValueError:
+                pass
+            else:
+                if not math.isfinite(seconds):
+                    raise ValueError(f"{text!r} is not a time")
+                return seconds
+        try:
+            moment = self._moment(text)
+        except ValueError:
+            end_of_day, found = _END_OF_DAY.subn(r"00:00\1", text, count=1)
+            if not found:
+                raise
+            moment = self._moment(end_of_day) + timedelta(days=1)
+        if moment.tzinfo is not None:
+            return moment.timestamp()
+        local = moment.replace(tzinfo=self.zone)
+        first = local.timestamp()
+        if after is not None and first <= after:
+            return max(first, local.replace(fold=1).timestamp())
+        return first
+
+    def _moment(self, text: str) -> datetime:
+        if self.format is None:
+            return datetime.fromisoformat(text)
+        return datetime.strptime(text, self.format)
+
+
+@dataclass(frozen=True, slots=True)
+class MissingMarkers:
+    """The cells that mean "no reading"."""
+
+    texts: frozenset[str]
+    numbers: frozenset[float]
+
+    @classmethod
+    def of(cls, markers: Iterable[str]) -> MissingMarkers:
+        texts, numbers = set(), set()
+        for marker in markers:
+            texts.add(marker.strip().casefold())
+            with contextlib.suppress(ValueError):
+                numbers.add(float(marker))
+        return cls(frozenset(texts), frozenset(n for n in numbers if math.isfinite(n)))
+
+    def number(self, cell: str) -> float | None:
+        """The cell's number, None for a missing marker. Raises ValueError for anything else
+        (text, or a number that is not finite)."""
+        text = cell.strip()
+        if text.casefold() in self.texts:
+            return None
+        value = float(text)
+        if value in self.numbers:
+            return None
+        if not math.isfinite(value):
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
+
+
+DEFAULT_MARKERS = MissingMarkers.of(CsvSettings().missing)
+
+
+@dataclass(frozen=True, slots=True)
+class CsvColumns:
+    """Which CSV column holds what, and how its cells read. Without a station column every row
+    is ``station_id``. ``date``: the date column when date and time are two columns (the time
+    is read from ``"<date> <time>"``). ``units``: the unit each variable's column is in, when
+    not the canonical one. ``header_line``: the line number of the header (2 for TMY3);
+    ``data_line``: of the first row, when lines of units sit between them (5 for a Campbell
+    TOA5 table; 0: right after the header)."""
+
+    time: str = "timestamp"
+    date: str | None = None
+    station: str | None = None
+    station_id: str = "csv"
+    station_name: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # variable name -> column
+    units: Mapping[str, InputUnit] = field(default_factory=dict)  # variable name -> its unit
+    times: TimeParser = TimeParser()
+    missing: MissingMarkers = DEFAULT_MARKERS
+    header_line: int = 1
+    data_line: int = 0
+
+
+class CsvLines:
+    """A CSV file's lines, each decoded on its own: a line that is not UTF-8 is reported and
+    left out, where a text-mode file would raise and end the reading. A UTF-8 byte-order mark
+    (Excel writes one) is dropped. ``number`` and ``text`` are those of the last line read."""
+
+    def __init__(self, handle: BinaryIO, undecodable: Callable[[int, str, str], None]) -> None:
+        self._handle = handle
+        self._undecodable = undecodable
+        self.number = 0
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self._handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                shown = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self._undecodable(number, shown, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+            self.number, self.text = number, text.rstrip("\r\n")
+            yield text
+
+
+def read_header(lines: CsvLines, rows: Iterator[list[str]], header_line: int) -> list[str]:
+    """The column names on line ``header_line`` (the lines above it skipped), stripped."""
+    for row in rows:
+        if lines.number >= header_line:
+            return [name.strip() for name in row]
+    return []
+
+
+def header_of(path: Path, header_line: int) -> list[str]:
+    """The header of the file at ``path``, undecodable bytes replaced. Raises OSError."""
+    with path.open("rb") as handle:
+        lines = CsvLines(handle, lambda number, text, reason: None)
+        return read_header(lines, csv.reader(lines), header_line)
+
+
+def column_indices(name: str, header: Sequence[str], columns: CsvColumns) -> dict[str, int]:
+    """Each mapped column's position in ``header``. Raises CsvHeaderError naming the first
+    missing column and listing the header."""
+    wanted = {"time_column": columns.time}
+    for key, column in (
+        ("date_column", columns.date),
+        ("station_column", columns.station),
+        ("station_name_column", columns.station_name),
+        ("latitude_column", columns.latitude),
+        ("longitude_column", columns.longitude),
+    ):
+        if column:
+            wanted[key] = column
+    wanted.update({f"variables.{v}": column for v, column in columns.variables.items()})
+    position: dict[str, int] = {}
+    for i, column in enumerate(header):
+        position.setdefault(column, i)
+    for key, column in wanted.items():
+        if column not in position:
+            shown = ", ".join(header) if header else "nothing"
+            raise CsvHeaderError(
+                f"{name} has no column {column!r} (csv.{key}); "
+                f"its header (line {columns.header_line}): {shown}"
+            )
+    return {column: position[column] for column in wanted.values()}
+
+
+class StationLookup:
+    """A row's station text as a station: one of the configured ``stations`` when it is its
+    id or name (ignoring case), so their coordinates are used; else a station of that id."""
+
+    def __init__(self, stations: Sequence[Station]) -> None:
+        self._known: dict[str, Station] = {}
+        for station in stations:
+            self._known.setdefault(station.station_id.casefold(), station)
+            self._known.setdefault(station.name.casefold(), station)
+        self._seen: dict[str, Station] = {}
+
+    def __call__(self, text: str, name: str) -> Station:
+        station = self._seen.get(text)
+        if station is None:
+            station = self._known.get(text.casefold()) or Station(
+                text, name or text, math.nan, math.nan
+            )
+            self._seen[text] = station
+        return station
+
+
+def _cell(cells: Sequence[str], index: int | None) -> str:
+    return cells[index].strip() if index is not None and index < len(cells) else ""
+
+
+class CsvReader:
+    """The observations of one CSV file, row by row. Problems go to ``reject`` with the line
+    number: a whole line (no readable time, station or coordinates), or one reading
+    (``variable`` set)."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: CsvColumns,
+        stations: Sequence[Station],
+        *,
+        source: str,
+        reject: Reject,
+    ) -> None:
+        self._path = path
+        self._columns = columns
+        self._stations = stations
+        self._source = source
+        self._reject = reject
+
+    def check_header(self) -> None:
+        """Raises CsvHeaderError when a mapped column is not in the file, OSError when the file
+        cannot be read."""
+        header = header_of(self._path, self._columns.header_line)
+        column_indices(self._path.name, header, self._columns)
+
+    def observations(self, handle: BinaryIO) -> Iterator[Observation]:
+        lines = CsvLines(handle, self._reject)
+        rows = csv.reader(lines)
+        header = read_header(lines, rows, self._columns.header_line)
+        row = _RowReader(
+            self._columns,
+            column_indices(self._path.name, header, self._columns),
+            StationLookup(self._stations),
+            self._source,
+        )
+        for cells in rows:
+            number, text = lines.number, lines.text
+            if number < self._columns.data_line or not any(c.strip() for c in cells):
+                continue
+            try:
+                observation, bad_readings = row.read(cells)
+            except ValueError as exc:
+                self._reject(number, text, str(exc))
+                continue
+            for variable, reason in bad_readings:
+                self._reject(
+                    number, text, reason, variable=variable, station_id=observation.station_id
+                )
+            yield observation
+
+
+class _RowReader:
+    """One row's cells as an observation, remembering each station's last time (for the
+    repeated autumn hour of local times)."""
+
+    def __init__(
+        self, columns: CsvColumns, at: Mapping[str, int], lookup: StationLookup, source: str
+    ) -> None:
+        def index(column: str | None) -> int | None:
+            return at[column] if column else None
+
+        self._columns = columns
+        self._time, self._date = index(columns.time), index(columns.date)
+        self._station, self._name = index(columns.station), index(columns.station_name)
+        self._lat, self._lon = index(columns.latitude), index(columns.longitude)
+        self._values = [
+            (variable, column, at[column], columns.units.get(variable))
+            for variable, column in columns.variables.items()
+        ]
+        self._lookup = lookup
+        self._source = source
+        self._last: dict[str, float] = {}
+
+    def read(self, cells: Sequence[str]) -> tuple[Observation, list[tuple[str, str]]]:
+        """The observation and the readings it could not take (variable, reason). Raises
+        ValueError when the row has no station, time or coordinates to place it."""
+        columns = self._columns
+        station_text = (
+            _cell(cells, self._station) if self._station is not None else (columns.station_id)
+        )
+        if not station_text:
+            raise ValueError(f"no station in column {columns.station!r}")
+        station = self._lookup(station_text, _cell(cells, self._name))
+        when = _cell(cells, self._time)
+        if self._date is not None:
+            when = f"{_cell(cells, self._date)} {when}"
+        try:
+            observed_at = columns.times.parse(when, self._last.get(station.station_id))
+        except ValueError as exc:
+            raise ValueError(f"cannot read time {when!r}: {exc}") from None
+        self._last[station.station_id] = observed_at
+        values: dict[str, float] = {}
+        bad: list[tuple[str, str]] = []
+        for variable, column, index, unit in self._values:
+            raw = _cell(cells, index)
+            try:
+                value = columns.missing.number(raw)
+            except ValueError:
+                bad.append((variable, f"column {column!r}: not a number: {raw!r:.40}"))
+                continue
+            if value is not None:
+                values[variable] = unit.to_canonical(value) if unit else value
+        observation = Observation(
+            station_id=station.station_id,
+            station_name=station.name,
+            lat=self._coordinate(cells, self._lat, station.latitude),
+            lon=self._coordinate(cells, self._lon, station.longitude),
+            observed_at=observed_at,
+            source=self._source,
+            values=values,
+        )
+        return observation, bad
+
+    def _coordinate(self, cells: Sequence[str], index: int | None, default: float) -> float:
+        raw = _cell(cells, index)
+        try:
+            value = self._columns.missing.number(raw)
+        except ValueError:
+            raise ValueError(f"cannot read coordinate {raw!r:.40}") from None
+        return default if value is None else value
