@@ -15,7 +15,7 @@ import time
 
 from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
-from mass_tui.state_changes import StateTeller
+from mass_tui.state_changes import ProblemTeller, StateTeller
 from pipeline.alerts import Alert
 from pipeline.times import iso_utc
 
@@ -50,9 +50,11 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
     )
     pipeline.start()
     tell = StateTeller("mass-tui worker")
+    tell_problems = ProblemTeller("mass-tui worker")
     try:
         while not stop.is_set():
             tell(bus.state() + (f"; {bus.problem()}" if bus.problem() else ""))
+            tell_problems([p for p in pipeline.problems() if not p.startswith("bus ")])
             if duration is not None and time.monotonic() - started >= duration:
                 break
             stop.wait(0.5)
@@ -67,5 +69,11 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
         f" dead-lettered), {c.stored} stored, {bus.events_published} events published,"
         f" {bus.commands_read} commands read ({bus.commands_unreadable} unreadable)"
         f" in {time.monotonic() - started:.1f} s"
+        + (f"; {c.waiting} not stored, left on the broker" if c.waiting else "")
+        + (
+            f"; store failing: {pipeline.analytics.store_error}"
+            if pipeline.analytics.store_error
+            else ""
+        )
     )
-    return 0
+    return 1 if pipeline.analytics.store_error else 0
