@@ -1,5 +1,6 @@
 """`mass-tui` commands run as a user runs them: as subprocesses."""
 
+import argparse
 import csv
 import json
 import os
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mass_tui.config import ConfigError, load_settings
+from mass_tui.scoring import add_score_arguments, run_score
 from tests.conftest import headless_lines
 
 MASS_TUI = [sys.executable, "-m", "mass_tui"]
@@ -164,8 +167,10 @@ def test_score_writes_every_row_with_scores_and_flags_the_step(tmp_path):
         "ewma_score",
         "cusum_score",
     }
-    assert rows[50]["anomaly_score"] == "" and rows[50]["note"] == "row50"
-    scores = np.array([float(r["anomaly_score"]) for r in rows[100:] if r["anomaly_score"]])
+    assert rows[50]["note"] == "row50"
+    assert rows[50]["anomaly_score"] == "0.0000" and rows[50]["zscore_score"] == ""
+    assert all(r["anomaly_score"] for r in rows)  # a number on every row: rankable
+    scores = np.array([float(r["anomaly_score"]) for r in rows[100:]])
     assert scores.max() == pytest.approx(float(rows[300]["anomaly_score"]))
     assert float(rows[300]["zscore_score"]) > 0.5
     assert np.median(scores) < 0.5
@@ -177,6 +182,99 @@ def test_score_reports_a_missing_column(tmp_path):
     result = run(["score", str(source)], tmp_path)
     assert result.returncode == 2
     assert "no column 'timestamp'" in result.stderr
+
+
+def test_score_takes_empty_and_na_value_cells_as_missing_not_as_errors(tmp_path):
+    source = tmp_path / "in.csv"
+    write_series(source, 10 + np.random.default_rng(2).normal(0, 0.2, 200))
+    lines = source.read_text().splitlines()
+    lines[101] = lines[101].replace(lines[101].split(",")[1], "")  # an empty value cell
+    lines[121] = lines[121].replace(lines[121].split(",")[1], "NA")
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    result = run(["score", str(source), "--output", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cannot parse" not in result.stderr
+    assert "2 rows with a missing value (anomaly_score 0)" in result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [rows[100]["anomaly_score"], rows[120]["anomaly_score"]] == ["0.0000", "0.0000"]
+    assert rows[100]["zscore_score"] == "" and rows[102]["zscore_score"] != ""
+
+
+def test_score_piped_into_head_stops_quietly(tmp_path):
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        for i, value in enumerate(np.random.default_rng(3).normal(10, 0.2, 20_000)):
+            writer.writerow([f"{1_767_225_600 + 60 * i}", f"{value:.3f}"])
+    result = subprocess.run(
+        f"{sys.executable} -m mass_tui score in.csv 2>err.txt | head -1",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout == "timestamp,value,anomaly_score,zscore_score,ewma_score,cusum_score\n"
+    assert (tmp_path / "err.txt").read_text() == ""
+
+
+def score_in_process(tmp_path: Path, argv: list[str]) -> int:
+    """``mass-tui score`` with the flags scoring declares (add_score_arguments)."""
+    parser = argparse.ArgumentParser()
+    add_score_arguments(parser)
+    loaded = load_settings(environ={}, cwd=tmp_path, user_config=tmp_path / "user.toml")
+    return run_score(parser.parse_args(argv), loaded)
+
+
+def series_with_a_gap(path: Path, gap_s: float) -> None:
+    """300 readings a minute apart, then ``gap_s`` of silence, then 300 more."""
+    values = 10 + np.random.default_rng(4).normal(0, 0.2, 600)
+    times = 1_767_225_600 + 60.0 * np.arange(600)
+    times[300:] += gap_s
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        writer.writerows([f"{t:.0f}", f"{v:.3f}"] for t, v in zip(times, values, strict=True))
+
+
+def test_score_max_gap_restarts_the_warm_up_and_says_how_many_rows_it_cost(tmp_path, capsys):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    series_with_a_gap(source, 7200)
+    assert score_in_process(tmp_path, [str(source), "--output", str(out)]) == 0
+    assert "restarted" not in capsys.readouterr().err  # 2 h is within the default 3 h
+    assert list(csv.DictReader(out.open()))[300]["zscore_score"] != ""
+
+    assert score_in_process(tmp_path, [str(source), "--output", str(out), "--max-gap", "3600"]) == 0
+    err = capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    unscored = [i for i, r in enumerate(rows[300:], 300) if not r["zscore_score"]]
+    assert unscored and unscored == list(range(300, 300 + len(unscored)))
+    assert f"1 gaps longer than 3600 s restarted the warm-up: {len(unscored)} rows" in err
+    assert all(rows[i]["anomaly_score"] == "0.0000" for i in unscored)
+
+
+def test_score_naive_times_in_a_time_zone_across_the_autumn_change(tmp_path, capsys):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        for minutes in range(0, 180, 5):  # 00:00-02:55 New York time; 01:xx happens twice
+            hour, minute = divmod(minutes if minutes < 120 else minutes - 60, 60)
+            writer.writerow([f"2024-11-03 {hour:02d}:{minute:02d}", "10.0"])
+    assert score_in_process(tmp_path, [str(source), "--output", str(out)]) == 0
+    assert "is not after the previous row" in capsys.readouterr().err  # read as UTC
+    argv = [str(source), "--output", str(out), "--timezone", "America/New_York"]
+    assert score_in_process(tmp_path, argv) == 0
+    assert "could not be used" in (err := capsys.readouterr().err) and "(0 could" in err
+
+
+def test_score_refuses_an_unknown_time_zone_in_one_line(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("timestamp,value\n1,2\n")
+    with pytest.raises(ConfigError, match="--timezone: unknown time zone 'Mars/Olympus'"):
+        score_in_process(tmp_path, [str(source), "--timezone", "Mars/Olympus"])
 
 
 def test_bench_json_has_the_promised_fields(tmp_path):

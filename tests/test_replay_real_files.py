@@ -221,8 +221,8 @@ def test_fixed_coordinates_make_the_file_one_known_station_with_its_elevation(tm
 
 
 def headless(tmp_path: Path, csv: Path, config: str) -> subprocess.CompletedProcess:
-    """``mass-tui headless`` on ``csv`` with ``config`` as its settings file, fast pace. The
-    replay's end does not stop headless yet, so --duration bounds the run."""
+    """``mass-tui headless`` on ``csv`` with ``config`` as its settings file, fast pace; it
+    exits at the replay's end, --duration only bounds a run that would not."""
     settings = tmp_path / "replay.toml"
     settings.write_text('[source.replay]\npace = "fast"\n\n[source.replay.csv]\n' + config)
     return subprocess.run(
