@@ -44,12 +44,12 @@ def run_alerts_test(loaded: LoadedSettings) -> int:
     failed = 0
     for channel in channels:
         try:
-            channel.send(notification)
+            note = channel.send(notification)
         except Exception as exc:  # whatever it is, it is this channel's outcome
             if not isinstance(exc, DeliveryError):
                 exc = f"{type(exc).__name__}: {exc}"
             failed += 1
             print(f"{channel.name}: FAILED: {exc}")
             continue
-        print(f"{channel.name}: delivered")
+        print(f"{channel.name}: delivered" + (f", unconfirmed: {note}" if note else ""))
     return 1 if failed else 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,16 @@ from mass_tui.logs import setup_logging
 from pipeline.store import StoreError
 
 log = logging.getLogger("mass_tui")
+
+# Environment variables whose values must never reach a log file (see .env.example).
+SECRET_VARIABLES = (
+    "OPENWEATHER_API_KEY",
+    "API_KEY",
+    "ALERT_WEBHOOK_TOKEN",
+    "SMTP_PASS",
+    "KAFKA_SASL_PASSWORD",
+    "MASS_TUI_API_TOKEN",
+)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -212,7 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(args, load(args))
         loaded = load(args)
-        setup_logging(loaded.data_dir, loaded.settings.logging, "mass-tui")
+        webhook = loaded.settings.alerts.webhook.url
+        setup_logging(
+            loaded.data_dir,
+            loaded.settings.logging,
+            "mass-tui",
+            secrets=[os.environ[k] for k in SECRET_VARIABLES if os.environ.get(k)],
+            secret_urls=[webhook] if webhook else [],
+        )
         if args.command == "headless":
             from mass_tui.headless import run_headless
 
