@@ -18,6 +18,7 @@ from dotenv import load_dotenv
 from mass_tui import __version__
 from mass_tui.config import ConfigError, LoadedSettings, load_settings
 from mass_tui.logs import setup_logging
+from mass_tui.scoring import add_score_arguments
 from pipeline.store import StoreError
 
 log = logging.getLogger("mass_tui")
@@ -163,10 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(alerts_test)
 
     score = commands.add_parser("score", help="score one CSV series with the statistical detectors")
-    score.add_argument("input", type=Path, metavar="INPUT.csv")
-    score.add_argument("--time-column", default="timestamp")
-    score.add_argument("--value-column", default="value")
-    score.add_argument("--output", type=Path, metavar="OUT.csv", help="default: stdout")
+    add_score_arguments(score)
     _common(score)
 
     bench = commands.add_parser(

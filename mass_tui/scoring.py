@@ -182,11 +182,11 @@ def _say(message: str) -> None:
 def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     detectors = loaded.settings.detectors
     # Until mass_tui/cli.py declares its flags with add_score_arguments, they may be absent.
-    max_gap = getattr(args, "max_gap", None)
+    max_gap = args.max_gap
     if max_gap is not None:
         detectors = msgspec.structs.replace(detectors, max_gap_s=max_gap)
     try:
-        times = TimeParser(zone=time_zone(getattr(args, "timezone", "UTC")))
+        times = TimeParser(zone=time_zone(args.timezone))
     except ValueError as exc:
         raise ConfigError(f"--timezone: {exc}") from None
     try:
