@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import sqlite3
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from mass_tui.app import MassApp
 from mass_tui.assemble import (
@@ -38,8 +40,9 @@ from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.codec import encode_observation
-from pipeline.kafka.bus import KafkaBus
-from pipeline.kafka.client import KafkaConnection
+from pipeline.kafka import bus as kafka_bus
+from pipeline.kafka.bus import DEAD_LETTER_KEEP, DEAD_LETTER_KEEP_REFUSED, KafkaBus
+from pipeline.kafka.client import KafkaConnection, ensure_topics, topic_specs
 from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_command, decode_event
 from pipeline.kafka.publisher import is_fatal
 from pipeline.kafka.spool import Spool, SpoolError
@@ -400,6 +403,91 @@ def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, tmp_path):
     with sqlite3.connect(loaded.database_path) as conn:
         (quarantined,) = conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()
     assert quarantined == len(bad)
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` has committed on each partition of ``topic`` (negative: none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, messages: int) -> dict[int, int]:
+    """The next offset of each partition of ``topic`` that holds messages, found by reading
+    its ``messages`` (Tansu's watermarks count record batches, not records)."""
+    ends: dict[int, int] = {}
+    for message in read_topic(bootstrap, topic, messages):
+        ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
+    return ends
+
+
+def assert_committed_to_the_end(bootstrap: str, group: str, topic: str, messages: int) -> None:
+    """``group`` has committed every one of the ``messages`` on ``topic``."""
+    ends = end_offsets(bootstrap, topic, messages)
+    committed = committed_offsets(bootstrap, group, topic)
+    assert {p: committed[p] for p in ends} == ends
+
+
+def assert_nothing_read_again(loaded: LoadedSettings) -> None:
+    """A worker started again in the same group is given every partition and reads nothing:
+    its group's offsets were committed."""
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(lambda: bus.assigned() == PARTITIONS, 60, "the restarted worker's partitions")
+        time.sleep(2)  # a worker without committed offsets re-reads from the start in this time
+    finally:
+        pipeline.stop()
+    assert pipeline.analytics.counters.received == 0
+    assert bus.dead_lettered == 0
+
+
+@pytest.mark.parametrize(
+    ("keep", "sent"),
+    [(DEAD_LETTER_KEEP, DEAD_LETTER_KEEP), (2_000_000, DEAD_LETTER_KEEP_REFUSED)],
+    ids=["cut", "refused-then-cut"],
+)
+def test_an_oversized_message_is_dead_lettered_cut_and_its_offset_committed(
+    kafka_broker, tmp_path, monkeypatch, keep, sent
+):
+    """A 1,000,500-byte message the topic took makes a dead letter (headers added) larger than
+    the worker's producer sends (message.max.bytes 1,000,000): its failure held the offsets
+    back, and every restart read the message, and all after it, again. Cut (or, when refused at
+    full length, sent again cut) it is delivered and the offsets are committed."""
+    monkeypatch.setattr(kafka_bus, "DEAD_LETTER_KEEP", keep)
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    topic = loaded.settings.kafka.topic
+    ensure_topics(
+        AdminClient({"bootstrap.servers": kafka_broker.bootstrap}),
+        topic_specs(loaded.settings.kafka),
+    )
+    garbage = b"\xff" + bytes(random.Random(7).randrange(256) for _ in range(1_000_499))
+    good = simulated(loaded, 1)[0]
+    raw = Producer({"bootstrap.servers": kafka_broker.bootstrap, "message.max.bytes": 2_000_000})
+    raw.produce(topic, garbage, key=b"lon")
+    raw.produce(topic, encode_observation(good), key=b"lon")
+    assert raw.flush(30) == 0
+
+    pipeline, bus = build_worker(loaded, store=open_store(loaded), environ={})
+    pipeline.start()
+    try:
+        wait_for(lambda: pipeline.analytics.counters.stored == 1, 60, "the good message stored")
+        wait_for(lambda: not bus._pending_offsets, 30, "the offsets to be committed")
+    finally:
+        pipeline.stop()
+    assert bus.problem() == ""
+    assert bus.dead_lettered == 1
+    (letter,) = read_topic(kafka_broker.bootstrap, loaded.settings.kafka.dead_letter_topic, 1)
+    headers = dict(letter.headers())
+    assert letter.value() == garbage[:sent]
+    assert headers["original.size"] == b"1000500"
+    assert headers["truncated"] == b"true"
+    assert headers["reason"].startswith(b"malformed JSON")
+    assert_committed_to_the_end(kafka_broker.bootstrap, loaded.settings.kafka.group_id, topic, 2)
+    assert_nothing_read_again(loaded)
 
 
 def test_a_second_producer_on_the_same_spool_is_refused(tmp_path):

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from confluent_kafka import (
@@ -67,7 +67,17 @@ log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
 MAX_MESSAGES_PER_CONSUME = 10_000
 
+DEAD_LETTER_KEEP = 64 * 1024
+"""Bytes of a message (value, and key) a dead letter carries. The topic may take a message
+whose copy this producer (``message.max.bytes``, 1,000,000 by default) or the broker refuses,
+since the copy adds headers; a refused dead letter would hold the offsets back for ever. A
+longer message is cut, with ``original.size`` and ``truncated=true`` in the headers: enough to
+see what it was (the quarantine keeps 16 KiB of it), far under any broker's limit."""
+DEAD_LETTER_KEEP_REFUSED = 1024  # what a dead letter refused as too large is sent again with
+TOO_LARGE = {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE}
+
 Mode = Literal["work", "watch"]
+DeliveryReport = Callable[[KafkaError | None, Message | None], None]
 
 
 def consumer_config(
@@ -274,18 +284,49 @@ class KafkaBus:
     def _dead_letter(self, message: Message, reason: str) -> None:
         if self.mode == "watch":  # the workers dead-letter it; a viewer only counts it
             return
+        headers = [
+            ("reason", reason.encode()),
+            ("source.topic", message.topic().encode()),
+            ("source.partition", str(message.partition()).encode()),
+            ("source.offset", str(message.offset()).encode()),
+        ]
+        self._send_dead_letter(message.key(), message.value() or b"", headers, DEAD_LETTER_KEEP)
+
+    def _send_dead_letter(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]], keep: int
+    ) -> None:
+        """A copy with at most ``keep`` bytes of the value and of the key (saying so in its
+        headers). One refused as too large anyway, by this producer at once or by the broker
+        in its delivery report (a topic with a smaller ``max.message.bytes``), goes again with
+        :data:`DEAD_LETTER_KEEP_REFUSED` bytes, once: a refused dead letter holds the offsets
+        back until a restart, which reads the message again and is refused again."""
+        letter_headers = list(headers)
+        if len(value) > keep:
+            letter_headers += [("original.size", str(len(value)).encode()), ("truncated", b"true")]
+        if key is not None and len(key) > keep:
+            letter_headers.append(("original.key.size", str(len(key)).encode()))
+
+        def delivered(error: KafkaError | None, _message: Message | None) -> None:
+            if error is None:
+                self.dead_lettered += 1
+            elif error.code() in TOO_LARGE and keep > DEAD_LETTER_KEEP_REFUSED:
+                log.warning(
+                    "kafka: a dead letter of %d bytes was refused (%s): sending %d bytes of it",
+                    min(len(value), keep),
+                    error.str(),
+                    DEAD_LETTER_KEEP_REFUSED,
+                )
+                self._send_dead_letter(key, value, headers, DEAD_LETTER_KEEP_REFUSED)
+            else:
+                self._event_delivered(error, None)
+
         self._produce(
             self.settings.dead_letter_topic,
-            key=message.key(),
-            value=message.value(),
-            headers=[
-                ("reason", reason.encode()),
-                ("source.topic", message.topic().encode()),
-                ("source.partition", str(message.partition()).encode()),
-                ("source.offset", str(message.offset()).encode()),
-            ],
+            on_delivery=delivered,
+            key=None if key is None else key[:keep],
+            value=value[:keep],
+            headers=letter_headers,
         )
-        self.dead_lettered += 1
 
     # -- after processing ----------------------------------------------------------------
 
@@ -314,16 +355,17 @@ class KafkaBus:
             value=encode_command(command),
         )
 
-    def _produce(self, topic: str, **message) -> None:
+    def _produce(self, topic: str, on_delivery: DeliveryReport | None = None, **message) -> None:
+        report = on_delivery or self._event_delivered
         while True:
             try:
-                self._events.produce(topic, on_delivery=self._event_delivered, **message)
+                self._events.produce(topic, on_delivery=report, **message)
                 self._events.poll(0)
                 return
             except BufferError:  # librdkafka's queue is full (broker away): wait for room
                 self._events.poll(0.5)
             except KafkaException as exc:  # refused outright (too large, bad topic...)
-                self._event_delivered(exc.args[0], None)
+                report(exc.args[0], None)
                 return
 
     def _event_delivered(self, error: KafkaError | None, message: Message | None) -> None:
