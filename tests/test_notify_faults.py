@@ -422,7 +422,9 @@ def test_a_full_disk_costs_one_line_on_stderr_however_many_records(capsys):
         " (further log errors are counted)\n"
     )
     assert handler.lost == 200
-    assert len(os.listdir("/proc/self/fd")) <= descriptors  # each failed stream was closed
+    # Each failed stream was closed: 200 leaked ones would show; other threads of the test
+    # process (a broker client, a server) may open a few descriptors meanwhile.
+    assert len(os.listdir("/proc/self/fd")) <= descriptors + 10
     assert stat.S_IMODE(os.stat("/dev/full").st_mode) != 0o600  # a device is left alone
 
 
