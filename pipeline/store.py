@@ -55,16 +55,18 @@ _ANOMALY_COLUMNS = (
 _ANOMALY_FLOATS = frozenset({"value", "score", "threshold", "observed_at", "statistic"})
 _REJECTION_COLUMNS = ("received_at", "source", "reason", "payload", "station_id", "variable")
 
+_STATIONS_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
+    id INTEGER PRIMARY KEY,
+    station_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    latitude REAL,
+    longitude REAL,
+    elevation_m REAL
+)"""
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS stations (
-        id INTEGER PRIMARY KEY,
-        station_id TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        latitude REAL,
-        longitude REAL,
-        elevation_m REAL
-    )""",
+    _STATIONS_TABLE.format(name="stations"),
     """CREATE TABLE IF NOT EXISTS observations (
         station INTEGER NOT NULL REFERENCES stations (id),
         observed_at REAL NOT NULL,
@@ -104,14 +106,7 @@ _SCHEMA = (
 # Version 1 required a position: the wire format never did, so one station without it failed
 # every later batch. SQLite cannot drop a NOT NULL, so the table is copied (ids kept).
 _MIGRATE_STATIONS_V2 = (
-    """CREATE TABLE stations_v2 (
-        id INTEGER PRIMARY KEY,
-        station_id TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        latitude REAL,
-        longitude REAL,
-        elevation_m REAL
-    )""",
+    _STATIONS_TABLE.format(name="stations_v2"),
     "INSERT INTO stations_v2 SELECT id, station_id, name, latitude, longitude, elevation_m"
     " FROM stations",
     "DROP TABLE stations",
