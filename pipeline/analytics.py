@@ -167,7 +167,7 @@ class Analytics:
         rejections = delivery.rejections + rejections
         whole = [r for r in rejections if r.variable is None]
         counters.rejected_messages += len(whole)
-        counters.rejected_readings += len(rejections) - len(whole)
+        counters.rejected_readings += sum(r.readings for r in rejections if r.variable)
         messages = len(delivery.observations) + len(delivery.rejections)
         self.intake.add(messages, len(whole), whole[-1].reason if whole else "")
         self._ensure_stations()

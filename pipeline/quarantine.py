@@ -15,7 +15,9 @@ class Rejection(msgspec.Struct, kw_only=True):
     ``payload`` is the original message text (or the observation re-encoded as JSON) so that an
     operator can see exactly what arrived, cut to :data:`MAX_PAYLOAD_CHARS` (see
     :func:`clip_payload`); ``variable`` is set when only that reading was rejected and the rest
-    of the observation went on.
+    of the observation went on. ``readings`` is how many readings a reading rejection stands
+    for: a message of a thousand unknown variables is one rejection naming them, not a thousand
+    copies of the message.
     """
 
     received_at: float
@@ -24,6 +26,7 @@ class Rejection(msgspec.Struct, kw_only=True):
     payload: str
     station_id: str | None = None
     variable: str | None = None
+    readings: int = 1
 
 
 def clip_payload(payload: bytes | str) -> str:

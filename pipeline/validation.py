@@ -38,6 +38,7 @@ NAN = float("nan")
 MAX_STATION_ID = 64
 MAX_NAME = 100
 _SOURCE_MEMORY = 1_000  # distinct source names whose printable form is remembered
+_NAMED_UNKNOWN = 10  # unknown variables a rejection names; the rest it counts
 
 
 class Validator:
@@ -141,22 +142,30 @@ class Validator:
         if reason:
             rejections.append(self._rejection(obs, reason, received_at))
             return None
-        usable = {}
-        for name, value in obs.values.items():
-            if name in self._known:
-                usable[name] = value
-            else:
-                rejections.append(
-                    self._rejection(
-                        obs,
-                        f"unknown variable {name!r} (declare it under [variables] in config)",
-                        received_at,
-                        variable=name,
-                    )
-                )
+        usable = {name: value for name, value in obs.values.items() if name in self._known}
+        if len(usable) < len(obs.values):
+            rejections.append(self._unknown_variables(obs, usable, received_at))
         if not usable:
             return None
         return usable
+
+    def _unknown_variables(
+        self, obs: Observation, usable: dict[str, float], received_at: float
+    ) -> Rejection:
+        """One rejection for every variable nobody configured: the first few named, the rest
+        counted."""
+        unknown = [name for name in obs.values if name not in usable]
+        named = ", ".join(repr(printable(name, MAX_NAME)) for name in unknown[:_NAMED_UNKNOWN])
+        more = len(unknown) - _NAMED_UNKNOWN
+        counted = f" and {more:,} more" if more > 0 else ""
+        plural = len(unknown) > 1
+        reason = (
+            f"unknown variable{'s' if plural else ''} {named}{counted}"
+            f" (declare {'them' if plural else 'it'} under [variables] in config)"
+        )
+        rejection = self._rejection(obs, reason, received_at, variable=unknown[0])
+        rejection.readings = len(unknown)
+        return rejection
 
     def _register(
         self,
