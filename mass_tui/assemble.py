@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.alert_history import AlertHistory
-from pipeline.bus import Bus, MemoryBus, ObservedTimeBus
+from pipeline.bus import Bus, MemoryBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
 from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import BrokerWatch, KafkaConnection
@@ -362,8 +362,9 @@ def worker_pipeline(loaded: LoadedSettings, bus: KafkaBus, store: Store | None) 
         pipeline_settings(loaded, []),
         clock=clock,
         source=None,
-        bus=ObservedTimeBus(bus, clock),
+        bus=bus,
         store=store,
+        stamped=True,
     )
     pipeline.subscribe(anomalies=bus.publish_anomaly, alerts=bus.publish_alert)
     return pipeline
@@ -380,9 +381,10 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
         pipeline_settings(loaded, []),
         clock=clock,
         source=None,
-        bus=ObservedTimeBus(bus, clock),
+        bus=bus,
         store=None,
         detect=False,
+        stamped=True,
         source_label=f"topic {loaded.settings.kafka.topic}",
     )
     pipeline.relay = bus.send_command

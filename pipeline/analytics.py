@@ -74,13 +74,16 @@ class Analytics:
         persistence: PersistenceSettings | None = None,
         follow: ObservedClock | None = None,
         future_clock: Clock | None = None,
+        stamped: ObservedClock | None = None,
         max_stations: int = 20_000,
     ) -> None:
         """``detect=False`` is a watching console's: anomalies and alerts arrive with each
         delivery from workers elsewhere and are shown, not found again here. ``follow``: the
         clock is the data's own (a replay), moved by what is processed, never by what a source
         has merely read; alerts are then settled in fixed steps of it. ``future_clock``: what
-        the future-timestamp check counts from (default ``clock``)."""
+        the future-timestamp check counts from (default ``clock``). ``stamped``: the clock is
+        the producers' (a worker's), moved by the broker's timestamps of the messages it
+        accepted (see :meth:`_follow_producers`)."""
         self.variables = tuple(variables)
         self.detect = detect
         self.clock = clock
@@ -90,6 +93,7 @@ class Analytics:
             variables, validation, future_clock or clock, max_stations=max_stations
         )
         self.follow = follow
+        self.stamped = stamped
         self.steps = SteppedTime() if follow is not None else None
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
@@ -171,6 +175,8 @@ class Analytics:
         messages = len(delivery.observations) + len(delivery.rejections)
         self.intake.add(messages, len(whole), whole[-1].reason if whole else "")
         self._ensure_stations()
+        if self.stamped is not None:
+            self._follow_producers(delivery.sent_at, frame)
 
         fresh, late = self._split_by_time(frame)
         if self.detect and self.steps is not None:
@@ -194,6 +200,18 @@ class Analytics:
         self.rate.add(len(fresh))
         self._write(fresh, late, anomalies, rejections)
         return anomalies
+
+    def _follow_producers(self, sent_at: float | None, accepted: ObservationFrame) -> None:
+        """The producers own "now" (they may replay, or simulate faster than real time), but
+        only as far as what they sent bears it out: the batch was validated against the clock
+        before it moves, and it moves at most ``max_future_s`` past the newest reading it
+        accepted. Garbage stamped in 2100, or a sound reading stamped so, cannot move it;
+        otherwise every later reading up to 2100 would pass the future check, be stored, and
+        after a restart retention would count from there."""
+        if sent_at is None or not len(accepted):
+            return
+        newest = float(accepted.observed_at.max())
+        self.stamped.advance_to(min(sent_at, newest + self.validator.max_future_s))
 
     def _detect(self, fresh: ObservationFrame, settle_at: float | None) -> list[Anomaly]:
         """Run the detectors over new readings and tell what they found; then (``settle_at``)

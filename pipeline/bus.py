@@ -14,7 +14,6 @@ from typing import Protocol
 
 from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
-from pipeline.clock import ObservedClock
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 
@@ -34,7 +33,7 @@ class Delivery:
     token: object = None
     anomalies: list[Anomaly] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
-    sent_at: float | None = None  # the producers' clock, newest message (a broker's timestamp)
+    sent_at: float | None = None  # the producers' clock: newest decoded message's broker stamp
     commands: list[AlertCommand] = field(default_factory=list)
 
     @property
@@ -145,40 +144,3 @@ class MemoryBus:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-
-
-class ObservedTimeBus:
-    """A bus whose observations come from elsewhere (a broker): the pipeline's clock follows
-    the producers' clock, carried as each message's timestamp, because the producers own
-    "now" (they may be replaying, or simulating faster than real time). The future-time check
-    then means what it means in one process: later than the producer's now."""
-
-    def __init__(self, bus: Bus, clock: ObservedClock) -> None:
-        self.inner = bus
-        self.name = bus.name
-        self.redelivers = bus.redelivers
-        self._clock = clock
-
-    def publish(self, observations: Sequence[Observation], timeout: float | None = None) -> bool:
-        return self.inner.publish(observations, timeout)
-
-    def consume(self, max_items: int, timeout: float) -> Delivery:
-        delivery = self.inner.consume(max_items, timeout)
-        if delivery.sent_at is not None:
-            self._clock.advance_to(delivery.sent_at)
-        return delivery
-
-    def ack(self, delivery: Delivery, kept: bool = True) -> None:
-        self.inner.ack(delivery, kept)
-
-    def depth(self) -> int:
-        return self.inner.depth()
-
-    def state(self) -> str:
-        return self.inner.state()
-
-    def problem(self) -> str:
-        return self.inner.problem()
-
-    def close(self) -> None:
-        self.inner.close()

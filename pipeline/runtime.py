@@ -105,10 +105,14 @@ class Pipeline:
         detect: bool = True,
         source_label: str = "none",
         replayed: bool = False,
+        stamped: bool = False,
     ) -> None:
         """``replayed``: the data is not "now" (a replay). ``clock`` is then an
         :class:`ObservedClock` that follows what is processed, the future-timestamp check
-        counts from the later of it and the wall clock, and retention is off."""
+        counts from the later of it and the wall clock, and retention is off. ``stamped``: the
+        producers own "now" (a worker, a watching console): ``clock`` is an
+        :class:`ObservedClock` moved by the broker's timestamps of what was accepted, and the
+        future-timestamp check counts from the later of it and the wall clock."""
         self.settings = settings
         self.clock = clock
         self.source = source
@@ -129,11 +133,12 @@ class Pipeline:
             clear_after_s=settings.clear_after_s,
             persistence=settings.persistence,
             follow=clock if replayed else None,
-            future_clock=LatestClock(clock, wall or SystemClock()) if replayed else None,
+            future_clock=LatestClock(clock, wall or SystemClock()) if replayed or stamped else None,
+            stamped=clock if stamped else None,
             max_stations=settings.limits.max_stations,
         )
-        if replayed and not isinstance(clock, ObservedClock):
-            raise TypeError("a replayed pipeline's clock follows the data: an ObservedClock")
+        if (replayed or stamped) and not isinstance(clock, ObservedClock):
+            raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")
         self.notifications: Notifications | None = None
         self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
         self.health = HealthBoard()

@@ -59,6 +59,7 @@ class Validator:
         self._minimum = np.array([v.minimum for v in variables])
         self._maximum = np.array([v.maximum for v in variables])
         self._settings = settings
+        self.max_future_s = settings.max_future_s
         self._clock = clock
         self.max_stations = max_stations
         self._sources: dict[str, str] = {}
@@ -67,7 +68,7 @@ class Validator:
         self, observations: Sequence[Observation], registry: StationRegistry, received_at: float
     ) -> tuple[ObservationFrame, list[Rejection]]:
         names, known = self.names, self._known
-        latest = self._clock.now() + self._settings.max_future_s
+        latest = self._clock.now() + self.max_future_s
         rejections: list[Rejection] = []
         rows: list[list[float]] = []
         stations: list[int] = []
@@ -132,10 +133,10 @@ class Validator:
         elif implausible_time(obs.observed_at):
             reason = implausible_time(obs.observed_at)
         elif obs.observed_at > latest:
-            ahead = obs.observed_at - (latest - self._settings.max_future_s)
+            ahead = obs.observed_at - (latest - self.max_future_s)
             reason = (
                 f"observed_at {iso_utc(obs.observed_at, 'seconds')} is {ahead:.0f} s in the "
-                f"future (limit {self._settings.max_future_s:.0f} s)"
+                f"future (limit {self.max_future_s:.0f} s)"
             )
         elif not obs.values:
             reason = "no values"

@@ -295,14 +295,6 @@ def test_a_worker_stores_the_sound_dead_letters_the_undecodable_and_commits(
     assert_nothing_read_again(loaded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the worker's clock follows the producers' message timestamps"
-    " (ObservedTimeBus.consume, pipeline/bus.py; sent_at in KafkaBus._decode), undecodable"
-    " messages' included, so one message stamped in 2100 lets observations up to 2100 in,"
-    " and after a restart the clock starts at the newest one stored and retention deletes"
-    " everything before it",
-)
 def test_a_message_stamped_far_ahead_does_not_move_the_worker_s_clock(kafka_broker, tmp_path):
     loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
     kafka = loaded.settings.kafka

@@ -238,9 +238,6 @@ class KafkaBus:
             if message.topic() == self.settings.anomalies_topic:  # workers' wall clock
                 self._take_event(message, delivery)
                 continue
-            kind, stamp = message.timestamp()
-            if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
-                sent_at = max(sent_at, stamp / 1000)
             if message.value():
                 observed.append(message)
             else:
@@ -253,8 +250,11 @@ class KafkaBus:
             if isinstance(result, Rejection):
                 delivery.rejections.append(result)
                 self._dead_letter(message, result.reason)
-            else:
-                delivery.observations.append(result)
+                continue
+            delivery.observations.append(result)
+            kind, stamp = message.timestamp()
+            if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
+                sent_at = max(sent_at, stamp / 1000)
         if sent_at > 0:
             delivery.sent_at = sent_at
         return delivery
