@@ -231,8 +231,8 @@ def attach_notifications(
     units = {v.name: v.unit for v in loaded.variables}
 
     def station_name(station_id: str) -> str:
-        index = pipeline.registry.get(station_id)
-        return pipeline.registry.stations[index].name if index is not None else station_id
+        station = pipeline.registry.station(station_id)
+        return station.name if station is not None else station_id
 
     def trend(station_id: str, variable: str) -> list[tuple[float, float]]:
         times, values = pipeline.recent_series(station_id)

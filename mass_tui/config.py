@@ -338,6 +338,13 @@ def _check_names(settings: Settings, variables: tuple[VariableSpec, ...], where)
     if gust.warning_ms < gust.advisory_ms:
         key = "rules.gust.warning_ms"
         raise ConfigError(f"config error: {where(key)}: {key}: must not be below advisory_ms")
+    forget_after_s = settings.limits.forget_after_s
+    if 0 < forget_after_s < settings.detectors.max_gap_s:
+        key = "limits.forget_after_s"
+        raise ConfigError(
+            f"config error: {where(key)}: {key}: must be 0 (never) or at least"
+            f" detectors.max_gap_s ({settings.detectors.max_gap_s:g})"
+        )
 
 
 def load_settings(

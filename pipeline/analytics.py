@@ -38,6 +38,8 @@ from pipeline.store import Store, StoreError
 from pipeline.validation import Validator
 from pipeline.variables import VariableSpec
 
+FORGET_EVERY_S = 60.0  # of observed time: how often idle stations are looked for
+
 log = logging.getLogger(__name__)
 
 UPSTREAM_MEMORY = 50_000  # anomaly keys a watching console remembers to drop repeats
@@ -76,6 +78,7 @@ class Analytics:
         future_clock: Clock | None = None,
         stamped: ObservedClock | None = None,
         max_stations: int = 20_000,
+        forget_after_s: float = 0.0,
     ) -> None:
         """``detect=False`` is a watching console's: anomalies and alerts arrive with each
         delivery from workers elsewhere and are shown, not found again here. ``follow``: the
@@ -83,7 +86,8 @@ class Analytics:
         has merely read; alerts are then settled in fixed steps of it. ``future_clock``: what
         the future-timestamp check counts from (default ``clock``). ``stamped``: the clock is
         the producers' (a worker's), moved by the broker's timestamps of the messages it
-        accepted (see :meth:`_follow_producers`)."""
+        accepted (see :meth:`_follow_producers`). ``forget_after_s``: see
+        :meth:`forget_idle`."""
         self.variables = tuple(variables)
         self.detect = detect
         self.clock = clock
@@ -94,6 +98,8 @@ class Analytics:
         )
         self.follow = follow
         self.stamped = stamped
+        self.forget_after_s = forget_after_s
+        self._next_forget = -np.inf
         self.steps = SteppedTime() if follow is not None else None
         self.bank = DetectorBank(variables, detectors, rules)
         self.history = RecentHistory(len(variables), history_depth)
@@ -199,6 +205,9 @@ class Analytics:
         counters.anomalies += len(anomalies)
         self.rate.add(len(fresh))
         self._write(fresh, late, anomalies, rejections)
+        if self.clock.now() >= self._next_forget:
+            self._next_forget = self.clock.now() + FORGET_EVERY_S
+            self.forget_idle()
         return anomalies
 
     def _follow_producers(self, sent_at: float | None, accepted: ObservationFrame) -> None:
@@ -316,6 +325,47 @@ class Analytics:
             return
         if removed:
             log.info("retention: removed %d old rows", removed)
+
+    def forget_idle(self) -> int:
+        """Free the memory of stations silent for ``forget_after_s`` of observed time, and
+        return how many: their detector state, recent history and duplicate check. Their rows
+        stay in the store; one that speaks again starts a new warm-up, as it would after any
+        gap this long. Never forgotten: configured stations, stations with an alert open, and
+        any while batches wait for the store (they refer to stations by index)."""
+        registry = self.registry
+        if self.forget_after_s <= 0 or self._unstored or len(registry) <= registry.pinned:
+            return 0
+        n = len(registry)
+        idle = np.ones(n, dtype=bool)
+        known = min(n, self._last_time.shape[0])
+        idle[:known] = self._last_time[:known] < self.clock.now() - self.forget_after_s
+        idle[: registry.pinned] = False
+        if not idle.any():
+            return 0
+        alerted = {alert.station_id for alert in self.alerts.alerts() if alert.is_open}
+        for index in np.flatnonzero(idle).tolist():
+            if registry.ids[index] in alerted:
+                idle[index] = False
+        kept = np.flatnonzero(~idle)
+        forgotten = [registry.ids[i] for i in np.flatnonzero(idle).tolist()]
+        if not forgotten:
+            return 0
+        with registry.lock:
+            registry.keep(kept)
+            self.bank.keep_stations(kept)
+            self.history.keep_stations(kept)
+            self._last_time = self._last_time[kept[kept < self._last_time.shape[0]]]
+            self._store_keys = self._store_keys[kept[kept < self._store_keys.shape[0]]]
+        self.persistence.forget(forgotten)
+        if self.store is not None:
+            self.store.forget_stations(forgotten)
+        log.info(
+            "forgot %d stations silent for over %.0f s (kept in the store); %d kept in memory",
+            len(forgotten),
+            self.forget_after_s,
+            len(registry),
+        )
+        return len(forgotten)
 
     def _split_by_time(self, frame: ObservationFrame) -> tuple[ObservationFrame, ObservationFrame]:
         """New readings for detection, and late ones (older than the station's latest) for the

@@ -1,7 +1,9 @@
 """Recent readings per station, in memory, for the console's sparklines and panels.
 
 A fixed ring of ``depth`` rows per station keeps memory bounded whatever the rate; longer spans
-(the 6 h and 24 h charts) are read from the store instead.
+(the 6 h and 24 h charts) are read from the store instead. Values are kept as float32: seven
+significant digits are more than a chart or a panel shows, and it halves the ring, the largest
+part of a station's memory (9.6 KB instead of 17.3 KB at 240 rows of 8 variables).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ class RecentHistory:
         self.depth = depth
         self.n_variables = n_variables
         self._times = np.full((0, depth), np.nan)
-        self._values = np.full((0, depth, n_variables), np.nan)
+        self._values = np.full((0, depth, n_variables), np.nan, dtype=np.float32)
         self._count = np.zeros(0, dtype=np.int64)  # readings ever appended per station
         self._lock = threading.Lock()
 
@@ -26,9 +28,17 @@ class RecentHistory:
         extra = n_stations - self._times.shape[0]
         self._times = np.vstack([self._times, np.full((extra, self.depth), np.nan)])
         self._values = np.concatenate(
-            [self._values, np.full((extra, self.depth, self.n_variables), np.nan)]
+            [self._values, np.full((extra, self.depth, self.n_variables), np.nan, np.float32)]
         )
         self._count = np.concatenate([self._count, np.zeros(extra, dtype=np.int64)])
+
+    def keep_stations(self, kept: np.ndarray) -> None:
+        """Keep only the stations at ``kept``, renumbered in that order (see
+        :meth:`pipeline.registry.StationRegistry.keep`)."""
+        with self._lock:
+            kept = kept[kept < self._times.shape[0]]
+            self._times, self._values = self._times[kept], self._values[kept]
+            self._count = self._count[kept]
 
     def append(self, frame: ObservationFrame) -> None:
         """Append a frame whose rows are in time order within each station."""
@@ -55,7 +65,7 @@ class RecentHistory:
             count = int(self._count[station])
             n = min(count, self.depth)
             order = (np.arange(count - n, count)) % self.depth
-            return self._times[station, order].copy(), self._values[station, order].copy()
+            return self._times[station, order], self._values[station, order].astype(np.float64)
 
     def latest(self) -> tuple[np.ndarray, np.ndarray]:
         """Per station: time of its latest reading and the latest known value of each variable."""

@@ -24,6 +24,10 @@ class PersistenceWatch:
         self.window_s = window_s
         self._times: dict[str, deque[float]] = {}
 
+    def forget(self, station_ids: list[str]) -> None:
+        for station_id in station_ids:
+            self._times.pop(station_id, None)
+
     def observe(self, anomalies: Iterable[Anomaly]) -> list[Anomaly]:
         """Rule-like anomalies for stations whose run of statistical anomalies reached
         ``count`` within the window."""

@@ -136,6 +136,7 @@ class Pipeline:
             future_clock=LatestClock(clock, wall or SystemClock()) if replayed or stamped else None,
             stamped=clock if stamped else None,
             max_stations=settings.limits.max_stations,
+            forget_after_s=settings.limits.forget_after_s,
         )
         if (replayed or stamped) and not isinstance(clock, ObservedClock):
             raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")
@@ -367,7 +368,9 @@ class Pipeline:
 
     def snapshot(self) -> PipelineSnapshot:
         analytics = self.analytics
-        latest_time, latest_values = analytics.history.latest()
+        with self.registry.lock:  # indices and the history they index, taken together
+            stations = list(self.registry.stations)
+            latest_time, latest_values = analytics.history.latest()
         with self._recent_lock:
             anomalies = list(self._recent)
         health = self.health_now()
@@ -381,7 +384,7 @@ class Pipeline:
             rate=analytics.rate.rate(),
             counters=Counters(**{f: getattr(analytics.counters, f) for f in Counters.__slots__}),
             health=health,
-            stations=list(self.registry.stations),
+            stations=stations,
             variables=self.settings.variables,
             latest_time=latest_time,
             latest_values=latest_values,
@@ -415,16 +418,18 @@ class Pipeline:
         ]
 
     def recent_series(self, station_id: str) -> tuple[np.ndarray, np.ndarray]:
-        index = self.registry.get(station_id)
-        if index is None:
-            return np.empty(0), np.empty((0, len(self.settings.variables)))
-        return self.analytics.history.series(index)
+        with self.registry.lock:
+            index = self.registry.get(station_id)
+            if index is None:
+                return np.empty(0), np.empty((0, len(self.settings.variables)))
+            return self.analytics.history.series(index)
 
     def latest_zscores(self, station_id: str) -> np.ndarray:
-        index = self.registry.get(station_id)
-        if index is None:
-            return np.full(len(self.settings.variables), np.nan)
-        return self.analytics.bank.latest_zscore(index)
+        with self.registry.lock:
+            index = self.registry.get(station_id)
+            if index is None:
+                return np.full(len(self.settings.variables), np.nan)
+            return self.analytics.bank.latest_zscore(index)
 
     # -- intents ---------------------------------------------------------------------------
 

@@ -141,6 +141,9 @@ class LimitsSettings(Strict):
     """Bounds on what outside input can make one process hold in memory."""
 
     max_stations: PositiveInt = 20_000  # readings of stations beyond it are quarantined
+    # A station silent this long (observed time) leaves memory, not the store; 0: never. At
+    # least detectors.max_gap_s: a gap that long restarts a series' warm-up anyway.
+    forget_after_s: NonNegative = 86_400.0
 
 
 class StorageSettings(Strict):

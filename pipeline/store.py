@@ -502,6 +502,11 @@ class Store(StoreReader):
         self._station_keys[station.station_id] = (station, key)
         return key
 
+    def forget_stations(self, station_ids: list[str]) -> None:
+        """Drop the cached keys of stations no longer kept in memory (their rows stay)."""
+        for station_id in station_ids:
+            self._station_keys.pop(station_id, None)
+
     def write(
         self,
         *,

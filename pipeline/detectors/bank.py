@@ -184,11 +184,23 @@ class DetectorBank:
         self._state[ranked] = work.transpose(1, 0, 2)
         self._levels[ranked] = levels.transpose(1, 0, 2)
 
+    def keep_stations(self, kept: np.ndarray) -> None:
+        """Keep only the stations at ``kept``, renumbered in that order (see
+        :meth:`pipeline.registry.StationRegistry.keep`); the memory of the rest is freed."""
+        kept = kept[kept < self._state.shape[0]]
+        self._state = self._state[kept]
+        self._levels = self._levels[kept]
+        self._ring = self._ring[kept]
+        self._last_seen = self._last_seen[kept]
+        self._rules.windows.keep_stations(kept)
+
     def _ensure_capacity(self, n_stations: int) -> None:
         capacity = self._state.shape[0]
         if n_stations <= capacity:
             return
-        grown = max(n_stations, 2 * capacity, 8)
+        # A quarter more at a time: room for stations still to come without, at 20,000
+        # stations, holding thousands of unused ones (26 KB each).
+        grown = max(n_stations, capacity + capacity // 4, 8)
         extra = grown - capacity
         initial = np.broadcast_to(self._constants.initial, (extra, *self._constants.initial.shape))
         self._state = np.concatenate([self._state, initial])

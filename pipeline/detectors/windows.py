@@ -76,6 +76,11 @@ class WindowExtremes:
         self.high = np.concatenate([self.high, np.full(shape, -np.inf)])
         self.low = np.concatenate([self.low, np.full(shape, np.inf)])
 
+    def keep_stations(self, kept: np.ndarray) -> None:
+        """Keep only the stations at ``kept``, renumbered in that order (see
+        :meth:`pipeline.registry.StationRegistry.keep`)."""
+        self.number, self.high, self.low = self.number[kept], self.high[kept], self.low[kept]
+
     def reset_station(self, station: int) -> None:
         self.number[station] = -np.inf
         self.high[station] = -np.inf
