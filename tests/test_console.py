@@ -1,5 +1,7 @@
 """Pilot tests: every key of the console, as a person presses it."""
 
+import html
+import re
 import sqlite3
 import tomllib
 
@@ -165,10 +167,10 @@ async def test_a_new_warning_rings_the_bell_once(console):
 async def test_slash_filters_the_anomaly_log(console):
     async with console.app.run_test(size=SIZE) as pilot:
         log = console.app.query_one(AnomalyLog)
-        assert {log.get_row_at(i)[4] for i in range(log.row_count)} != {"pressure_fall"}
+        assert {log.get_row_at(i)[4].plain for i in range(log.row_count)} != {"pressure_fall"}
         await pilot.press("slash", *"detector:pressure", "enter")
         await pilot.pause()
-        detectors = {log.get_row_at(i)[4] for i in range(log.row_count)}
+        detectors = {log.get_row_at(i)[4].plain for i in range(log.row_count)}
         assert detectors == {"pressure_fall"}
         assert "filter" in log.border_subtitle
 
@@ -179,7 +181,7 @@ async def test_the_log_shows_short_variable_labels_and_filters_by_them_or_by_nam
         for typed in ("variable:msl", "variable:pressure_msl"):
             await pilot.press("slash", "ctrl+u", *typed, "enter")
             await pilot.pause()
-            assert log.row_count and {log.get_row_at(i)[2] for i in range(log.row_count)} == {
+            assert log.row_count and {log.get_row_at(i)[2].plain for i in range(log.row_count)} == {
                 "P msl"
             }
 
@@ -306,3 +308,37 @@ async def test_a_failing_api_source_shows_in_the_status_line(console):
         assert "refused" in status
     finally:
         source.close()
+
+
+CELL_PX = 12.2  # the width of a terminal cell in Textual's SVG screenshots
+SVG_TEXT = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*-line-(\d+)\)">([^<]*)</text>')
+
+
+def screen_text(app) -> list[str]:
+    """The screen as plain text, line by line, read back from the app's own screenshot."""
+    grid: dict[int, list[str]] = {}
+    for x, line, text in SVG_TEXT.findall(app.export_screenshot()):
+        row = grid.setdefault(int(line), [" "] * 400)
+        column = round(float(x) / CELL_PX)
+        for offset, char in enumerate(html.unescape(text).replace("\xa0", " ")):
+            row[column + offset] = char
+    return ["".join(grid[n]).rstrip() for n in sorted(grid)]
+
+
+async def test_text_from_messages_is_shown_as_it_is_never_as_markup(console):
+    """A station whose id, name and source look like Rich markup (an unmatched closing tag
+    raised MarkupError inside the render) or hold escape sequences: shown literally."""
+    from pipeline.observation import Observation
+
+    name, station_id = "[/]E[b]\x1b]0", "[/]"
+    gust = {"wind_speed_ms": 20.0, "wind_gust_ms": 45.0}
+    at = console.clock.now()
+    console.pipeline.bus.publish([Observation(station_id, name, None, None, at, "t[/]", gust)])
+    console.pipeline.process_pending()
+    async with console.app.run_test(size=SIZE) as pilot:
+        console.app.refresh_view()
+        await pilot.pause()
+        lines = screen_text(console.app)
+    assert any("▲ [/]E[b]\\x1b]0" in line for line in lines)  # the station list
+    assert any("[/]  Gust      45.0 m/s    gust" in line for line in lines)  # the anomaly log
+    assert any("WARN  [/]   Gust 45.0 m/s" in line for line in lines)  # the alert panel

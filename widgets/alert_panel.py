@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
+from widgets.plain import plain
+
 SEVERITY_STYLE = {"warning": "bold red", "advisory": "bold yellow"}
 STATE_STYLE = {"active": "bold", "acknowledged": "", "silenced": "italic", "cleared": "dim"}
 STATE_SHORT = {"acknowledged": "acked", "silenced": "muted", "cleared": "clear"}
@@ -86,8 +88,8 @@ class AlertPanel(DataTable):
                     SEVERITY_SHORT.get(row.severity, row.severity.upper()),
                     style=SEVERITY_STYLE.get(row.severity, ""),
                 ),
-                row.station,
-                what,
+                plain(row.station),
+                plain(what),
                 row.age,
                 Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
                 key=str(row.alert_id),

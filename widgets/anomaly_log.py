@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from textual.widgets import DataTable
 
+from widgets.plain import plain
+
 COLUMNS = ("time", "stn", "variable", "value", "detector", "score")
 
 
@@ -52,11 +54,7 @@ class AnomalyLog(DataTable):
         self.clear()
         for row in rows:
             self.add_row(
-                row.time,
-                row.station,
-                row.variable,
-                row.value,
-                row.detector,
+                *map(plain, (row.time, row.station, row.variable, row.value, row.detector)),
                 f"{row.score:.2f}",
                 key=row.key,
             )

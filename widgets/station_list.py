@@ -9,6 +9,8 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from pipeline.text import printable
+
 MARKERS = {"warning": ("▲", "bold red"), "advisory": ("▲", "bold yellow")}
 
 
@@ -65,9 +67,9 @@ class StationList(OptionList):
         marker, style = MARKERS.get(row.alert or "", (" ", ""))
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{marker} ", style=style)
-        text.append(row.name, style="bold")
+        text.append(printable(row.name), style="bold")
         text.append("\n  ")
-        text.append(row.condition, style="dim" if row.stale else "")
+        text.append(printable(row.condition), style="dim" if row.stale else "")
         return text
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

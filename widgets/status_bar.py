@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from pipeline.text import printable
 from widgets.text_line import TextLine
 
 
@@ -43,7 +44,7 @@ class StatusBar(TextLine):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("M.A.S.S. ", style="bold")
         if status.problems:
-            text.append("✖ " + "; ".join(status.problems), style="bold red")
+            text.append("✖ " + printable("; ".join(status.problems)), style="bold red")
         else:
             text.append("✔ ok", style="green")
         if status.paused:
@@ -51,9 +52,9 @@ class StatusBar(TextLine):
         text.append("  " + (status.clock.split(" ")[-1] if narrow else status.clock))
         text.append(f"  {status.rate:,.0f} obs/s")
         text.append(f"  {status.anomalies_last_hour} anom/h")
-        text.append(f"  {status.source}")
+        text.append(f"  {printable(status.source)}")
         if status.source_state and status.source_state != "ok":
-            text.append(f" ({status.source_state})", style="bold")
+            text.append(f" ({printable(status.source_state)})", style="bold")
         text.append(f"  bus {status.bus}")
         if status.bus_state:
             text.append(f" {status.bus_state}")
