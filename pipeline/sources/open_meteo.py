@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,52 +29,33 @@ from pipeline.sources.http_client import (
     number_at,
 )
 from pipeline.stations import Station
+from pipeline.units import input_unit
 
-Convert = Callable[[float], float]
-
-
-def _same(value: float) -> float:
-    return value
-
-
-def _fahrenheit_to_celsius(value: float) -> float:
-    return (value - 32.0) * 5.0 / 9.0
-
-
-def _scale(factor: float) -> Convert:
-    return lambda value: value * factor
-
-
-# Unit labels exactly as Open-Meteo writes them in ``current_units``. Wind factors: 1 km/h =
-# 1/3.6 m/s; 1 mph = 0.44704 m/s (international mile); 1 kn = 1852/3600 m/s; 1 inch = 25.4 mm.
-_WIND: Mapping[str, Convert] = {
-    "m/s": _same,
-    "km/h": _scale(1 / 3.6),
-    "mp/h": _scale(0.44704),
-    "kn": _scale(1852 / 3600),
-}
+# Open-Meteo's ``current_units`` labels where they differ from :mod:`pipeline.units`' names,
+# which own the conversion factors.
+_LABELS = {"mp/h": "mph"}
 
 
 @dataclass(frozen=True, slots=True)
 class CurrentVariable:
     """One ``current=`` variable: its Open-Meteo name, the canonical name it becomes, and the
-    unit labels it may come in with the conversion of each to the canonical unit."""
+    canonical unit any unit label it comes with is converted to."""
 
     api_name: str
     canonical: str
-    units: Mapping[str, Convert]
+    unit: str
 
 
 CURRENT_VARIABLES: tuple[CurrentVariable, ...] = (
-    CurrentVariable("temperature_2m", "temperature_c", {"°C": _same, "°F": _fahrenheit_to_celsius}),
-    CurrentVariable("relative_humidity_2m", "humidity_pct", {"%": _same}),
-    CurrentVariable("precipitation", "precip_mm", {"mm": _same, "inch": _scale(25.4)}),
-    CurrentVariable("pressure_msl", "pressure_msl_hpa", {"hPa": _same}),
-    CurrentVariable("surface_pressure", "pressure_hpa", {"hPa": _same}),
-    CurrentVariable("wind_speed_10m", "wind_speed_ms", _WIND),
-    CurrentVariable("wind_direction_10m", "wind_dir_deg", {"°": _same}),
+    CurrentVariable("temperature_2m", "temperature_c", "°C"),
+    CurrentVariable("relative_humidity_2m", "humidity_pct", "%"),
+    CurrentVariable("precipitation", "precip_mm", "mm"),
+    CurrentVariable("pressure_msl", "pressure_msl_hpa", "hPa"),
+    CurrentVariable("surface_pressure", "pressure_hpa", "hPa"),
+    CurrentVariable("wind_speed_10m", "wind_speed_ms", "m/s"),
+    CurrentVariable("wind_direction_10m", "wind_dir_deg", "°"),
     # The preceding hour's maximum gust, per Open-Meteo's documentation.
-    CurrentVariable("wind_gusts_10m", "wind_gust_ms", _WIND),
+    CurrentVariable("wind_gusts_10m", "wind_gust_ms", "m/s"),
 )
 
 
@@ -129,13 +110,16 @@ def current_values(location: Mapping[str, Any]) -> tuple[dict[str, float], list[
 
 
 def _to_canonical(variable: CurrentVariable, value: float, units: Mapping[str, Any]) -> float:
-    unit = units.get(variable.api_name)
-    if unit is None:
+    label = units.get(variable.api_name)
+    if label is None:
         return value
-    convert = variable.units.get(unit) if isinstance(unit, str) else None
-    if convert is None:
-        raise BodyError(f"unknown unit {unit!r:.20} for current.{variable.api_name}")
-    return convert(value)
+    try:
+        if not isinstance(label, str):
+            raise ValueError
+        unit = input_unit(_LABELS.get(label, label), variable.unit)
+    except ValueError:
+        raise BodyError(f"unknown unit {label!r:.20} for current.{variable.api_name}") from None
+    return unit.to_canonical(value)
 
 
 class OpenMeteoSource(HttpSource):
