@@ -27,7 +27,7 @@ import msgspec
 
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection, clip_payload
-from pipeline.times import implausible_time
+from pipeline.times import EARLIEST, LATEST, implausible_time
 
 NAN = float("nan")
 
@@ -84,6 +84,9 @@ def _epoch(moment: datetime | float) -> float | str:
             seconds = moment.timestamp()
         except (OverflowError, OSError, ValueError) as exc:
             return f"impossible observed_at {moment.isoformat()}: {exc}"
+        if not EARLIEST <= seconds <= LATEST:  # written as a date: not an epoch in ms
+            edge = "before 1900" if seconds < EARLIEST else "after year 9999"
+            return f"impossible observed_at {moment.isoformat()} ({edge} in UTC)"
     else:
         seconds = float(moment)
     return implausible_time(seconds) or seconds

@@ -46,6 +46,8 @@ def decode(payload: bytes) -> Observation | Rejection:
         (message("-1e300"), "before 1900"),
         (message('"9999-12-31T23:59:59+00:00"'), None),  # representable: validation decides
         (message('"0001-01-01T00:00:00+14:00"'), "impossible observed_at"),
+        (message('"0001-01-01T00:00:00+01:00"'), "00:00:00+01:00 (before 1900 in UTC)"),
+        (message('"9999-12-31T23:00:00-05:00"'), "23:00:00-05:00 (after year 9999 in UTC)"),
         (message('"2026-01-01T00:00:00"'), "no UTC offset"),
         (b'{"x":' * 3000 + b"1" + b"}" * 3000, "nested too deeply"),
         (b'{"station_id": "a", "observed_at": 1, "values": {"t": ' + b"[" * 5000, "invalid"),
