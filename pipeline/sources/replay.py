@@ -20,7 +20,7 @@ from typing import BinaryIO, Literal
 from pipeline.clock import Clock, SystemClock
 from pipeline.codec import decode_observation
 from pipeline.observation import Observation
-from pipeline.quarantine import Rejection
+from pipeline.quarantine import Rejection, clip_payload
 from pipeline.sources.replay_csv import CsvColumns, CsvHeaderError, CsvReader
 from pipeline.stations import Station
 
@@ -158,7 +158,7 @@ class ReplaySource:
                 received_at=self._wall.now(),
                 source=self.name,
                 reason=f"{self.path.name} line {number}: {reason}",
-                payload=line[:10_000],
+                payload=clip_payload(line),
                 station_id=station_id,
                 variable=variable,
             )

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pipeline.observation import Observation
 from pipeline.settings import CsvSettings
 from pipeline.stations import Station
+from pipeline.text import printable
 from pipeline.units import InputUnit
 
 
@@ -155,42 +156,94 @@ class CsvColumns:
     data_line: int = 0
 
 
-class CsvLines:
-    """A CSV file's lines, each decoded on its own: a line that is not UTF-8 is reported and
-    left out, where a text-mode file would raise and end the reading. A UTF-8 byte-order mark
-    (Excel writes one) is dropped. ``number`` and ``text`` are those of the last line read."""
+# A quoted cell may hold line breaks, but one stray quote must not swallow the rest of a file.
+MAX_RECORD_LINES = 50
 
-    def __init__(self, handle: BinaryIO, undecodable: Callable[[int, str, str], None]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    text: str
+
+
+class CsvRecords:
+    """A CSV file's records, each read on its own, so that no line can end the reading: a line
+    that is not UTF-8, a record the csv module refuses (a cell over its 131,072-character
+    limit, a line break in an unquoted cell) or a quote that does not close within
+    :data:`MAX_RECORD_LINES` lines is reported to ``reject`` with its line number and left out,
+    and reading goes on with the next line. Lines end at LF, CRLF or a lone CR (old Mac
+    files), as in Python's universal newlines; a UTF-8 byte-order mark is dropped. A problem on
+    a line up to ``header_line`` raises CsvHeaderError: without a header nothing can be read.
+    ``number`` and ``text`` are those of the last record read."""
+
+    def __init__(self, handle: BinaryIO, reject: Callable[..., None], header_line: int) -> None:
         self._handle = handle
-        self._undecodable = undecodable
+        self._reject = reject
+        self._header_line = header_line
         self.number = 0
         self.text = ""
 
-    def __iter__(self) -> Iterator[str]:
-        for number, raw in enumerate(self._handle, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                shown = raw.decode("utf-8", "replace").rstrip("\r\n")
-                self._undecodable(number, shown, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+    def _lines(self) -> Iterator[_Line]:
+        number = 0
+        for raw in self._handle:
+            for piece in raw.rstrip(b"\r\n").split(b"\r"):
+                number += 1
+                try:
+                    text = piece.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    shown = piece.decode("utf-8", "replace")
+                    self._problem(number, shown, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                    continue
+                yield _Line(number, text)
+
+    def _problem(self, number: int, text: str, reason: str) -> None:
+        if number <= self._header_line:
+            raise CsvHeaderError(f"line {number}: {reason}")
+        self._reject(number, text, reason)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        lines = self._lines()
+        pushed_back: list[_Line] = []  # lines to read again, next one last
+
+        def take() -> _Line | None:
+            return pushed_back.pop() if pushed_back else next(lines, None)
+
+        while (first := take()) is not None:
+            record = [first]
+            quotes = first.text.count('"')
+            while quotes % 2 and len(record) < MAX_RECORD_LINES and (line := take()):
+                record.append(line)
+                quotes += line.text.count('"')
+            if quotes % 2:
+                reason = f"a quote opened here does not close within {MAX_RECORD_LINES} lines"
+                self._problem(first.number, first.text, reason)
+                pushed_back.extend(reversed(record[1:]))
                 continue
-            self.number, self.text = number, text.rstrip("\r\n")
-            yield text
+            text = "\n".join(line.text for line in record)
+            try:
+                cells = next(csv.reader([text]), [])
+            except csv.Error as exc:
+                self._problem(first.number, text, f"unreadable CSV: {exc}")
+                continue
+            self.number, self.text = first.number, text
+            yield cells
 
 
-def read_header(lines: CsvLines, rows: Iterator[list[str]], header_line: int) -> list[str]:
-    """The column names on line ``header_line`` (the lines above it skipped), stripped."""
+def read_header(records: CsvRecords, rows: Iterator[list[str]], header_line: int) -> list[str]:
+    """The column names on line ``header_line`` (the lines above it skipped), stripped;
+    ``rows`` is the iterator over ``records`` that reading goes on with."""
     for row in rows:
-        if lines.number >= header_line:
+        if records.number >= header_line:
             return [name.strip() for name in row]
     return []
 
 
 def header_of(path: Path, header_line: int) -> list[str]:
-    """The header of the file at ``path``, undecodable bytes replaced. Raises OSError."""
+    """The header of the file at ``path``. Raises OSError, or CsvHeaderError when it cannot be
+    read."""
     with path.open("rb") as handle:
-        lines = CsvLines(handle, lambda number, text, reason: None)
-        return read_header(lines, csv.reader(lines), header_line)
+        records = CsvRecords(handle, lambda *_: None, header_line)
+        return read_header(records, iter(records), header_line)
 
 
 def column_indices(name: str, header: Sequence[str], columns: CsvColumns) -> dict[str, int]:
@@ -212,9 +265,9 @@ def column_indices(name: str, header: Sequence[str], columns: CsvColumns) -> dic
         position.setdefault(column, i)
     for key, column in wanted.items():
         if column not in position:
-            shown = ", ".join(header) if header else "nothing"
+            shown = printable(", ".join(header), 2_000) if header else "nothing"
             raise CsvHeaderError(
-                f"{name} has no column {column!r} (csv.{key}); "
+                f"{printable(name)} has no column {column!r} (csv.{key}); "
                 f"its header (line {columns.header_line}): {shown}"
             )
     return {column: position[column] for column in wanted.values()}
@@ -272,8 +325,8 @@ class CsvReader:
         column_indices(self._path.name, header, self._columns)
 
     def observations(self, handle: BinaryIO) -> Iterator[Observation]:
-        lines = CsvLines(handle, self._reject)
-        rows = csv.reader(lines)
+        lines = CsvRecords(handle, self._reject, self._columns.header_line)
+        rows = iter(lines)
         header = read_header(lines, rows, self._columns.header_line)
         row = _RowReader(
             self._columns,

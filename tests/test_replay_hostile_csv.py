@@ -1,0 +1,139 @@
+"""CSV files no line of which can end a replay: each bad record is one quarantined line with its
+number, every sound row around it is read, and a header that cannot be read is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mass_tui.assemble import csv_columns
+from pipeline.clock import FixedClock
+from pipeline.settings import CsvSettings
+from pipeline.sources.replay import ReplaySource
+from pipeline.sources.replay_csv import MAX_RECORD_LINES, CsvHeaderError
+from pipeline.variables import STANDARD_VARIABLES
+from tests.test_replay_real_files import headless
+
+T0 = 1_767_225_600
+HEADER = "timestamp,station,name,temp,pres\n"
+MAPPING = CsvSettings(
+    time_column="timestamp",
+    station_column="station",
+    station_name_column="name",
+    variables={"temperature_c": "temp", "pressure_hpa": "pres"},
+)
+MAPPING_TOML = """time_column = "timestamp"
+station_column = "station"
+station_name_column = "name"
+variables = { temperature_c = "temp", pressure_hpa = "pres" }
+"""
+
+
+def row(i: int, name: str = "S") -> str:
+    return f"{T0 + i * 60},s,{name},{10 + i % 3},1000\n"
+
+
+def rows(numbers: range) -> str:
+    return "".join(row(i) for i in numbers)
+
+
+def replay(path: Path) -> tuple[list[float], list[str], ReplaySource]:
+    """The times read and the rejection reasons, in file order."""
+    source = ReplaySource(
+        path,
+        clock=FixedClock(0),
+        pace="fast",
+        batch=100_000,
+        csv_columns=csv_columns(MAPPING, STANDARD_VARIABLES),
+    )
+    times = [o.observed_at for o in source.poll()]
+    return times, [r.reason for r in source.drain_rejections()], source
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "station.csv"
+    path.write_bytes(text.encode())
+    return path
+
+
+def times_of(numbers) -> list[float]:
+    return [float(T0 + i * 60) for i in numbers]
+
+
+def test_a_cell_over_the_csv_module_s_limit_loses_only_its_row(tmp_path):
+    big = f"{T0 + 1500 * 60},s,{'x' * 200_000},1,1000\n"
+    path = write(tmp_path, HEADER + rows(range(1500)) + big + rows(range(1501, 3000)))
+    times, reasons, source = replay(path)
+    assert times == times_of([*range(1500), *range(1501, 3000)])
+    assert reasons == [
+        "station.csv line 1502: unreadable CSV: field larger than field limit (131072)"
+    ]
+    assert source.state() == "replay finished (2999 observations, 1 bad lines)"
+
+
+def test_a_line_break_inside_an_unquoted_cell_ends_a_line_not_the_replay(tmp_path):
+    """A lone CR ends a line (universal newlines): the row becomes a row of no readings (the
+    validation rejects it) and a line with no time."""
+    path = write(tmp_path, HEADER + row(0) + f"{T0 + 60},s,bad\rname,1,1000\n" + rows(range(2, 50)))
+    times, reasons, _ = replay(path)
+    assert times == times_of(range(50))
+    assert [reason.split(":")[0] for reason in reasons] == ["station.csv line 4"]
+
+
+def test_a_file_of_old_mac_line_ends_is_read(tmp_path):
+    path = write(tmp_path, (HEADER + rows(range(3))).replace("\n", "\r"))
+    times, reasons, _ = replay(path)
+    assert (times, reasons) == (times_of(range(3)), [])
+
+
+def test_a_quote_that_never_closes_loses_its_line_only(tmp_path):
+    path = write(tmp_path, HEADER + row(0) + f'{T0 + 60},s,"oops,1,1000\n' + rows(range(2, 200)))
+    times, reasons, _ = replay(path)
+    assert times == times_of([0, *range(2, 200)])
+    assert reasons == [
+        f"station.csv line 3: a quote opened here does not close within {MAX_RECORD_LINES} lines"
+    ]
+
+
+def test_quoted_line_breaks_in_a_cell_are_still_one_row(tmp_path):
+    path = write(tmp_path, HEADER + row(0) + f'{T0 + 60},s,"two\nlines",1,1000\n' + row(2))
+    source = ReplaySource(
+        path, clock=FixedClock(0), pace="fast", csv_columns=csv_columns(MAPPING, STANDARD_VARIABLES)
+    )
+    observations = source.poll()
+    assert [o.observed_at for o in observations] == times_of(range(3))
+    assert source.drain_rejections() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("timestamp,x" + "y" * 200_000 + "\n" + row(0), "line 1: unreadable CSV: field larger"),
+        (b"timestamp,\xff\n".decode("latin-1"), "line 1: not UTF-8"),
+    ],
+    ids=["huge-header", "undecodable-header"],
+)
+def test_a_header_that_cannot_be_read_is_one_error(tmp_path, text, reason):
+    path = tmp_path / "station.csv"
+    path.write_bytes(text.encode("latin-1") if "\xff" in text else text.encode())
+    with pytest.raises(CsvHeaderError, match=reason):
+        replay(path)
+
+
+def test_headless_on_a_header_of_escape_sequences_says_so_in_one_escaped_line(tmp_path):
+    csv = write(tmp_path, "Time,\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED,temp\n1767225600,1,2\n")
+    result = headless(tmp_path, csv, MAPPING_TOML)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "Time, \\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mRED, temp" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_headless_counts_every_row_of_a_file_with_a_huge_cell(tmp_path):
+    big = f"{T0 + 1500 * 60},s,{'x' * 200_000},1,1000\n"
+    csv = write(tmp_path, HEADER + rows(range(1500)) + big + rows(range(1501, 3000)))
+    result = headless(tmp_path, csv, MAPPING_TOML)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2,999 observations stored, 0 duplicates, 1 messages" in result.stderr
