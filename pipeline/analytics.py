@@ -423,6 +423,9 @@ class Analytics:
         rows = batch.rows
         sources = rows.source if rows.source is not None else "unknown"
         try:
+            missing = self.store.missing()
+            if missing:  # writes would go on, to a file nobody will find: keep them waiting
+                raise StoreError(missing)
             stored = self.store.write(
                 station_keys=self._store_keys[rows.station],
                 observed_at=rows.observed_at,
@@ -440,7 +443,7 @@ class Analytics:
                 log.error("store write failed (kept, retried): %s", problem)
             self.store_error = f"{problem}; {self.counters.waiting:,} observations waiting"
             return False
-        self.store_error = self.store.missing()
+        self.store_error = None
         self.counters.stored += stored
         # Late readings the store already had are duplicates after all (e.g. a replayed batch).
         late = len(rows) - batch.fresh

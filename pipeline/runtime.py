@@ -39,7 +39,7 @@ from pipeline.settings import (
 )
 from pipeline.sources import Source
 from pipeline.stations import Station
-from pipeline.store import Store
+from pipeline.store import Store, StoreError
 from pipeline.variables import VariableSpec
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,11 @@ class Pipeline:
         if self.notifications is not None:
             self.notifications.stop()
         if self.store is not None:
-            self.store.close()
+            try:
+                self.store.close()
+            except StoreError as exc:  # a full disk at the last checkpoint: said, not raised
+                log.error("%s", exc)
+                self.analytics.store_error = str(exc)
 
     def finished(self) -> bool:
         """Everything a finite source had is processed and stored (or counted as lost)."""

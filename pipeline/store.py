@@ -398,11 +398,11 @@ class Store(StoreReader):
         try:
             identity = _identity(self.path)
         except FileNotFoundError:
-            return f"{self.path} was deleted while running: what is stored since is lost"
+            return f"{self.path} was deleted while running: nothing more is stored by this process"
         except OSError as error:
             return f"{self.path} cannot be checked: {error.strerror}"
         if identity != self._identity:
-            return f"{self.path} was replaced while running: what is stored since is lost"
+            return f"{self.path} was replaced while running: nothing more is stored by this process"
         return None
 
     def integrity(self) -> str | None:

@@ -137,3 +137,15 @@ def test_headless_counts_every_row_of_a_file_with_a_huge_cell(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "2,999 observations stored, 0 duplicates, 1 messages" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_headless_on_a_file_it_cannot_read_exits_2_in_one_line(tmp_path, kind):
+    """It exited 0 after 'replay finished (0 observations)': as if an empty file had played."""
+    path = tmp_path / "station.jsonl"
+    if kind == "directory":
+        path.mkdir()
+    result = headless(tmp_path, path, "")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"mass-tui: config error: source replay: cannot read {path}")
+    assert len(result.stderr.splitlines()) == 1

@@ -317,10 +317,18 @@ def test_an_unknown_mapped_column_is_refused_naming_it_and_the_header(tmp_path):
     )
 
 
-def test_a_missing_file_is_a_state_not_an_exception(tmp_path):
-    source = ReplaySource(tmp_path / "nope.jsonl", clock=FixedClock(0), pace="fast")
+def test_a_file_missing_at_the_start_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot read .*nope\.jsonl: No such file"):
+        ReplaySource(tmp_path / "nope.jsonl", clock=FixedClock(0), pace="fast")
+
+
+def test_a_file_gone_once_playing_is_a_state_not_an_exception(tmp_path):
+    path = tmp_path / "gone.jsonl"
+    path.write_text("")
+    source = ReplaySource(path, clock=FixedClock(0), pace="fast")
+    path.unlink()
     assert source.poll() == []
-    assert source.state().startswith(f"cannot read {tmp_path / 'nope.jsonl'}")
+    assert source.state().startswith(f"cannot read {path}")
 
 
 def test_replay_spec_without_a_path_means_the_demo_stream():

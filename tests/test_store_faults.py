@@ -86,9 +86,33 @@ def test_a_store_deleted_under_the_running_process_is_reported(tmp_path):
     simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
     feed(pipeline, simulator, clock, 0, 2)
     assert pipeline.problems() == []
+    stored = pipeline.analytics.counters.stored
     path.unlink()
     feed(pipeline, simulator, clock, 2, 2)
     assert any("was deleted while running" in p for p in pipeline.problems())
+    # What went on to the unlinked file was never "stored": it waits, and at exit is lost.
+    assert pipeline.analytics.counters.stored == stored
+    assert pipeline.analytics.counters.waiting == 10
+    pipeline.stop()
+    assert (pipeline.analytics.counters.waiting, pipeline.analytics.counters.lost) == (0, 10)
+
+
+def test_a_store_that_cannot_close_on_a_full_disk_is_said_not_raised(tmp_path, monkeypatch):
+    """The last checkpoint failing (a full disk) used to raise out of stop(), so headless
+    printed no summary at all."""
+    store = Store(tmp_path / "m.sqlite3", NAMES, retention_s=1e9)
+    pipeline = Pipeline(
+        settings(), clock=FixedClock(START), source=None, bus=MemoryBus(10), store=store
+    )
+    real_close = store.close
+
+    def full_disk_close() -> None:
+        real_close()
+        raise StoreError(f"{store.path}: cannot close the store: database or disk is full")
+
+    monkeypatch.setattr(store, "close", full_disk_close)
+    pipeline.stop()
+    assert any("cannot close the store: database or disk is full" in p for p in pipeline.problems())
 
 
 def test_a_second_store_on_the_same_data_names_the_process_that_holds_it(tmp_path):

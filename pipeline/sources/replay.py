@@ -10,7 +10,6 @@ CSV row is read (units, missing cells, local times, stations): :mod:`pipeline.so
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from importlib import resources
@@ -56,11 +55,15 @@ class ReplaySource:
     ) -> None:
         """``clock`` paces the replay (monotonic in production, fixed in tests); ``wall`` stamps
         rejections with the real time they were found. A CSV row's station that is the id or
-        name of one of ``stations`` takes its coordinates. Raises ValueError when a CSV file
-        lacks a mapped column."""
+        name of one of ``stations`` takes its coordinates. Raises ValueError when the file
+        cannot be read or a CSV file lacks a mapped column."""
         if speed <= 0:
             raise ValueError("replay speed must be positive")
         self.path = path or demo_stream_path()
+        try:  # a file that cannot be read at all is a start-up error, not an empty replay
+            self.path.open("rb").close()
+        except OSError as exc:
+            raise ValueError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         self._clock = clock
         self._wall = wall or SystemClock()
         self._pace = pace
@@ -90,8 +93,7 @@ class ReplaySource:
                 source=self.name,
                 reject=self._reject,
             )
-            with contextlib.suppress(OSError):  # an unreadable file is a state, told when read
-                self._csv.check_header()
+            self._csv.check_header()
         self._lines = self._read()
 
     # -- reading ---------------------------------------------------------------------------
