@@ -342,3 +342,14 @@ async def test_text_from_messages_is_shown_as_it_is_never_as_markup(console):
     assert any("▲ [/]E[b]\\x1b]0" in line for line in lines)  # the station list
     assert any("[/]  Gust      45.0 m/s    gust" in line for line in lines)  # the anomaly log
     assert any("WARN  [/]   Gust 45.0 m/s" in line for line in lines)  # the alert panel
+
+
+async def test_a_filter_that_looks_like_markup_is_shown_as_typed(console):
+    """'station:[/]' in the filter raised MarkupError from the log's subtitle and ended the
+    console with a traceback."""
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"station:[/]", "enter")
+        await pilot.pause()
+        console.app.refresh_view()
+        await pilot.pause()
+        assert any("filter: station:[/]  (0)" in line for line in screen_text(console.app))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual.markup import escape
 from textual.widgets import DataTable
 
+from pipeline.text import printable
 from widgets.plain import plain
 
 COLUMNS = ("time", "stn", "variable", "value", "detector", "score")
@@ -42,8 +44,9 @@ class AnomalyLog(DataTable):
         self.add_columns(*COLUMNS)
 
     def show(self, rows: list[AnomalyRow], subtitle: str = "") -> None:
-        """Replace the rows (newest first); does nothing when they did not change."""
-        self.border_subtitle = subtitle
+        """Replace the rows (newest first); does nothing when they did not change. The
+        subtitle is text (a filter as typed, "station:[/]" included), never markup."""
+        self.border_subtitle = escape(printable(subtitle))
         keys = tuple(row.key for row in rows)
         if keys == self._keys:
             return
