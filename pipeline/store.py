@@ -121,6 +121,10 @@ class StoreError(Exception):
     """
 
 
+class StoreInUse(StoreError):
+    """Another process runs a pipeline on this store (its message names the process)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreCounts:
     observations: int
@@ -363,7 +367,7 @@ class Store(StoreReader):
             # alerts over the first's (the console may attach to the first instead).
             self._owner = ExclusiveLock(path.with_name(path.name + ".lock"), "the store in")
         except LockHeld as held:
-            raise StoreError(
+            raise StoreInUse(
                 f"{held}; stop it first, or give this one its own --data-dir"
             ) from None
         except OSError as error:

@@ -125,7 +125,11 @@ def test_a_second_store_on_the_same_data_names_the_process_that_holds_it(tmp_pat
     Store(tmp_path / "m.sqlite3", NAMES, retention_s=1e9).close()  # free once closed
 
 
-def test_a_second_headless_on_the_same_data_dir_exits_2_naming_the_first(tmp_path):
+@pytest.mark.parametrize(
+    "second_command", [["headless", "--duration", "5"], []], ids=["headless", "console"]
+)
+def test_a_second_process_on_the_same_data_dir_exits_2_naming_the_first(tmp_path, second_command):
+    """The console ran a second pipeline without storage (notifying people twice) instead."""
     data = tmp_path / "d"
     first = subprocess.Popen(
         [*MASS_TUI, "headless", "--duration", "30", "--data-dir", str(data)],
@@ -140,7 +144,7 @@ def test_a_second_headless_on_the_same_data_dir_exits_2_naming_the_first(tmp_pat
             time.sleep(0.1)
         time.sleep(1.0)
         second = subprocess.run(
-            [*MASS_TUI, "headless", "--duration", "5", "--data-dir", str(data)],
+            [*MASS_TUI, *second_command, "--data-dir", str(data)],
             cwd=tmp_path,
             capture_output=True,
             text=True,
