@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls, DEL, line/paragraph separators, zero-width and bidi formatting characters.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# C0 and C1 controls, DEL, the soft hyphen and other invisible format characters (which make
+# look-alike ids), line/paragraph separators, zero-width and bidi formatting characters.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -14,6 +14,11 @@ VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 """Variable names become SQLite column names, so they are kept to a safe identifier shape."""
 
 
+# No physical reading a station reports comes near this, and squares of differences of readings
+# within it stay far inside float64 (a 1e308 reading overflowed to inf and poisoned the series).
+MAX_MAGNITUDE = 1e12
+
+
 @dataclass(frozen=True, slots=True)
 class VariableSpec:
     """One named numeric variable, in its canonical unit.
@@ -49,6 +54,11 @@ class VariableSpec:
             )
         if not self.minimum < self.maximum:
             raise ValueError(f"variable {self.name}: minimum must be below maximum")
+        if not (self.minimum >= -MAX_MAGNITUDE and self.maximum <= MAX_MAGNITUDE):
+            raise ValueError(
+                f"variable {self.name}: minimum and maximum must lie within ±{MAX_MAGNITUDE:g}"
+                " (the detectors square differences of readings; beyond that they overflow)"
+            )
         if self.resolution <= 0:
             raise ValueError(f"variable {self.name}: resolution must be positive")
 

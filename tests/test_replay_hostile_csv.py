@@ -149,3 +149,10 @@ def test_headless_on_a_file_it_cannot_read_exits_2_in_one_line(tmp_path, kind):
     assert result.returncode == 2
     assert result.stderr.startswith(f"mass-tui: config error: source replay: cannot read {path}")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_mapped_column_twice_in_the_header_is_an_error_not_a_guess(tmp_path):
+    """It read the first 'temp' and dropped the second's readings without a word."""
+    path = write(tmp_path, "timestamp,station,name,temp,temp,pres\n" + f"{T0},s,S,,12,1000\n")
+    with pytest.raises(CsvHeaderError, match=r"column 'temp' .* is in the header 2 times"):
+        replay(path)

@@ -159,3 +159,15 @@ def test_forget_after_is_never_or_at_least_the_longest_gap(tmp_path: Path, value
             ConfigError, match=r"limits\.forget_after_s: must be 0 \(never\) or at least"
         ):
             load_settings(config_path=config, environ={})
+
+
+@pytest.mark.parametrize(
+    "bounds", ["minimum = -1e308\nmaximum = 1.7e308", "minimum = 0\nmaximum = 1e13"]
+)
+def test_a_variable_s_range_is_one_the_detectors_can_square(tmp_path: Path, bounds):
+    """A declared range of ±1e308 let 1e308 readings in: inf statistics, null scores and
+    spurious alarms for the rest of the series."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[variables.foo]\nunit = "x"\nlabel = "Foo"\n{bounds}\n')
+    with pytest.raises(ConfigError, match="must lie within ±1e\\+12"):
+        load_settings(config_path=config, environ={})

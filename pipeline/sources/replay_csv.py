@@ -264,6 +264,11 @@ def column_indices(name: str, header: Sequence[str], columns: CsvColumns) -> dic
     for i, column in enumerate(header):
         position.setdefault(column, i)
     for key, column in wanted.items():
+        if header.count(column) > 1:
+            raise CsvHeaderError(
+                f"{printable(name)}: column {column!r} (csv.{key}) is in the header"
+                f" {header.count(column)} times: rename one, or map another column"
+            )
         if column not in position:
             shown = printable(", ".join(header), 2_000) if header else "nothing"
             raise CsvHeaderError(
