@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -35,6 +36,7 @@ from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreError, StoreReader
+from pipeline.text import printable
 from pipeline.units import IMPERIAL, METRIC, display_unit, format_value
 from themes import CONSOLE_CSS, THEME_NAMES, THEMES
 from widgets.alert_panel import AlertPanel, AlertRow
@@ -55,6 +57,7 @@ CHART_QUERY_EVERY_S = 1.0
 LISTS_EVERY_S = 1.0
 BAND_LEAD_IN_S = 3 * 3600.0
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+HELD_NOTIFICATION_S = 24 * 3600.0  # deterministic mode: a notification stays until dismissed
 RULE_DETECTORS = ("pressure_fall", "gust")
 
 
@@ -101,7 +104,15 @@ class MassApp(App[None]):
         start_pipeline: bool = True,
         user: str | None = None,
         screenshot_dir: Path | None = None,
+        deterministic: bool = False,
     ) -> None:
+        """``deterministic``: what is on screen depends only on the data and the keys pressed,
+        never on when a timer fired (snapshot tests). There is no refresh timer and no
+        throttling: the view is redrawn in full at mount, after every user action and on each
+        ``refresh_view()`` call; the chart draws every change at once; notifications stay until
+        dismissed. The terminal size is read at mount and at each redraw (no tick follows a
+        resize). Off (the default), the view refreshes at ``ui.refresh_hz`` and the chart,
+        lists and tables are throttled as below."""
         super().__init__()
         self.loaded = loaded
         self.pipeline = pipeline
@@ -109,6 +120,7 @@ class MassApp(App[None]):
         self.start_pipeline = start_pipeline
         self.user = user or _user_name()
         self.screenshot_dir = screenshot_dir or loaded.data_dir / "screenshots"
+        self.deterministic = deterministic
         self.variables = pipeline.settings.variables
         self._labels = {v.name: v.short_label for v in self.variables}  # narrow places
         self.units = loaded.settings.ui.units
@@ -139,7 +151,10 @@ class MassApp(App[None]):
                             spec.name, spec.label, spec.short_label, id=f"panel-{spec.name}"
                         )
                 yield TrendChart(
-                    min_interval_s=self.loaded.settings.ui.chart_interval_s, id="chart"
+                    min_interval_s=0.0
+                    if self.deterministic
+                    else self.loaded.settings.ui.chart_interval_s,
+                    id="chart",
                 )
         with Horizontal(id="bottom"):
             with Vertical(id="log-column"):
@@ -160,7 +175,8 @@ class MassApp(App[None]):
         if self.start_pipeline:
             self.run_worker(self._start_pipeline, thread=True, name="pipeline-start")
         self.refresh_view()
-        self.set_interval(1 / self.loaded.settings.ui.refresh_hz, self.refresh_view)
+        if not self.deterministic:
+            self.set_interval(1 / self.loaded.settings.ui.refresh_hz, self.refresh_view)
         self.main.query_one(f"#panel-{self.variable}", VariablePanel).focus()
 
     @property
@@ -209,12 +225,35 @@ class MassApp(App[None]):
         self._show_chart(snap)
         # Lists and tables cost far more to redraw than a value or a sparkline, and change
         # less often: they follow at most once a second (at once after a user action).
-        if time.monotonic() >= self._lists_due:
+        if not self._held_back(self._lists_due):
             self._lists_due = time.monotonic() + LISTS_EVERY_S
             self.main.query_one(StationList).show(self._station_rows(snap))
             self._show_log(snap)
             self._alerts = snap.alerts
             self.main.query_one(AlertPanel).show(self._alert_rows(snap))
+
+    def _held_back(self, due: float) -> bool:
+        """True while a throttle's ``due`` time (``time.monotonic()``) is ahead; never in
+        deterministic mode, where every redraw is complete."""
+        return not self.deterministic and time.monotonic() < due
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As ``App.notify``, but the message is text, not markup: it carries station ids and
+        names and error messages from outside (an alert of station "[/]" raised MarkupError),
+        with control characters escaped again. In deterministic mode the toast does not
+        expire by the clock."""
+        if self.deterministic:
+            timeout = HELD_NOTIFICATION_S
+        message = message if markup else printable(message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def refresh_now(self) -> None:
         """Redraw everything at once (after a key press), not at the next slow tick."""
@@ -333,7 +372,7 @@ class MassApp(App[None]):
         # Rebuilding the chart's data (a store query for long spans, the EWMA band) is done at
         # most once a second unless what is charted changes; the chart throttles its redraws.
         key = (self.station_id, self.variable, self.span_index, self.units)
-        if key == self._chart_key and time.monotonic() < self._chart_due:
+        if key == self._chart_key and self._held_back(self._chart_due):
             return
         self._chart_key, self._chart_due = key, time.monotonic() + CHART_QUERY_EVERY_S
         chart.show(self._chart_data(snap, SPANS_S[self.span_index]))
@@ -623,6 +662,7 @@ class MassApp(App[None]):
     def _editor_selected(self, event: ThresholdEditor.Selected) -> None:
         variable = event.key.rsplit("/", 1)[1]
         self.selected_threshold[variable] = event.key
+        self.refresh_now()  # the panel shows the threshold +/- now act on
 
     @on(ThresholdEditor.Step)
     def _editor_step(self, event: ThresholdEditor.Step) -> None:

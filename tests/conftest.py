@@ -1,7 +1,8 @@
 """Shared fixtures: a console app over a real pipeline fed to a known state.
 
 Deterministic for snapshots: a seeded simulator, a fixed observed clock, a fixed wall clock
-for rates, and no worker threads (the data is fed before the app starts).
+for rates, no worker threads (the data is fed before the app starts) and, with
+``make_console(..., deterministic=True)``, no wall-clock timers driving the screen.
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ class Console:
         self.steps += steps
 
 
-def make_console(tmp_path: Path, *, steps: int = 330, config: str = "") -> Console:
+def make_console(
+    tmp_path: Path, *, steps: int = 330, config: str = "", deterministic: bool = False
+) -> Console:
+    """A console fed ``steps`` readings a station. ``deterministic`` (snapshots): the app has
+    no refresh timer, no throttles and no expiring notifications (see ``MassApp``), so what
+    is on screen does not depend on how fast the machine is."""
     (tmp_path / "cwd").mkdir(exist_ok=True)
     if config:
         (tmp_path / "cwd" / "config.toml").write_text(config)
@@ -85,6 +91,7 @@ def make_console(tmp_path: Path, *, steps: int = 330, config: str = "") -> Conso
         start_pipeline=False,
         user="tester",
         screenshot_dir=tmp_path / "shots",
+        deterministic=deterministic,
     )
     console = Console(app, pipeline, store, clock, simulator, loaded)
     console.feed(steps)

@@ -335,10 +335,15 @@ async def test_text_from_messages_is_shown_as_it_is_never_as_markup(console):
     at = console.clock.now()
     console.pipeline.bus.publish([Observation(station_id, name, None, None, at, "t[/]", gust)])
     console.pipeline.process_pending()
-    async with console.app.run_test(size=SIZE) as pilot:
+    async with console.app.run_test(size=SIZE, notifications=True) as pilot:
         console.app.refresh_view()
         await pilot.pause()
         lines = screen_text(console.app)
+        console.app.query_one(AlertPanel).focus()  # its first row: the "[/]" gust warning
+        await pilot.press("a")
+        await pilot.pause()
+        toast = screen_text(console.app)
+    assert any("[/] Gust" in line and "acknowledged" in line for line in toast), toast
     assert any("▲ [/]E[b]\\x1b]0" in line for line in lines)  # the station list
     assert any("[/]  Gust      45.0 m/s    gust" in line for line in lines)  # the anomaly log
     assert any("WARN  [/]   Gust 45.0 m/s" in line for line in lines)  # the alert panel

@@ -4,6 +4,9 @@ A plotext build costs tens of milliseconds of CPU at 120x40 (seconds for an unth
 readings), and the console runs over SSH next to the pipeline, so this widget is careful about
 when it builds: only while it is on screen, only when the data changed, at most once per
 ``min_interval_s``, and from a series thinned to what the plot width can show.
+``min_interval_s=0`` turns the throttle off: every change is drawn at once and no timer is
+set, so what is drawn depends only on the data pushed (the console's deterministic mode, for
+snapshots).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from plotext._dict import themes as plotext_themes  # where textual-plotext registers app themes
 from textual import events
 from textual.app import RenderResult
 from textual.color import Color
@@ -37,6 +41,15 @@ EWMA_COLOUR = "secondary"
 BAND_COLOUR = "foreground-muted"
 THRESHOLD_COLOUR = "error"
 ANOMALY_COLOUR = "warning"
+# Every theme variable a build reads (the plot's surface and the series' colours).
+THEME_INPUTS = (
+    "surface",
+    OBSERVED_COLOUR,
+    EWMA_COLOUR,
+    BAND_COLOUR,
+    THRESHOLD_COLOUR,
+    ANOMALY_COLOUR,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,16 +188,17 @@ class TrendChart(PlotextPlot):
     def _accept_latest(self) -> None:
         """Make the newest data the one to draw, unless it is already drawn, nobody can see it,
         or the last acceptance was less than ``min_interval_s`` ago (then try again later,
-        with at most one timer pending)."""
+        with at most one timer pending; never with ``min_interval_s=0``)."""
         if self._latest_key == self._drawn_key:
             return
         if not (self.display and self.is_on_screen and self.size.area):
             return
-        wait = self._accepted_at + self.min_interval_s - time.monotonic()
-        if wait > 0:
-            if self._timer is None:
-                self._timer = self.set_timer(wait, self._on_deferred)
-            return
+        if self.min_interval_s > 0:
+            wait = self._accepted_at + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = self.set_timer(wait, self._on_deferred)
+                return
         self._drawn, self._drawn_key = self._latest, self._latest_key
         self.border_subtitle = legend_markup(self._drawn)
         self._generation += 1
@@ -197,7 +211,7 @@ class TrendChart(PlotextPlot):
 
     def render(self) -> RenderResult:
         """Build the plot, or return the last build if nothing it depends on changed."""
-        key = (self._generation, self.size, self.theme, self.app.theme)
+        key = self._build_key()
         if self._built is None or self._built[0] != key:
             self.plt.clear_figure()
             if self._drawn is None:
@@ -208,6 +222,25 @@ class TrendChart(PlotextPlot):
             self._built = (key, super().render())
             self.redraw_count += 1
         return self._built[1]
+
+    def _build_key(self) -> tuple:
+        """Everything a build depends on, so a kept build is the one a fresh build would give.
+
+        A new ``App.theme`` reaches the chart in steps: the app's theme variables are updated at
+        its CSS refresh, and textual-plotext registers the plotext theme (axes, ticks, canvas)
+        at the theme signal after that. A repaint in between builds with the old variables or
+        plotext's default colours; keying on the values themselves, not on the theme's name,
+        means that build is replaced when they arrive instead of being kept.
+        """
+        plot_theme = self._get_plotext_theme_name(self.app.theme)
+        variables = self.app.theme_variables
+        return (
+            self._generation,
+            self.size,
+            plot_theme,
+            plot_theme in plotext_themes,
+            tuple(variables.get(name) for name in THEME_INPUTS),
+        )
 
     def _plot_data(self, data: ChartData) -> None:
         """Issue the plotext calls for ``data``; x is in seconds relative to ``data.now``."""
