@@ -358,3 +358,18 @@ async def test_a_filter_that_looks_like_markup_is_shown_as_typed(console):
         console.app.refresh_view()
         await pilot.pause()
         assert any("filter: station:[/]  (0)" in line for line in screen_text(console.app))
+
+
+async def test_a_station_id_of_the_longest_allowed_length_leaves_the_log_readable(console):
+    from pipeline.observation import Observation
+
+    station_id = "a" * 64
+    gust = {"wind_speed_ms": 20.0, "wind_gust_ms": 45.0}
+    at = console.clock.now()
+    console.pipeline.bus.publish([Observation(station_id, "Long", None, None, at, "t", gust)])
+    console.pipeline.process_pending()
+    async with console.app.run_test(size=SIZE) as pilot:
+        console.app.refresh_view()
+        await pilot.pause()
+        lines = screen_text(console.app)
+    assert any("aaaaaaaaa…  Gust      45.0 m/s    gust" in line for line in lines), lines

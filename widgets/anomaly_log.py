@@ -11,6 +11,8 @@ from pipeline.text import printable
 from widgets.plain import plain
 
 COLUMNS = ("time", "stn", "variable", "value", "detector", "score")
+# Station ids may be 64 characters long: one that long pushed every other column off the log.
+STATION_CELL = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,9 @@ class AnomalyLog(DataTable):
         self.clear()
         for row in rows:
             self.add_row(
-                *map(plain, (row.time, row.station, row.variable, row.value, row.detector)),
+                plain(row.time),
+                plain(printable(row.station, STATION_CELL)),
+                *map(plain, (row.variable, row.value, row.detector)),
                 f"{row.score:.2f}",
                 key=row.key,
             )
