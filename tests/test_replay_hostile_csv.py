@@ -156,3 +156,10 @@ def test_a_mapped_column_twice_in_the_header_is_an_error_not_a_guess(tmp_path):
     path = write(tmp_path, "timestamp,station,name,temp,temp,pres\n" + f"{T0},s,S,,12,1000\n")
     with pytest.raises(CsvHeaderError, match=r"column 'temp' .* is in the header 2 times"):
         replay(path)
+
+
+def test_iso_end_of_day_after_the_t_is_the_next_midnight():
+    from pipeline.sources.replay_csv import TimeParser
+
+    assert TimeParser().parse("2026-01-01T24:00:00Z") == T0 + 86_400
+    assert TimeParser().parse("2026-01-01 24:00") == T0 + 86_400

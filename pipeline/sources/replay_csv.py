@@ -35,7 +35,7 @@ class CsvHeaderError(ValueError):
 
 
 # ISO 8601 and TMY3 allow 24:00, the end of a day; datetime does not.
-_END_OF_DAY = re.compile(r"\b24:00(:00)?\b")
+_END_OF_DAY = re.compile(r"(?<![0-9])24:00(:00)?(?![0-9])")  # also after the T of ISO
 
 Reject = Callable[..., None]
 """``reject(line_number, text, reason, *, variable=None, station_id=None)``"""
