@@ -10,6 +10,15 @@ Cells are read as the replay reads them (:mod:`pipeline.sources.replay_csv`): a 
 (empty, ``NA``, ``M``, ``-9999``...) is a missing value, not an error; times without an offset
 are in ``--timezone``. A gap longer than ``--max-gap`` restarts the detectors' warm-up, as in
 the live pipeline, and stderr says how many rows that left unscored.
+
+Rows are read as the replay reads them too (:class:`pipeline.sources.replay_csv.CsvRecords`),
+so no row can end the run: a line that is not UTF-8 or that the csv module refuses is left out
+of the output, and a row with more cells than the header, a time that no observation can carry
+(:func:`pipeline.times.implausible_time`: before 1900, epoch milli- or microseconds, after year
+9999) or one in the future, and a value outside the plausible range (the declared variable's
+when ``--value-column`` names one, else ±:data:`~pipeline.variables.MAX_MAGNITUDE`) is not
+scored; each is one line on stderr with its line number. Only a header that cannot be read is
+an error. Text from the file reaches stderr escaped (:func:`pipeline.text.printable`).
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ import csv
 import math
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import msgspec
 import numpy as np
@@ -38,10 +48,22 @@ from pipeline.settings import (
     RapidChangeSettings,
     RuleSettings,
 )
-from pipeline.sources.replay_csv import DEFAULT_MARKERS, TimeParser, time_zone
-from pipeline.variables import VariableSpec
+from pipeline.sources.replay_csv import (
+    DEFAULT_MARKERS,
+    CsvHeaderError,
+    CsvRecords,
+    TimeParser,
+    read_header,
+    time_zone,
+)
+from pipeline.text import printable
+from pipeline.times import implausible_time, iso_utc
+from pipeline.variables import MAX_MAGNITUDE, VariableSpec
 
 STATISTICAL = ("zscore", "ewma", "cusum")
+OUTPUT_COLUMNS = ("anomaly_score", *(f"{name}_score" for name in STATISTICAL))
+"""The columns score adds. An input column of one of these names is refused (exit 2): it would
+be overwritten, or written twice."""
 
 
 def _seconds(text: str) -> float:
@@ -53,7 +75,15 @@ def _seconds(text: str) -> float:
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``mass-tui score``, declared beside the code that reads them."""
-    parser.add_argument("input", type=Path, metavar="INPUT.csv")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT.csv",
+        help="a CSV with a header line; every row is written back with the columns "
+        f"{', '.join(OUTPUT_COLUMNS)} added, so an input column of one of those names is "
+        "refused (rename it). Rows that cannot be scored are told on stderr with their line "
+        "number",
+    )
     parser.add_argument("--time-column", default="timestamp")
     parser.add_argument("--value-column", default="value")
     parser.add_argument("--output", type=Path, metavar="OUT.csv", help="default: stdout")
@@ -75,7 +105,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(slots=True)
 class ParsedSeries:
-    rows: list[dict[str, str]]
+    rows: list[list[str]]  # the cells of every row written out, as many as the header has
     fieldnames: list[str]
     usable: list[int]  # indices of rows that parsed, have a value and are in time order
     times: np.ndarray
@@ -83,45 +113,130 @@ class ParsedSeries:
     missing: int  # rows whose value cell is a missing marker
 
 
+def _shown(cell: str) -> str:
+    """A cell from the file as an error message quotes it: escaped, and cut."""
+    return printable(repr(cell), 80)
+
+
+def _column(name: str, header: Sequence[str], column: str, flag: str) -> int:
+    count = header.count(column)
+    if count == 1:
+        return header.index(column)
+    if count > 1:
+        raise ConfigError(
+            f"{printable(name)}: column {_shown(column)} ({flag}) is in the header {count} "
+            "times: rename one"
+        )
+    shown = printable(", ".join(header), 2_000) if header else "none"
+    raise ConfigError(f"{printable(name)}: no column {_shown(column)} (columns: {shown})")
+
+
 def read_series(
-    handle: TextIO, name: str, time_column: str, value_column: str, times: TimeParser
+    handle: BinaryIO,
+    name: str,
+    time_column: str,
+    value_column: str,
+    times: TimeParser,
+    spec: VariableSpec,
+    latest: float = math.inf,
 ) -> tuple[ParsedSeries, list[str]]:
-    reader = csv.DictReader(handle)
-    fieldnames = list(reader.fieldnames or [])
-    for column in (time_column, value_column):
-        if column not in fieldnames:
-            raise ConfigError(
-                f"{name}: no column {column!r} (columns: {', '.join(fieldnames) or 'none'})"
-            )
-    rows, usable, when_list, values, errors = [], [], [], [], []
+    """The rows of the CSV file open in ``handle`` (binary) and what could not be used, one
+    message a row, in line order. Records are read with :class:`CsvRecords`, the replay's
+    reader: one that cannot be read at all is left out of the rows. A row is not scored when
+    it has more cells than the header, its time is implausible or after ``latest``, or its
+    value is outside ``spec``'s range. Raises ConfigError when the header cannot be read, a
+    column is missing or twice in it, or it names an output column."""
+    shown_name = printable(name)
+    errors: list[str] = []
+
+    def unreadable(number: int, _text: str, reason: str, **_: object) -> None:
+        errors.append(f"{shown_name} line {number}: {reason} (left out of the output)")
+
+    records = CsvRecords(handle, unreadable, header_line=1)
+    lines = iter(records)
+    try:
+        fieldnames = read_header(records, lines, 1)
+    except CsvHeaderError as exc:
+        raise ConfigError(f"{shown_name}: cannot read the header: {exc}") from None
+    at_time = _column(name, fieldnames, time_column, "--time-column")
+    at_value = _column(name, fieldnames, value_column, "--value-column")
+    clashes = [column for column in fieldnames if column in OUTPUT_COLUMNS]
+    if clashes:
+        raise ConfigError(
+            f"{shown_name}: column {clashes[0]!r} is also a column score writes "
+            f"({', '.join(OUTPUT_COLUMNS)}): rename it"
+        )
+    width = len(fieldnames)
+    rows: list[list[str]] = []
+    usable: list[int] = []
+    when_list: list[float] = []
+    values: list[float] = []
     missing = 0
     last_time = -math.inf
-    for row in reader:
-        rows.append(row)
-        line = reader.line_num
-        raw_time, raw_value = row.get(time_column) or "", row.get(value_column) or ""
+    for cells in lines:
+        if not cells:  # a blank line, as csv.DictReader skips it
+            continue
+        line = records.number
+        rows.append((cells + [""] * (width - len(cells)))[:width])
+        if len(cells) > width:
+            errors.append(
+                f"{shown_name} line {line}: {len(cells)} cells, the header has {width} "
+                "(not scored; the extra cells are left out of the output)"
+            )
+            continue
+        raw_time, raw_value = rows[-1][at_time], rows[-1][at_value]  # padded: a short row
         try:
             when = times.parse(raw_time, last_time)
-        except ValueError:
-            errors.append(f"{name} line {line}: cannot parse time {raw_time!r}")
+        except (ValueError, OverflowError):
+            errors.append(f"{shown_name} line {line}: cannot parse time {_shown(raw_time)}")
+            continue
+        reason = implausible_time(when)
+        if reason is None and when > latest:
+            reason = f"{iso_utc(when, 'seconds')} is in the future"
+        if reason is not None:
+            errors.append(f"{shown_name} line {line}: time {_shown(raw_time)}: {reason}")
             continue
         try:
             value = DEFAULT_MARKERS.number(raw_value)
         except ValueError:
-            errors.append(f"{name} line {line}: cannot parse value {raw_value!r}")
+            errors.append(f"{shown_name} line {line}: cannot parse value {_shown(raw_value)}")
             continue
         if value is None:
             missing += 1
             continue
+        if not spec.minimum <= value <= spec.maximum:
+            errors.append(
+                f"{shown_name} line {line}: value {_shown(raw_value)} is outside the plausible "
+                f"range {spec.minimum:g}..{spec.maximum:g}"
+                + (" of any column" if spec is ANY_VALUE else f" of {spec.name}")
+            )
+            continue
         if when <= last_time:
-            errors.append(f"{name} line {line}: time {raw_time!r} is not after the previous row")
+            errors.append(
+                f"{shown_name} line {line}: time {_shown(raw_time)} is not after the previous row"
+            )
             continue
         last_time = when
         usable.append(len(rows) - 1)
         when_list.append(when)
         values.append(value)
-    series = ParsedSeries(rows, fieldnames, usable, np.array(when_list), np.array(values), missing)
+    series = ParsedSeries(
+        rows, fieldnames, usable, np.array(when_list, dtype=np.float64), np.array(values), missing
+    )
     return series, errors
+
+
+def value_spec(value_column: str, variables: Sequence[VariableSpec]) -> VariableSpec:
+    """The plausible range of the value column: the declared variable's when the column is
+    named as one, else ±MAX_MAGNITUDE, the largest any variable may declare (beyond it the
+    detectors' squares of differences overflow)."""
+    for spec in variables:
+        if spec.name == value_column:
+            return spec
+    return ANY_VALUE
+
+
+ANY_VALUE = VariableSpec("any_value", "", "value", -MAX_MAGNITUDE, MAX_MAGNITUDE, 1e-9)
 
 
 def resolution_of(values: np.ndarray) -> float:
@@ -133,8 +248,14 @@ def resolution_of(values: np.ndarray) -> float:
     return float(max(np.min(np.diff(distinct)), 1e-12))
 
 
-def score_series(series: ParsedSeries, detectors: DetectorSettings) -> dict[str, np.ndarray]:
-    spec = VariableSpec("value", "", "value", -math.inf, math.inf, resolution_of(series.values))
+def score_series(
+    series: ParsedSeries, detectors: DetectorSettings, bounds: VariableSpec
+) -> dict[str, np.ndarray]:
+    """Each statistical detector's score of each usable row (NaN: not evaluated). The values
+    lie within ``bounds`` (read_series keeps the rest out), which lie within ±MAX_MAGNITUDE."""
+    spec = VariableSpec(
+        "value", "", "value", bounds.minimum, bounds.maximum, resolution_of(series.values)
+    )
     no_rules = RuleSettings(
         pressure_fall=PressureFallSettings(enabled=False),
         gust=GustSettings(enabled=False),
@@ -149,13 +270,20 @@ def score_series(series: ParsedSeries, detectors: DetectorSettings) -> dict[str,
 
 def warmup_restarts(times: np.ndarray, evaluated: np.ndarray, max_gap_s: float) -> tuple[int, int]:
     """How many gaps longer than ``max_gap_s`` restarted the warm-up, and how many rows of the
-    series went unscored after them, until a detector evaluated again."""
+    series went unscored after them, until a detector evaluated again. A row after several
+    gaps (gaps closer together than the warm-up) is counted once."""
+    n = times.shape[0]
     restarts = np.flatnonzero(np.diff(times) > max_gap_s) + 1
-    unscored = 0
-    for start in restarts.tolist():
-        after = evaluated[start:]
-        unscored += int(np.argmax(after)) if after.any() else after.shape[0]
-    return restarts.shape[0], unscored
+    if not restarts.size:
+        return 0, 0
+    scored_at = np.flatnonzero(evaluated)
+    following = np.searchsorted(scored_at, restarts)  # the first evaluated row at or after
+    ends = np.append(scored_at, n)[following]
+    change = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(change, restarts, 1)
+    np.add.at(change, ends, -1)
+    covered = np.cumsum(change[:n]) > 0
+    return restarts.shape[0], int(covered.sum())
 
 
 @contextmanager
@@ -189,17 +317,25 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         times = TimeParser(zone=time_zone(args.timezone))
     except ValueError as exc:
         raise ConfigError(f"--timezone: {exc}") from None
+    bounds = value_spec(args.value_column, loaded.variables)
+    # As the pipeline's validation: no observation is from further ahead than this.
+    latest = time.time() + loaded.settings.validation.max_future_s
     try:
-        handle = args.input.open(newline="", encoding="utf-8-sig")
+        handle = args.input.open("rb")
     except OSError as exc:
-        raise ConfigError(f"{args.input}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{printable(str(args.input))}: cannot read: {exc.strerror}") from None
     with handle:
-        series, errors = read_series(
-            handle, str(args.input), args.time_column, args.value_column, times
-        )
+        try:
+            series, errors = read_series(
+                handle, str(args.input), args.time_column, args.value_column, times, bounds, latest
+            )
+        except OSError as exc:  # a directory, or a read error part-way
+            raise ConfigError(
+                f"{printable(str(args.input))}: cannot read: {exc.strerror}"
+            ) from None
     for error in errors:
         _say(error)
-    per_detector = score_series(series, detectors) if len(series.times) else {}
+    per_detector = score_series(series, detectors, bounds) if len(series.times) else {}
     n_rows = len(series.rows)
     columns = {name: np.full(n_rows, np.nan) for name in per_detector}
     for name, scores in per_detector.items():
@@ -221,14 +357,11 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     try:
         with _output(args.output) as out:
             names = [f"{name}_score" for name in columns]
-            writer = csv.DictWriter(out, fieldnames=[*series.fieldnames, "anomaly_score", *names])
-            writer.writeheader()
-            for i, row in enumerate(series.rows):
-                row = dict(row)
-                row["anomaly_score"] = f"{combined[i]:.4f}"
-                for name in columns:
-                    row[f"{name}_score"] = _cell(columns[name][i])
-                writer.writerow(row)
+            writer = csv.writer(out)
+            writer.writerow([*series.fieldnames, "anomaly_score", *names])
+            for i, cells in enumerate(series.rows):
+                scores = [_cell(columns[name][i]) for name in columns]
+                writer.writerow([*cells, f"{combined[i]:.4f}", *scores])
             out.flush()
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, as headless does. Standard output
