@@ -163,3 +163,27 @@ def test_iso_end_of_day_after_the_t_is_the_next_midnight():
 
     assert TimeParser().parse("2026-01-01T24:00:00Z") == T0 + 86_400
     assert TimeParser().parse("2026-01-01 24:00") == T0 + 86_400
+
+
+def test_a_quote_inside_a_cell_is_an_ordinary_character(tmp_path):
+    """O"Hare opens no quoted cell (as the csv module reads it): counting every quote joined
+    rows 3 to 13 into one unreadable record and lost ten sound rows."""
+    body = "".join(row(i, 'O"Hare' if i in (2, 12) else "S") for i in range(20))
+    path = write(tmp_path, HEADER.replace("pres", 'pres,Rain (")') + body)
+    times, reasons, _ = replay(path)
+    assert (times, reasons) == (times_of(range(20)), [])
+
+
+def test_an_unreadable_record_of_several_lines_loses_its_first_line_only(tmp_path):
+    """A quoted cell over the csv module's limit across two lines: the joined record is
+    refused, and the line after the first is read again (and refused on its own)."""
+    huge = "x" * 200_000
+    path = write(
+        tmp_path, HEADER + row(0) + f'{T0 + 60},s,"a\n{huge}",1,1000\n' + rows(range(2, 10))
+    )
+    times, reasons, _ = replay(path)
+    assert times == times_of([0, *range(2, 10)])
+    assert [reason.split(":")[0] for reason in reasons] == [
+        "station.csv line 3",
+        "station.csv line 4",
+    ]

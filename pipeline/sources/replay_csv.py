@@ -210,11 +210,11 @@ class CsvRecords:
 
         while (first := take()) is not None:
             record = [first]
-            quotes = first.text.count('"')
-            while quotes % 2 and len(record) < MAX_RECORD_LINES and (line := take()):
+            open_quote = _ends_in_quoted_cell(first.text, inside=False)
+            while open_quote and len(record) < MAX_RECORD_LINES and (line := take()):
                 record.append(line)
-                quotes += line.text.count('"')
-            if quotes % 2:
+                open_quote = _ends_in_quoted_cell(line.text, inside=True)
+            if open_quote:
                 reason = f"a quote opened here does not close within {MAX_RECORD_LINES} lines"
                 self._problem(first.number, first.text, reason)
                 pushed_back.extend(reversed(record[1:]))
@@ -223,10 +223,34 @@ class CsvRecords:
             try:
                 cells = next(csv.reader([text]), [])
             except csv.Error as exc:
-                self._problem(first.number, text, f"unreadable CSV: {exc}")
+                self._problem(first.number, first.text, f"unreadable CSV: {exc}")
+                pushed_back.extend(reversed(record[1:]))  # read again, from the next line
                 continue
             self.number, self.text = first.number, text
             yield cells
+
+
+def _ends_in_quoted_cell(text: str, *, inside: bool) -> bool:
+    """Whether a line ends inside a quoted cell (the record goes on on the next line), given
+    whether it starts inside one. As the csv module reads: a quote opens a quoted cell only at
+    the start of a cell (``O"Hare`` or ``Rain (")`` is an ordinary character), and ``""`` in a
+    quoted cell is a quote."""
+    if '"' not in text:
+        return inside
+    at_start, i, n = not inside, 0, len(text)
+    while i < n:
+        char = text[i]
+        if inside:
+            if char == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 1
+                else:
+                    inside = False
+        elif char == '"' and at_start:
+            inside = True
+        at_start = not inside and char == ","
+        i += 1
+    return inside
 
 
 def read_header(records: CsvRecords, rows: Iterator[list[str]], header_line: int) -> list[str]:
