@@ -668,16 +668,16 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
 
         # As the worker has it now: an acknowledgement applies to the severity its sender saw,
         # and under load the watcher may still show the advisory the warning replaced.
-        final = seen(worker)
+        final = seen(worker)  # the watcher numbers the alerts it mirrors itself
         wait_for(
             lambda: (
                 (shown := seen(watcher)) is not None
-                and (shown.id, shown.severity) == (final.id, final.severity)
+                and (shown.opened_at, shown.severity) == (final.opened_at, final.severity)
             ),
             60,
             "the watcher to show the alert as the worker has it",
         )
-        assert watcher.acknowledge(final.id, "alice") is not None
+        assert watcher.acknowledge(seen(watcher).id, "alice") is not None
         wait_for(lambda: seen(watcher).acknowledged_by == "alice", 30, "the acknowledgement back")
         kept = seen(worker)
         assert (kept.state, kept.acknowledged_by) == ("acknowledged", "alice")
