@@ -105,7 +105,8 @@ def summary(pipeline: Pipeline, elapsed: float) -> tuple[str, bool]:
     state = pipeline.source.state() if pipeline.source else "ok"
     if state not in ("ok", "waiting"):
         text += f"; source {pipeline.source.name}: {state}"
-    sound = c.lost == 0 and not pipeline.analytics.store_error
+    cut_short = pipeline.source.cut_short if pipeline.source else None
+    sound = c.lost == 0 and not pipeline.analytics.store_error and cut_short is None
     if pipeline.analytics.store_error:
         text += f"; store failing: {pipeline.analytics.store_error}"
     if c.lost:

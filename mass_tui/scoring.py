@@ -17,14 +17,19 @@ of the output, and a row with more cells than the header, a time that no observa
 (:func:`pipeline.times.implausible_time`: before 1900, epoch milli- or microseconds, after year
 9999) or one in the future, and a value outside the plausible range (the declared variable's
 when ``--value-column`` names one, else ±:data:`~pipeline.variables.MAX_MAGNITUDE`) is not
-scored; each is one line on stderr with its line number. Only a header that cannot be read is
-an error. Text from the file reaches stderr escaped (:func:`pipeline.text.printable`).
+scored; each is one line on stderr with its line number (the first :data:`MAX_TOLD`, then a
+count). Rows out of time order are not scored either: the fewest that leave the rest running
+forward in time (:func:`in_time_order`), so one far-ahead typo costs that row, not every row
+after it. Only a header that cannot be read is an error. Text from the file reaches stderr
+escaped (:func:`pipeline.text.printable`).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
+import itertools
 import math
 import os
 import sys
@@ -64,6 +69,8 @@ STATISTICAL = ("zscore", "ewma", "cusum")
 OUTPUT_COLUMNS = ("anomaly_score", *(f"{name}_score" for name in STATISTICAL))
 """The columns score adds. An input column of one of these names is refused (exit 2): it would
 be overwritten, or written twice."""
+MAX_TOLD = 20
+"""Rows that could not be used told one line each on stderr; the rest are counted."""
 
 
 def _seconds(text: str) -> float:
@@ -147,10 +154,13 @@ def read_series(
     value is outside ``spec``'s range. Raises ConfigError when the header cannot be read, a
     column is missing or twice in it, or it names an output column."""
     shown_name = printable(name)
-    errors: list[str] = []
+    errors: list[tuple[int, str]] = []  # (line, message)
 
     def unreadable(number: int, _text: str, reason: str, **_: object) -> None:
-        errors.append(f"{shown_name} line {number}: {reason} (left out of the output)")
+        errors.append((number, f"{shown_name} line {number}: {reason} (left out of the output)"))
+
+    def unusable(line: int, message: str) -> None:
+        errors.append((line, f"{shown_name} line {line}: {message}"))
 
     records = CsvRecords(handle, unreadable, header_line=1)
     lines = iter(records)
@@ -168,62 +178,99 @@ def read_series(
         )
     width = len(fieldnames)
     rows: list[list[str]] = []
-    usable: list[int] = []
+    candidates: list[tuple[int, int, str]] = []  # (row, line, raw time) of each usable value
     when_list: list[float] = []
     values: list[float] = []
     missing = 0
-    last_time = -math.inf
+    last_time: float | None = None
     for cells in lines:
         if not cells:  # a blank line, as csv.DictReader skips it
             continue
         line = records.number
         rows.append((cells + [""] * (width - len(cells)))[:width])
         if len(cells) > width:
-            errors.append(
-                f"{shown_name} line {line}: {len(cells)} cells, the header has {width} "
-                "(not scored; the extra cells are left out of the output)"
+            unusable(
+                line,
+                f"{len(cells)} cells, the header has {width} "
+                "(not scored; the extra cells are left out of the output)",
             )
             continue
         raw_time, raw_value = rows[-1][at_time], rows[-1][at_value]  # padded: a short row
         try:
             when = times.parse(raw_time, last_time)
         except (ValueError, OverflowError):
-            errors.append(f"{shown_name} line {line}: cannot parse time {_shown(raw_time)}")
+            unusable(line, f"cannot parse time {_shown(raw_time)}")
             continue
         reason = implausible_time(when)
         if reason is None and when > latest:
             reason = f"{iso_utc(when, 'seconds')} is in the future"
         if reason is not None:
-            errors.append(f"{shown_name} line {line}: time {_shown(raw_time)}: {reason}")
+            unusable(line, f"time {_shown(raw_time)}: {reason}")
             continue
+        last_time = when  # which of a repeated local hour a naive time means
         try:
             value = DEFAULT_MARKERS.number(raw_value)
         except ValueError:
-            errors.append(f"{shown_name} line {line}: cannot parse value {_shown(raw_value)}")
+            unusable(line, f"cannot parse value {_shown(raw_value)}")
             continue
         if value is None:
             missing += 1
             continue
         if not spec.minimum <= value <= spec.maximum:
-            errors.append(
-                f"{shown_name} line {line}: value {_shown(raw_value)} is outside the plausible "
-                f"range {spec.minimum:g}..{spec.maximum:g}"
-                + (" of any column" if spec is ANY_VALUE else f" of {spec.name}")
+            unusable(
+                line,
+                f"value {_shown(raw_value)} is outside the plausible range "
+                f"{spec.minimum:g}..{spec.maximum:g}"
+                + (" of any column" if spec is ANY_VALUE else f" of {spec.name}"),
             )
             continue
-        if when <= last_time:
-            errors.append(
-                f"{shown_name} line {line}: time {_shown(raw_time)} is not after the previous row"
-            )
-            continue
-        last_time = when
-        usable.append(len(rows) - 1)
+        candidates.append((len(rows) - 1, line, raw_time))
         when_list.append(when)
         values.append(value)
+    ordered = in_time_order(when_list)
+    for keep, (_row, line, raw_time) in zip(ordered, candidates, strict=True):
+        if not keep:
+            unusable(line, f"time {_shown(raw_time)} is out of time order with the rows around it")
     series = ParsedSeries(
-        rows, fieldnames, usable, np.array(when_list, dtype=np.float64), np.array(values), missing
+        rows,
+        fieldnames,
+        [row for keep, (row, _, _) in zip(ordered, candidates, strict=True) if keep],
+        np.array(when_list, dtype=np.float64)[ordered],
+        np.array(values, dtype=np.float64)[ordered],
+        missing,
     )
-    return series, errors
+    return series, [message for _, message in sorted(errors, key=lambda e: e[0])]
+
+
+def in_time_order(times: Sequence[float]) -> np.ndarray:
+    """Which of ``times`` to keep so that the fewest are left out and the kept ones strictly
+    increase: a longest increasing subsequence (patience sorting, O(n log n)). Of equally
+    long ones, the one keeping earlier rows: it is found from the end backwards, on negated
+    times, where a later candidate replaces an equal tail. A file of one station's series in
+    order keeps every row; one typo a year ahead, or a row repeated, loses that row alone."""
+    n = len(times)
+    keep = np.zeros(n, dtype=bool)
+    if n < 2 or all(a < b for a, b in itertools.pairwise(times)):
+        keep[:] = True
+        return keep
+    tails: list[float] = []  # the smallest last (negated) time of a rising run of each length
+    tail_at: list[int] = []
+    previous = [-1] * n
+    for i in range(n - 1, -1, -1):
+        key = -times[i]
+        length = bisect.bisect_left(tails, key)
+        if length == len(tails):
+            tails.append(key)
+            tail_at.append(i)
+        else:
+            tails[length] = key
+            tail_at[length] = i
+        previous[i] = tail_at[length - 1] if length else -1
+    i = tail_at[-1]
+    while i >= 0:
+        keep[i] = True
+        i = previous[i]
+    return keep
 
 
 def value_spec(value_column: str, variables: Sequence[VariableSpec]) -> VariableSpec:
@@ -333,8 +380,10 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
             raise ConfigError(
                 f"{printable(str(args.input))}: cannot read: {exc.strerror}"
             ) from None
-    for error in errors:
+    for error in errors[:MAX_TOLD]:
         _say(error)
+    if len(errors) > MAX_TOLD:
+        _say(f"... and {len(errors) - MAX_TOLD:,} more rows that could not be used")
     per_detector = score_series(series, detectors, bounds) if len(series.times) else {}
     n_rows = len(series.rows)
     columns = {name: np.full(n_rows, np.nan) for name in per_detector}

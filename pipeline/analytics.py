@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.alerts import Alert, AlertBook
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery
-from pipeline.clock import Clock, ObservedClock
+from pipeline.clock import Clock, ObservedClock, SystemClock
 from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
@@ -115,7 +115,8 @@ class Analytics:
             window_s=persistence.window_min * 60,
         )
         self.counters = Counters()
-        self.rate = RateMeter(wall=wall)
+        self.wall = wall or SystemClock()
+        self.rate = RateMeter(wall=self.wall)
         self.intake = IntakeMeter()
         self.store_error: str | None = None
         self._unstored: deque[UnstoredBatch] = deque()
@@ -166,8 +167,9 @@ class Analytics:
     def process(self, delivery: Delivery) -> list[Anomaly]:
         """Validate, detect, tell and store one delivery. Rejections found by a source since
         the last batch join it first, so a batch that fails still carries them to the
-        quarantine."""
-        received_at = self.clock.now()
+        quarantine. A rejection's ``received_at`` is wall time, as a source's own rejections
+        are: it says when the process got the message, whatever time the data is at."""
+        received_at = self.wall.now()
         counters = self.counters
         delivery.rejections.extend(self._take_deferred())
         counters.received += len(delivery.observations) + len(delivery.rejections)
@@ -295,7 +297,7 @@ class Analytics:
 
     def quarantine(self, delivery: Delivery, reason: str) -> None:
         """Keep a batch that could not be processed, with the reason, rather than lose it."""
-        received_at = self.clock.now()
+        received_at = self.wall.now()
         kept = delivery.rejections + [
             Rejection(
                 received_at=received_at,
@@ -319,7 +321,7 @@ class Analytics:
         if self.store is None or self._unstored:
             return
         try:
-            removed = self.store.prune(self.clock.now())
+            removed = self.store.prune(self.clock.now(), received_before=self.wall.now())
         except StoreError as exc:
             log.error("pruning the store failed: %s", exc)
             return

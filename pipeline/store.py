@@ -559,9 +559,13 @@ class Store(StoreReader):
             )
         return inserted
 
-    def prune(self, now: float) -> int:
-        """Delete everything older than the retention period; return how many rows went."""
+    def prune(self, now: float, *, received_before: float | None = None) -> int:
+        """Delete everything older than the retention period; return how many rows went.
+        Readings and anomalies age by observed time (``now``); quarantined messages by the
+        wall time they were received at (``received_before``, default ``now``), since a
+        message that could not be read has no observed time to age by."""
         cutoff = now - self.retention_s
+        received_cutoff = (now if received_before is None else received_before) - self.retention_s
         with self._transaction("prune old rows") as conn:
             keys = conn.execute("SELECT id FROM stations").fetchall()
             observations = conn.executemany(
@@ -572,7 +576,7 @@ class Store(StoreReader):
                 "DELETE FROM anomalies WHERE observed_at < ?", (cutoff,)
             ).rowcount
             quarantine = conn.execute(
-                "DELETE FROM quarantine WHERE received_at < ?", (cutoff,)
+                "DELETE FROM quarantine WHERE received_at < ?", (received_cutoff,)
             ).rowcount
             self._add_to_totals(
                 conn, observations=-observations, anomalies=-anomalies, quarantine=-quarantine

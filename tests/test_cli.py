@@ -264,7 +264,7 @@ def test_score_naive_times_in_a_time_zone_across_the_autumn_change(tmp_path, cap
             hour, minute = divmod(minutes if minutes < 120 else minutes - 60, 60)
             writer.writerow([f"2024-11-03 {hour:02d}:{minute:02d}", "10.0"])
     assert score_in_process(tmp_path, [str(source), "--output", str(out)]) == 0
-    assert "is not after the previous row" in capsys.readouterr().err  # read as UTC
+    assert "is out of time order" in capsys.readouterr().err  # read as UTC
     argv = [str(source), "--output", str(out), "--timezone", "America/New_York"]
     assert score_in_process(tmp_path, argv) == 0
     assert "could not be used" in (err := capsys.readouterr().err) and "(0 could" in err
@@ -292,3 +292,38 @@ def test_bench_json_has_the_promised_fields(tmp_path):
         assert key in figures
     assert figures["n_obs"] == 20000
     assert figures["obs_per_s"] > 0 and 0 <= figures["event_recall"] <= 1
+
+
+def test_a_replay_whose_file_goes_away_ends_with_exit_1_and_says_why(tmp_path):
+    """The looping replay could not open its file for the next pass: what was left unplayed
+    is lost, and the run said so only in passing and exited 0."""
+    stream = tmp_path / "obs.jsonl"
+    stream.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "station_id": "s1",
+                    "observed_at": 1_767_225_600 + 60 * i,
+                    "values": {"temperature_c": 10.0 + i % 3},
+                }
+            )
+            + "\n"
+            for i in range(50)
+        )
+    )
+    config = tmp_path / "loop.toml"
+    config.write_text("[source.replay]\nloop = true\npace = 'fast'\n")
+    args = ["--config", str(config), "--data-dir", str(tmp_path / "d")]
+    proc = subprocess.Popen(
+        [*MASS_TUI, "headless", *args, "--source", f"replay:{stream}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)
+    stream.unlink()
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert "cannot read" in err.strip().splitlines()[-1]

@@ -120,6 +120,21 @@ async def test_the_alert_cursor_follows_a_choice_only_while_the_panel_has_focus(
         assert panel.selected_alert == 4  # unattended: the newest, most severe
 
 
+async def test_a_station_id_longer_than_its_column_shows_that_it_was_cut():
+    """``nyc_central`` showed as ``nyc_``: a different station, as far as anyone could tell."""
+
+    class PanelApp(App):
+        def compose(self):
+            yield AlertPanel()
+
+    app = PanelApp()
+    async with app.run_test(size=(60, 12)):
+        panel = app.query_one(AlertPanel)
+        panel.show([AlertRow(1, "warning", "nyc_central", "Gust 31 m/s", "1 min", "active")])
+        assert panel.get_row_at(0)[1].plain == "nyc…"
+        assert panel.get_row_at(0)[2].plain == "Gust 31 m/s"
+
+
 async def test_z_silences_the_selected_alert_and_shift_z_its_station(console):
     async with console.app.run_test(size=SIZE) as pilot:
         first = console.pipeline.snapshot().alerts[0]

@@ -5,8 +5,9 @@ import math
 
 import pytest
 
+from pipeline.analytics import Analytics
 from pipeline.bus import Delivery, MemoryBus
-from pipeline.clock import FixedClock
+from pipeline.clock import FixedClock, ObservedClock
 from pipeline.codec import decode_message_batch, decode_observation, observation_as_text
 from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS, Rejection
@@ -24,6 +25,7 @@ from pipeline.validation import Validator
 from pipeline.variables import STANDARD_VARIABLES
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+REPLAYED = 1_577_836_800.0  # 2020-01-01T00:00:00Z
 
 
 def message(observed_at: str = '"2025-12-31T23:59:00Z"', station: str = '"lon"') -> bytes:
@@ -174,3 +176,28 @@ def test_one_hostile_message_is_quarantined_and_the_next_ones_are_stored(tmp_pat
     assert pipeline.health.snapshot() == [] or all(
         h.state != "failing" for h in pipeline.health.snapshot()
     )
+
+
+def test_a_replay_quarantines_with_the_wall_time_it_received_the_message_at(tmp_path):
+    """A replay's clock is the data's (here 2020); the quarantine says when the message came
+    in, as the replay's reader does for lines it cannot read, so the two never disagree."""
+    replayed = ObservedClock(REPLAYED)
+    worker = Analytics(
+        variables=STANDARD_VARIABLES,
+        detectors=DetectorSettings(),
+        rules=RuleSettings(),
+        validation=ValidationSettings(),
+        clock=replayed,
+        wall=FixedClock(NOW),
+        follow=replayed,
+        registry=StationRegistry(),
+        store=Store(tmp_path / "db.sqlite3", [v.name for v in STANDARD_VARIABLES], retention_s=1e9),
+    )
+    bad_id = Observation("a\x1bb", "A", None, None, REPLAYED, "replay", {"temperature_c": 1.0})
+    unknown = Observation("lon", "L", None, None, REPLAYED, "replay", {"nonsense": 1.0})
+    worker.process(Delivery([bad_id, unknown], []))
+    worker.quarantine(Delivery([unknown], []), "processing failed")
+
+    kept = worker.store.quarantine()
+    assert len(kept) == 3
+    assert {r.received_at for r in kept} == {NOW}

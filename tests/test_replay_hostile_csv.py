@@ -165,6 +165,15 @@ def test_iso_end_of_day_after_the_t_is_the_next_midnight():
     assert TimeParser().parse("2026-01-01 24:00") == T0 + 86_400
 
 
+@pytest.mark.parametrize("text", ["2026-01-01 24:00:01", "2026-01-01T24:00:00.5Z", "24:00:30"])
+def test_past_the_end_of_a_day_is_no_time(text):
+    """24:00:01 was read as 00:00:01 the next day."""
+    from pipeline.sources.replay_csv import TimeParser
+
+    with pytest.raises(ValueError):
+        TimeParser().parse(text)
+
+
 def test_a_quote_inside_a_cell_is_an_ordinary_character(tmp_path):
     """O"Hare opens no quoted cell (as the csv module reads it): counting every quote joined
     rows 3 to 13 into one unreadable record and lost ten sound rows."""

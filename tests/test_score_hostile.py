@@ -136,7 +136,7 @@ def test_epoch_milliseconds_are_refused_per_row_as_the_replay_refuses_them(tmp_p
     no_traceback(result)
     assert result.returncode == 0
     assert "line 51: " in result.stderr and "looks like milli- or microseconds" in result.stderr
-    assert "not after the previous row" not in result.stderr
+    assert "out of time order" not in result.stderr
     rows = output_rows(result)
     assert not scored(rows[49]) and scored(rows[-1])
 
@@ -146,7 +146,8 @@ def test_a_series_all_in_milliseconds_is_refused_row_by_row(tmp_path):
     result = score(tmp_path, ("\n".join(lines) + "\n").encode())
     no_traceback(result)
     assert result.returncode == 0
-    assert result.stderr.count("looks like milli- or microseconds") == 200
+    assert result.stderr.count("looks like milli- or microseconds") == 20  # then counted
+    assert "... and 180 more rows that could not be used" in result.stderr
     assert "restarted the warm-up" not in result.stderr
 
 
@@ -167,6 +168,29 @@ def test_one_implausible_time_rejects_that_row_only(tmp_path, when):
     assert len(problems) == 1 and " line 101: " in problems[0], result.stderr
     rows = output_rows(result)
     assert len(rows) == 201 and not scored(rows[99]) and scored(rows[-1])
+
+
+def test_a_time_typo_ahead_in_the_past_year_costs_that_row_alone(tmp_path):
+    """A plausible but wrong time (a month ahead, not in the future) made every later row
+    "not after the previous row": the rest of the series went unscored."""
+    lines = valid_series().decode().splitlines()
+    lines[101] = f"{START + 30 * 86_400:.0f},10.0"  # line 102, row 100
+    result = score(tmp_path, ("\n".join(lines) + "\n").encode())
+    no_traceback(result)
+    problems = [line for line in result.stderr.splitlines() if " line " in line]
+    assert len(problems) == 1 and "line 102: " in problems[0] and "out of time order" in problems[0]
+    rows = output_rows(result)
+    assert not scored(rows[100]) and all(scored(row) for row in rows[101:])
+
+
+def test_stderr_tells_the_first_unusable_rows_and_counts_the_rest(tmp_path):
+    lines = valid_series().decode().splitlines()
+    lines[1:151] = [f"{START + 60 * i:.0f},oops" for i in range(150)]
+    result = score(tmp_path, ("\n".join(lines) + "\n").encode())
+    no_traceback(result)
+    told = [line for line in result.stderr.splitlines() if "cannot parse value" in line]
+    assert len(told) == 20 and "line 2: " in told[0] and "line 21: " in told[-1]
+    assert "... and 130 more rows that could not be used" in result.stderr
 
 
 # 5. Values out of range do not enter the detectors.

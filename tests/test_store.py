@@ -398,3 +398,23 @@ def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
         store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+
+
+def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: Store):
+    """Readings age by observed time (a simulator's runs ahead of the wall), but a message
+    that could not be read has no observed time: it ages by when it came in."""
+    store.write(
+        station_keys=np.empty(0, dtype=np.int64),
+        observed_at=np.empty(0),
+        values=np.empty((0, len(VARIABLES))),
+        source="sim",
+        anomalies=[],
+        rejections=[
+            Rejection(received_at=T0, source="sim", reason="r", payload="old"),
+            Rejection(received_at=T0 + 8 * DAY, source="sim", reason="r", payload="new"),
+        ],
+    )
+
+    store.prune(now=T0 + 100 * DAY, received_before=T0 + 7.5 * DAY)
+
+    assert [r.payload for r in store.quarantine()] == ["new"]

@@ -82,14 +82,13 @@ class AlertPanel(DataTable):
             if label == "stn":
                 self.add_column("what", width=width)
         for row in rows:
-            what = row.what if len(row.what) <= width else row.what[: width - 1] + "…"
             self.add_row(
                 Text(
                     SEVERITY_SHORT.get(row.severity, row.severity.upper()),
                     style=SEVERITY_STYLE.get(row.severity, ""),
                 ),
-                plain(row.station),
-                plain(what),
+                plain(row.station, width=COLUMN_WIDTHS["stn"]),
+                plain(row.what, width=width),
                 row.age,
                 Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
                 key=str(row.alert_id),

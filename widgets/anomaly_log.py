@@ -60,7 +60,7 @@ class AnomalyLog(DataTable):
         for row in rows:
             self.add_row(
                 plain(row.time),
-                plain(printable(row.station, STATION_CELL)),
+                plain(row.station, width=STATION_CELL),
                 *map(plain, (row.variable, row.value, row.detector)),
                 f"{row.score:.2f}",
                 key=row.key,

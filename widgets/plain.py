@@ -14,5 +14,7 @@ from rich.text import Text
 from pipeline.text import printable
 
 
-def plain(text: str, style: str = "") -> Text:
-    return Text(printable(text), style=style, no_wrap=True, end="")
+def plain(text: str, style: str = "", width: int | None = None) -> Text:
+    """``width``: a table column's, so a longer text ends in ``…`` rather than being cropped
+    where nothing shows that it was."""
+    return Text(printable(text, width), style=style, no_wrap=True, end="")

@@ -14,6 +14,9 @@ class Source(Protocol):
     """Wall-clock seconds the producer waits between polls."""
     exhausted: bool
     """True once the source will give nothing more (a replay at its end, unless it loops)."""
+    cut_short: str | None
+    """Why the source ended before giving all it had (a replay whose file could no longer be
+    read), else None: what it did not give is lost, and ``headless`` exits 1."""
 
     def poll(self) -> list[Observation]:
         """Observations that became available since the last poll (possibly none). Never

@@ -40,6 +40,10 @@ class ObservedTimeSource:
     def exhausted(self) -> bool:
         return self._source.exhausted
 
+    @property
+    def cut_short(self) -> str | None:
+        return self._source.cut_short
+
     def state(self) -> str:
         return self._source.state()
 

@@ -200,6 +200,10 @@ class ReplaySource:
         """Played to the end (a loop never ends), or the file cannot be read."""
         return self._finished and self._pending is None
 
+    @property
+    def cut_short(self) -> str | None:
+        return self._error
+
     def state(self) -> str:
         if self._error:
             return self._error

@@ -34,8 +34,9 @@ class CsvHeaderError(ValueError):
     """A mapped column is not in the file's header."""
 
 
-# ISO 8601 and TMY3 allow 24:00, the end of a day; datetime does not.
-_END_OF_DAY = re.compile(r"(?<![0-9])24:00(:00)?(?![0-9])")  # also after the T of ISO
+# ISO 8601 and TMY3 allow 24:00, the end of a day; datetime does not. Only 24:00 or 24:00:00
+# exactly: 24:00:01 or 24:00:00.5 is no time of any day.
+_END_OF_DAY = re.compile(r"(?<![0-9])24:00(:00)?(?![0-9:.,])")  # also after the T of ISO
 
 Reject = Callable[..., None]
 """``reject(line_number, text, reason, *, variable=None, station_id=None)``"""

@@ -54,6 +54,8 @@ class SimulatorSource:
         self._next += steps * self.interval_s
         return block.to_observations(self._stations, self._names, source=self.name)
 
+    cut_short = None  # generated data has no end to miss
+
     def state(self) -> str:
         return "ok"
 
