@@ -276,8 +276,7 @@ def _variables(settings: Settings) -> tuple[VariableSpec, ...]:
             "minimum": _pick(override.minimum, base and base.minimum),
             "maximum": _pick(override.maximum, base and base.maximum),
             "resolution": _pick(override.resolution, base.resolution if base else 0.1),
-            "statistical": _pick(override.statistical, base.statistical if base else True),
-            "stuck_check": _pick(override.stuck_check, base.stuck_check if base else True),
+            "kind": _pick(override.kind, base.kind if base else "continuous"),
         }
         if fields["minimum"] is None or fields["maximum"] is None:
             raise ConfigError(

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pipeline.variables import VariableKind
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -40,8 +42,7 @@ class VariableSettings(Strict):
     minimum: float | None = None
     maximum: float | None = None
     resolution: Positive | None = None
-    statistical: bool | None = None
-    stuck_check: bool | None = None
+    kind: VariableKind | None = None  # see pipeline.variables.VariableKind
 
 
 class SimulatorSettings(Strict):

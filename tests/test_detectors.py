@@ -320,7 +320,7 @@ def test_set_threshold_applies_from_the_next_observation():
     ],
 )
 def test_set_threshold_rejects_bad_requests_with_a_clear_message(args, message):
-    direction = VariableSpec("dir", "°", "dir", 0, 360, 1.0, statistical=False, stuck_check=False)
+    direction = VariableSpec("dir", "°", "dir", 0, 360, 1.0, "sporadic")
     bank = DetectorBank((X, direction), DetectorSettings(), NO_RULES)
     with pytest.raises(ValueError, match=message):
         bank.set_threshold(*args)
@@ -349,7 +349,9 @@ def test_thresholds_list_what_applies_to_each_variable():
     assert temperature["stuck", "samples"] == (15.0, 1.0, "samples")
     assert listed("humidity_pct")["zscore", "threshold"] == (4.0, 0.5, "σ")
     assert set(listed("wind_dir_deg")) == {("stuck", "samples"), ("gap", "factor")}
-    assert ("stuck", "samples") not in listed("precip_mm")
+    assert set(listed("precip_mm")) == set()  # zero-inflated: rules only, and none is set
+    assert set(listed("wind_gust_ms")) == {("gust", "advisory_ms"), ("gust", "warning_ms")}
+    assert ("stuck", "samples") in listed("humidity_pct")  # bounded: stuck except at a bound
     assert listed("pressure_msl_hpa")["pressure_fall", "warning_hpa"] == (6.0, 0.5, "hPa")
     assert listed("wind_gust_ms")["gust", "advisory_ms"] == (20.6, 0.5, "m/s")
 
@@ -365,7 +367,7 @@ def test_stuck_sensor_alarms_once_after_the_configured_repeats():
 
 
 def test_stuck_check_skips_variables_that_rest_legitimately():
-    rain = VariableSpec("precip_mm", "mm", "rain", 0, 500, 0.1, stuck_check=False)
+    rain = VariableSpec("precip_mm", "mm", "rain", 0, 500, 0.1, "zero_inflated")
     bank = DetectorBank((rain,), DetectorSettings(), NO_RULES)
     result = bank.process(series_frame([0.0] * 40), ["a"], want_scores=True)
     assert result.anomalies == []
@@ -382,3 +384,18 @@ def test_gap_detector_reports_a_late_reading_with_its_spacing():
     assert (gap.observed_at, gap.quantity, gap.threshold) == (1040.0, 300.0, 4.0)
     # dt_ref after nine 60 s spacings and one of 200 s: 60 + 0.1 * 140 = 74.
     assert gap.statistic == pytest.approx(300 / 74)
+
+
+def test_a_bounded_variable_resting_at_its_bound_is_not_stuck():
+    """Humidity at 100 % through a night of fog is weather; at 63 % for as long it is a
+    frozen sensor."""
+    humidity = VariableSpec("humidity_pct", "%", "RH", 0, 100, 0.5, "bounded")
+
+    def stuck(series):
+        bank = DetectorBank((humidity,), DetectorSettings(), NO_RULES)
+        return [
+            a for a in bank.process(series_frame(series), ["a"]).anomalies if a.detector == "stuck"
+        ]
+
+    assert stuck(list(np.linspace(80, 100, 10)) + [100.0] * 60) == []
+    assert len(stuck(list(np.linspace(80, 63, 10)) + [63.0] * 60)) == 1

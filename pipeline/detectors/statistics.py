@@ -20,7 +20,9 @@ computes:
   excluded, sample standard deviation), from running sums over a ring buffer. Values are kept
   relative to the first reading after a restart so the sums of squares do not lose precision
   to a large offset (pressure near 1000 hPa varies by tenths);
-* the stuck-sensor count: consecutive readings within half a resolution step of the previous.
+* the stuck-sensor count: consecutive readings within half a resolution step of the previous,
+  not counted while a ``bounded`` variable rests at its minimum or maximum (humidity at 100 %
+  in fog, wind at 0 m/s in a calm).
 
 The sample standard deviations are floored at the variable's resolution (see
 :class:`~pipeline.variables.VariableSpec`). A series whose spacing exceeds ``max_gap_s``
@@ -84,6 +86,8 @@ class StatisticalConstants:
 
     resolution: np.ndarray
     half_resolution: np.ndarray
+    rest_floor: np.ndarray  # at or below it a reading rests at its bound: not stuck
+    rest_ceiling: np.ndarray  # at or above it likewise; -inf/inf where a variable has no rest
     initial: np.ndarray  # (slots, V): state of a restarted series
     log_retention_chart: float  # log(1 - lam) of the EWMA chart
     log_retention_baseline: float  # log(1 - baseline_lam)
@@ -101,9 +105,14 @@ class StatisticalConstants:
     ) -> StatisticalConstants:
         resolution = np.array([v.resolution for v in variables], dtype=np.float64)
         window = settings.zscore.window
+        rests = np.array([v.rests_at_bounds for v in variables], dtype=bool)
+        floor = np.array([v.minimum + v.resolution / 2 for v in variables])
+        ceiling = np.array([v.maximum - v.resolution / 2 for v in variables])
         return cls(
             resolution=resolution[None, :],
             half_resolution=resolution[None, :] / 2.0,
+            rest_floor=np.where(rests, floor, -np.inf)[None, :],
+            rest_ceiling=np.where(rests, ceiling, np.inf)[None, :],
             initial=initial_block(resolution),
             log_retention_chart=float(np.log1p(-settings.ewma.lam)),
             log_retention_baseline=float(np.log1p(-settings.ewma.baseline_lam)),
@@ -122,6 +131,8 @@ class StatisticalConstants:
             self,
             resolution=widen(self.resolution[0], rows),
             half_resolution=widen(self.half_resolution[0], rows),
+            rest_floor=widen(self.rest_floor[0], rows),
+            rest_ceiling=widen(self.rest_ceiling[0], rows),
             ring_offsets=widen(self.ring_offsets[0], rows),
         )
 
@@ -268,7 +279,10 @@ def advance(
     last = s[LAST_X]
     repeats = s[REPEATS]
     repeats += 1.0
-    repeats *= np.abs(x - last) < c.half_resolution[:m]
+    flat = np.abs(x - last) < c.half_resolution[:m]
+    flat &= x > c.rest_floor[:m]
+    flat &= x < c.rest_ceiling[:m]
+    repeats *= flat
     stats[STUCK] = repeats
     last[...] = x
 

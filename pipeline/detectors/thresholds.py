@@ -138,7 +138,9 @@ class ThresholdTable:
                     value = settings.thresholds.get(self.variables[i].name, default)
                     self._values[detector, name][i] = value
         if detectors.gap.enabled:
-            self._values["gap", "factor"][:] = detectors.gap.factor
+            for i, spec in enumerate(self.variables):
+                if spec.gap_check:
+                    self._values["gap", "factor"][i] = detectors.gap.factor
 
         fall = rules.pressure_fall
         if fall.enabled:
