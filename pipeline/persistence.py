@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from pipeline.alerts import RULES
 from pipeline.anomaly import Anomaly
+from pipeline.detectors.quality import QC_DETECTORS
 
 PERSISTENT = "persistent_anomalies"
 
@@ -35,8 +36,8 @@ class PersistenceWatch:
             return []
         raised = []
         for anomaly in anomalies:
-            if anomaly.detector in RULES:
-                continue
+            if anomaly.detector in RULES or anomaly.detector in QC_DETECTORS:
+                continue  # weather has its own alerts; a sensor fault is no weather
             times = self._times.setdefault(anomaly.station_id, deque())
             times.append(anomaly.observed_at)
             while times and times[0] < anomaly.observed_at - self.window_s:

@@ -94,8 +94,28 @@ class GapSettings(Strict):
     factor: Annotated[float, msgspec.Meta(gt=1)] = 4.0
 
 
+class QcSettings(Strict):
+    """Quality control before the detectors (see pipeline.detectors.quality)."""
+
+    enabled: bool = True
+    # The largest believable change between two readings up to an hour apart, per variable in
+    # its canonical unit (more for longer spacing: times the square root of the hours). None
+    # for variables not listed: humidity, wind direction, gusts and rain move too freely.
+    step_limits: dict[str, Positive] = msgspec.field(
+        default_factory=lambda: {
+            "temperature_c": 12.0,
+            "pressure_hpa": 10.0,
+            "pressure_msl_hpa": 10.0,
+            "wind_speed_ms": 30.0,
+        }
+    )
+    confirm: PositiveInt = 3  # readings together at a new level that make it a sensor step
+    max_gap_hours: Positive = 6.0  # after a longer silence any level is believable
+
+
 class DetectorSettings(Strict):
     max_gap_s: Positive = 3 * 3600.0
+    qc: QcSettings = msgspec.field(default_factory=QcSettings)
     zscore: ZScoreSettings = msgspec.field(default_factory=ZScoreSettings)
     ewma: EwmaSettings = msgspec.field(default_factory=EwmaSettings)
     cusum: CusumSettings = msgspec.field(default_factory=CusumSettings)

@@ -99,7 +99,8 @@ class VariableSpec:
             raise ValueError(f"variable {self.name}: resolution must be positive")
         if self.kind not in VARIABLE_KINDS:
             raise ValueError(
-                f"variable {self.name}: kind {self.kind!r} is not one of {', '.join(VARIABLE_KINDS)}"
+                f"variable {self.name}: kind {self.kind!r} is not one of "
+                + ", ".join(VARIABLE_KINDS)
             )
 
 

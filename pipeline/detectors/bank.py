@@ -29,6 +29,7 @@ from pipeline.detectors.layout import (
     widen,
 )
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
+from pipeline.detectors.quality import QualityControl, qc_anomalies
 from pipeline.detectors.result import DetectionResult, anomalies_from, score_arrays
 from pipeline.detectors.rules import RuleStatistics
 from pipeline.detectors.statistics import StatisticalConstants, advance
@@ -58,6 +59,12 @@ class DetectorBank:
         self._constants = StatisticalConstants.build(self.variables, detectors)
         self._wide = self._constants
         self._rules = RuleStatistics(self.variables, rules, capacity=0)
+        # After a sensor step the rules see nothing of the series until the old level has left
+        # their windows: a pressure-fall rule would otherwise take the step for a fall.
+        relearn_s = max(
+            rules.pressure_fall.window_hours * 3600.0, rules.rapid_change.window_minutes * 60.0
+        )
+        self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
         n_vars = len(self.variables)
         # 1 where a detector applies to a variable, NaN elsewhere: multiplying the statistics by
         # it leaves "not evaluated" wherever a detector is disabled or irrelevant.
@@ -105,24 +112,37 @@ class DetectorBank:
         if rows.shape[0]:
             ends = np.append(plan.starts[1:], rows.shape[0]) - 1
             self._last_seen[stations[ends]] = times[ends]
+        order = plan.to_rounds
+        screened = None
+        if self._qc.active:
+            # Quality control first, in round order: what it holds back no rule or detector sees.
+            screened = self._qc.screen(plan, times[order], readings[order])
+            unseen = np.empty_like(screened.held)
+            unseen[order] = screened.held | screened.relearning
+            readings = np.where(unseen, np.nan, readings)
         rules = self._rules.statistics(stations, times, readings, plan.starts)
 
         # From here on, round order. The rounds write every other row of the statistics.
-        order = plan.to_rounds
         rows, stations, times = rows[order], stations[order], times[order]
         readings = readings[order]
+        if screened is not None:
+            readings[screened.relearning] = values[rows][screened.relearning]  # detectors re-learn
         stats = np.empty((N_STATS, rows.shape[0], n_vars))
         stats[PRESSURE_FALL : RAPID_CHANGE + 1] = np.nan
         for detector, columns, statistic in rules:
             stats[detector][:, columns] = statistic[order]
         triggered = np.zeros((len(DETECTORS), rows.shape[0], n_vars), dtype=bool)
-        self._run_rounds(plan, times, readings, stats, triggered, limits)
+        restart = screened.restart if screened is not None else None
+        self._run_rounds(plan, times, readings, stats, triggered, limits, restart)
 
         anomalies = []
         if emit:
             anomalies = anomalies_from(
                 triggered, stats, readings, times, stations, station_ids, self._names, limits
             )
+            if screened is not None and screened.events:
+                faults = qc_anomalies(screened, stations, station_ids, self._names)
+                anomalies = sorted(anomalies + faults, key=lambda a: a.observed_at)
         scores = score_arrays(stats, limits, rows, n) if want_scores else None
         return DetectionResult(anomalies, scores)
 
@@ -134,8 +154,10 @@ class DetectorBank:
         stats: np.ndarray,
         triggered: np.ndarray,
         limits: GateLimits,
+        restart: np.ndarray | None = None,
     ) -> None:
-        """Run the rounds of a batch (arrays in round order) on a work copy of the state."""
+        """Run the rounds of a batch (arrays in round order) on a work copy of the state.
+        ``restart`` (n, V): series whose state starts again at that reading (a sensor step)."""
         ranked, bounds = plan.ranked, plan.bounds
         n_ranked, n_vars = ranked.shape[0], len(self.variables)
         if self._wide.resolution.shape[0] < n_ranked:
@@ -157,6 +179,10 @@ class DetectorBank:
                 state = work[:, :m]
                 x = readings[start:stop]
                 round_stats = stats[:, start:stop]
+                if restart is not None and restart[start:stop].any():
+                    again = np.nonzero(restart[start:stop])
+                    state[:, again[0], again[1]] = constants.initial[:, again[1]]
+                    levels[:, again[0], again[1]] = 0
                 missing = np.isnan(x)
                 where_missing = np.nonzero(missing) if missing.any() else None
                 if where_missing is not None:
@@ -193,6 +219,7 @@ class DetectorBank:
         self._ring = self._ring[kept]
         self._last_seen = self._last_seen[kept]
         self._rules.windows.keep_stations(kept)
+        self._qc.keep_stations(kept)
 
     def _ensure_capacity(self, n_stations: int) -> None:
         capacity = self._state.shape[0]
@@ -209,6 +236,7 @@ class DetectorBank:
         self._ring = np.concatenate([self._ring, np.zeros((extra, self._ring.shape[1]))])
         self._last_seen = np.concatenate([self._last_seen, np.full(extra, -np.inf)])
         self._rules.windows.grow(grown)
+        self._qc.grow(extra)
 
     # -- state for the console -----------------------------------------------------------------
 
@@ -236,6 +264,7 @@ class DetectorBank:
         self._levels[station_index] = 0
         self._last_seen[station_index] = -np.inf
         self._rules.windows.reset_station(station_index)
+        self._qc.reset_station(station_index)
 
     # -- thresholds ----------------------------------------------------------------------------
 

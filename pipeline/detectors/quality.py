@@ -1,0 +1,172 @@
+"""Quality control before analysis: a reading the sensor cannot have measured is held back.
+
+In the spirit of the WMO step test (Zahumenský 2004, "Guidelines on quality control procedures
+for data from automatic weather stations"): a reading further from the series' last good one
+than the variable's step limit is *suspect*. It is withheld from the detectors and rules at
+once, so a glitch never reaches a weather rule (a 592 hPa barometer spike is not a 311 hPa
+pressure fall), and the next readings decide what it was:
+
+* they come back within the limit of the last good reading: the suspect ones were a **spike**
+  (a sensor fault, reported once, at the first suspect reading);
+* they stay together at the new level for ``confirm`` readings: a **step** that does not
+  recover (a sensor swapped, re-calibrated or broken). It is reported once; the new level is
+  taken as good, the series' detectors start their warm-up again, and its rules see nothing
+  for ``relearn_s`` (a pressure-fall rule would otherwise compare the new level with the old).
+
+The limit grows with the square root of the spacing past one hour (weather wanders further in
+three hours than in one) and does not apply across a gap longer than ``max_gap_s``: after a
+silence any level is believable. Like the detectors, this is vectorised over the rounds of a
+batch (see :mod:`~pipeline.detectors.ordering`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.anomaly import Anomaly
+from pipeline.detectors.ordering import RoundPlan
+from pipeline.settings import QcSettings
+from pipeline.variables import VariableSpec
+
+QC_DETECTORS = ("spike", "step")
+"""The sensor faults quality control reports, as an anomaly's ``detector``."""
+
+(
+    GOOD_X,  # the last good reading
+    GOOD_T,  # its time
+    HELD,  # how many readings in a row have been held back since it
+    FIRST_X,  # the first of them
+    FIRST_T,
+    LAST_X,  # the latest of them
+    RELEARN_UNTIL,  # rules see nothing of the series before this time (after a step)
+) = range(7)
+N_QC_SLOTS = 7
+
+
+def initial_qc_block(n_vars: int) -> np.ndarray:
+    block = np.zeros((N_QC_SLOTS, n_vars))
+    block[[GOOD_X, GOOD_T, FIRST_X, FIRST_T, LAST_X]] = np.nan
+    block[RELEARN_UNTIL] = -np.inf
+    return block
+
+
+@dataclass(slots=True)
+class Screened:
+    """What quality control made of a batch, arrays in round order (n, V).
+
+    ``held``: readings withheld from detectors and rules. ``restart``: the series' detectors
+    start again at this reading (the first good one after a step). ``relearning``: the rules
+    see nothing of this reading. ``events``: (row, column, detector, value, time, jump,
+    limit) of each spike or step found."""
+
+    held: np.ndarray
+    restart: np.ndarray
+    relearning: np.ndarray
+    events: list[tuple[int, int, str, float, float, float, float]]
+
+
+class QualityControl:
+    """Step and spike screening of every series, state kept per station and variable."""
+
+    def __init__(
+        self, variables: Sequence[VariableSpec], settings: QcSettings, relearn_s: float
+    ) -> None:
+        self.enabled = settings.enabled
+        limits = [settings.step_limits.get(v.name, np.inf) for v in variables]
+        self.step = np.asarray(limits, dtype=np.float64)
+        self.confirm = settings.confirm
+        self.relearn_s = relearn_s
+        self.max_gap_s = settings.max_gap_hours * 3600.0
+        self._initial = initial_qc_block(len(variables))
+        self.state = np.empty((0, N_QC_SLOTS, len(variables)))
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(np.isfinite(self.step).any())
+
+    def grow(self, extra: int) -> None:
+        fresh = np.broadcast_to(self._initial, (extra, *self._initial.shape))
+        self.state = np.concatenate([self.state, fresh])
+
+    def keep_stations(self, kept: np.ndarray) -> None:
+        self.state = self.state[kept[kept < self.state.shape[0]]]
+
+    def reset_station(self, station: int) -> None:
+        self.state[station] = self._initial
+
+    def screen(self, plan: RoundPlan, times: np.ndarray, readings: np.ndarray) -> Screened:
+        """Screen a batch in round order (``times`` (n,), ``readings`` (n, V))."""
+        n, n_vars = readings.shape
+        held = np.zeros((n, n_vars), dtype=bool)
+        restart = np.zeros((n, n_vars), dtype=bool)
+        relearning = np.zeros((n, n_vars), dtype=bool)
+        events: list[tuple[int, int, str, float, float, float, float]] = []
+        ranked, bounds = plan.ranked, plan.bounds
+        work = np.ascontiguousarray(self.state[ranked].transpose(1, 0, 2))
+        step = self.step[None, :]
+        with np.errstate(invalid="ignore"):
+            for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                q = work[:, : stop - start]
+                x = readings[start:stop]
+                t = times[start:stop, None]
+                present = ~np.isnan(x)
+                dt = t - q[GOOD_T]
+                near_in_time = dt <= self.max_gap_s  # False where there is no good reading yet
+                limit = step * np.sqrt(np.maximum(dt / 3600.0, 1.0))
+                jump = np.abs(x - q[GOOD_X])
+                far = present & near_in_time & (jump > limit)
+                holding = q[HELD] > 0
+                returned = present & holding & ~far & near_in_time
+                together = far & holding & (np.abs(x - q[LAST_X]) <= limit)
+                confirmed = together & (q[HELD] + 1 >= self.confirm)
+                for kind, found in (("spike", returned), ("step", confirmed)):
+                    for i, c in zip(*np.nonzero(found), strict=True):
+                        value = q[FIRST_X, i, c] if kind == "spike" else x[i, c]
+                        when = q[FIRST_T, i, c] if kind == "spike" else t[i, 0]
+                        base = jump[i, c] if kind == "step" else abs(value - q[GOOD_X, i, c])
+                        events.append((start + i, c, kind, value, when, base, limit[i, c]))
+                suspect = far & ~confirmed
+                starts_hold = suspect & ~holding
+                np.copyto(q[FIRST_X], x, where=starts_hold)
+                np.copyto(q[FIRST_T], np.broadcast_to(t, x.shape), where=starts_hold)
+                q[HELD] = np.where(suspect, q[HELD] + 1, np.where(present, 0.0, q[HELD]))
+                np.copyto(q[LAST_X], x, where=suspect)
+                good = present & ~suspect
+                np.copyto(q[GOOD_X], x, where=good)
+                np.copyto(q[GOOD_T], np.broadcast_to(t, x.shape), where=good)
+                np.copyto(
+                    q[RELEARN_UNTIL], np.broadcast_to(t + self.relearn_s, x.shape), where=confirmed
+                )
+                held[start:stop] = suspect
+                restart[start:stop] = confirmed
+                relearning[start:stop] = good & (t < q[RELEARN_UNTIL])
+        self.state[ranked] = work.transpose(1, 0, 2)
+        return Screened(held, restart, relearning, events)
+
+
+def qc_anomalies(
+    screened: Screened,
+    stations: np.ndarray,
+    station_ids: Sequence[str],
+    names: Sequence[str],
+) -> list[Anomaly]:
+    """The spikes and steps of a batch as anomalies (``stations`` in round order): a sensor
+    fault, never a weather severity. ``score`` is ``jump / (jump + limit)``, as the detectors'
+    scores are (0.5 at the limit)."""
+    return [
+        Anomaly(
+            station_id=station_ids[int(stations[row])],
+            variable=names[column],
+            value=float(value),
+            detector=kind,
+            score=float(jump / (jump + limit)),
+            threshold=float(limit),
+            observed_at=float(when),
+            statistic=float(jump),
+            quantity=float(jump),
+        )
+        for row, column, kind, value, when, jump, limit in screened.events
+    ]
