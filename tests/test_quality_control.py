@@ -114,3 +114,12 @@ def test_a_spike_split_across_batches_is_found_as_in_one():
         parts += bank.process(frame, ["stn"]).anomalies
     assert kinds(parts) == kinds(whole) == ["spike"]
     assert parts[0].observed_at == whole[0].observed_at
+
+
+def test_a_spike_is_scored_against_the_limit_it_went_past():
+    """Hourly pressure: the spike went 14 hPa past the last good reading an hour before (limit
+    10 hPa), though the reading that came back was two hours after it (limit 14.1)."""
+    series = [*steady(1010.0, 30), 996.0, *steady(1010.0, 30, seed=7)]
+    (spike,) = run("pressure_hpa", series, spacing_s=HOUR)
+    assert spike.threshold == 10.0 and spike.statistic == pytest.approx(14.0, abs=0.3)
+    assert spike.score > 0.5

@@ -40,15 +40,17 @@ QC_DETECTORS = ("spike", "step")
     HELD,  # how many readings in a row have been held back since it
     FIRST_X,  # the first of them
     FIRST_T,
+    FIRST_JUMP,  # its distance from the last good reading
+    FIRST_LIMIT,  # and the limit it went past
     LAST_X,  # the latest of them
     RELEARN_UNTIL,  # rules see nothing of the series before this time (after a step)
-) = range(7)
-N_QC_SLOTS = 7
+) = range(9)
+N_QC_SLOTS = 9
 
 
 def initial_qc_block(n_vars: int) -> np.ndarray:
     block = np.zeros((N_QC_SLOTS, n_vars))
-    block[[GOOD_X, GOOD_T, FIRST_X, FIRST_T, LAST_X]] = np.nan
+    block[[GOOD_X, GOOD_T, FIRST_X, FIRST_T, FIRST_JUMP, FIRST_LIMIT, LAST_X]] = np.nan
     block[RELEARN_UNTIL] = -np.inf
     return block
 
@@ -122,16 +124,19 @@ class QualityControl:
                 returned = present & holding & ~far & near_in_time
                 together = far & holding & (np.abs(x - q[LAST_X]) <= limit)
                 confirmed = together & (q[HELD] + 1 >= self.confirm)
-                for kind, found in (("spike", returned), ("step", confirmed)):
-                    for i, c in zip(*np.nonzero(found), strict=True):
-                        value = q[FIRST_X, i, c] if kind == "spike" else x[i, c]
-                        when = q[FIRST_T, i, c] if kind == "spike" else t[i, 0]
-                        base = jump[i, c] if kind == "step" else abs(value - q[GOOD_X, i, c])
-                        events.append((start + i, c, kind, value, when, base, limit[i, c]))
+                # A spike is told as its first reading was held (value, time, how far, past
+                # which limit); a step as the reading that confirmed it.
+                for i, c in zip(*np.nonzero(returned), strict=True):
+                    told = q[[FIRST_X, FIRST_T, FIRST_JUMP, FIRST_LIMIT], i, c].tolist()
+                    events.append((start + i, c, "spike", *told))
+                for i, c in zip(*np.nonzero(confirmed), strict=True):
+                    events.append((start + i, c, "step", x[i, c], t[i, 0], jump[i, c], limit[i, c]))
                 suspect = far & ~confirmed
                 starts_hold = suspect & ~holding
                 np.copyto(q[FIRST_X], x, where=starts_hold)
                 np.copyto(q[FIRST_T], np.broadcast_to(t, x.shape), where=starts_hold)
+                np.copyto(q[FIRST_JUMP], jump, where=starts_hold)
+                np.copyto(q[FIRST_LIMIT], limit, where=starts_hold)
                 q[HELD] = np.where(suspect, q[HELD] + 1, np.where(present, 0.0, q[HELD]))
                 np.copyto(q[LAST_X], x, where=suspect)
                 good = present & ~suspect
