@@ -31,7 +31,7 @@ from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
 from mass_tui.threshold_settings import is_shared, setting_key, threshold_id
-from pipeline.alerts import SEVERITY_RANK, Alert
+from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
 from pipeline.runtime import Pipeline, PipelineSnapshot
@@ -528,6 +528,9 @@ class MassApp(App[None]):
     def _alert_text(self, alert: Alert) -> str:
         if alert.rule == "persistent_anomalies":
             return f"{alert.quantity:.0f} anomalies in a row"
+        if alert.rule == NO_DATA:
+            what = "no data" if alert.variable == "*" else f"no {alert.variable}"
+            return f"{what} for {age_text(alert.quantity or 0.0)}"
         spec = next((v for v in self.variables if v.name == alert.variable), None)
         label = spec.short_label if spec else alert.variable
         quantity = alert.quantity if alert.quantity is not None else alert.value

@@ -436,6 +436,7 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
         clear_after_s=settings.alerts.clear_after_min * 60,
         silence_s=settings.alerts.silence_min * 60,
         persistence=settings.alerts.persistence,
+        no_data=settings.alerts.no_data,
     )
 
 

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pipeline.anomaly import Anomaly
 
-RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalies"})
+NO_DATA = "no_data"
+RULES = frozenset({"pressure_fall", "gust", "rapid_change", "persistent_anomalies", NO_DATA})
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
 CHANGE_STEP_S = 0.001
 LIFTED = 0.0  # a lifted station silence "ends" at the epoch: nothing observed falls before it

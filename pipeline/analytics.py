@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.alerts import Alert, AlertBook
+from pipeline.alerts import NO_DATA, Alert, AlertBook
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery
 from pipeline.clock import Clock, ObservedClock, SystemClock
@@ -29,6 +29,7 @@ from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
 from pipeline.settings import (
     DetectorSettings,
+    NoDataSettings,
     PersistenceSettings,
     RuleSettings,
     ValidationSettings,
@@ -74,6 +75,7 @@ class Analytics:
         detect: bool = True,
         clear_after_s: float = 0.0,
         persistence: PersistenceSettings | None = None,
+        no_data: NoDataSettings | None = None,
         follow: ObservedClock | None = None,
         future_clock: Clock | None = None,
         stamped: ObservedClock | None = None,
@@ -114,6 +116,7 @@ class Analytics:
             count=persistence.count,
             window_s=persistence.window_min * 60,
         )
+        self.no_data = no_data or NoDataSettings(enabled=False)
         self.counters = Counters()
         self.wall = wall or SystemClock()
         self.rate = RateMeter(wall=self.wall)
@@ -242,10 +245,62 @@ class Analytics:
         return anomalies
 
     def _settle(self, now: float) -> None:
+        silent = self._silences(now)
         with self.alert_lock:
+            for alert in self.alerts.observe(silent):
+                tell_listeners(self.alert_listeners, alert)
             holding = self.bank.holding_rules(self.registry.ids) | self.persistence.holding(now)
+            holding |= {(a.station_id, a.detector, a.variable) for a in silent}
             for alert in self.alerts.settle(holding, now):
                 tell_listeners(self.alert_listeners, alert)
+
+    def tick(self) -> None:
+        """Settle alerts at the clock's "now" while no batch comes: a station that has gone
+        silent is an alert while it is silent (live only; a replay's time moves with data)."""
+        if self.detect and self.steps is None:
+            self._settle(self.clock.now())
+
+    def _silences(self, now: float) -> list[Anomaly]:
+        """A no-data alert condition for each station whose every watched series is silent
+        (variable ``*``), and for each silent series of a station that still reports others.
+        Not an anomaly of the log: it holds while the silence lasts, as a rule does."""
+        if not self.detect or not self.no_data.enabled:
+            return []
+        ids = self.registry.ids
+        station, column, silent_for, allowed = self.bank.silent_series(
+            len(ids), now, self.no_data.factor, self.no_data.min_silence_min * 60.0
+        )
+        if not len(station):
+            return []
+        watched = self.bank.watched_series(len(ids))
+        silent_count = np.bincount(station, minlength=len(ids))
+        whole = silent_count[station] == watched[station]
+        found = {}
+        for s, c, gone, limit, all_of_it in zip(
+            station.tolist(),
+            column.tolist(),
+            silent_for.tolist(),
+            allowed.tolist(),
+            whole.tolist(),
+            strict=True,
+        ):
+            variable = "*" if all_of_it else self.variables[c].name
+            key = (ids[s], variable)
+            if key in found and found[key].statistic <= gone:
+                continue  # a station's silence is its most recent reading's
+            found[key] = Anomaly(
+                station_id=ids[s],
+                variable=variable,
+                value=gone,
+                detector=NO_DATA,
+                score=gone / (gone + limit),
+                threshold=limit,
+                observed_at=now,
+                statistic=gone,
+                quantity=gone,
+                severity="advisory",
+            )
+        return list(found.values())
 
     def _detect_in_steps(self, fresh: ObservationFrame) -> list[Anomaly]:
         """A replay's detection: cell by cell in time order, settling alerts at each step

@@ -33,6 +33,7 @@ from pipeline.settings import (
     BusSettings,
     DetectorSettings,
     LimitsSettings,
+    NoDataSettings,
     PersistenceSettings,
     RuleSettings,
     ValidationSettings,
@@ -66,6 +67,7 @@ class PipelineSettings:
     restore_s: float = 24 * 3600.0
     clear_after_s: float = 0.0  # alert hysteresis (observed time)
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
+    no_data: NoDataSettings = field(default_factory=NoDataSettings)
     silence_s: float = 3600.0
 
 
@@ -132,6 +134,7 @@ class Pipeline:
             detect=detect,
             clear_after_s=settings.clear_after_s,
             persistence=settings.persistence,
+            no_data=settings.no_data,
             follow=clock if replayed else None,
             future_clock=LatestClock(clock, wall or SystemClock()) if replayed or stamped else None,
             stamped=clock if stamped else None,
@@ -289,6 +292,7 @@ class Pipeline:
                 self.analytics.flush_deferred()
                 if draining:
                     return
+                self.analytics.tick()
             if now >= next_prune:
                 next_prune = now + PRUNE_EVERY_S
                 if self.prune_store:

@@ -264,6 +264,14 @@ class PersistenceSettings(Strict):
     window_min: Positive = 30.0
 
 
+class NoDataSettings(Strict):
+    """An alert while a station, or one of its variables, is silent for longer than usual."""
+
+    enabled: bool = True
+    factor: Annotated[float, msgspec.Meta(gt=1)] = 4.0  # times the series' usual spacing
+    min_silence_min: Positive = 30.0  # and never less than this
+
+
 class AlertSettings(Strict):
     enabled: bool = True  # notifications; alerts always show
     cooldown_min: NonNegative = 30.0
@@ -272,6 +280,7 @@ class AlertSettings(Strict):
     bell: bool = True
     outbox_expire_hours: Positive = 24.0
     persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
+    no_data: NoDataSettings = msgspec.field(default_factory=NoDataSettings)
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 

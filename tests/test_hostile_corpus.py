@@ -7,7 +7,6 @@ fine, so it is quarantined in the worker's store only.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -34,6 +33,7 @@ from pipeline.settings import ValidationSettings
 from pipeline.text import has_control
 from pipeline.validation import Validator
 from pipeline.variables import STANDARD_VARIABLES
+from tests.conftest import headless_lines
 from tests.hostile_corpus import (
     INTERVAL,
     SQL_IDS,
@@ -188,8 +188,9 @@ def test_headless_replay_stores_every_sound_observation_once_and_quarantines_the
         0,
     ]
     assert finished.peak_rss_mb < PEAK_RSS_LIMIT_MB
-    for line in finished.stdout.splitlines():  # anomalies: JSON, and nothing a terminal obeys
-        assert not has_control(json.loads(line)["station_id"])
+    anomalies, alerts = headless_lines(finished.stdout)  # JSON, and nothing a terminal obeys
+    assert not any(has_control(a["station_id"]) for a in anomalies)
+    assert not any(has_control(a["alert"]["station_id"]) for a in alerts)
 
     with sqlite3.connect(data / "mass.sqlite3") as db:
         stored = stored_keys(data / "mass.sqlite3")

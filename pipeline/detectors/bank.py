@@ -18,8 +18,10 @@ from pipeline.detectors.edges import gate
 from pipeline.detectors.layout import (
     CUSUM,
     DETECTORS,
+    DT_REF,
     GAP,
     GATED,
+    LAST_T,
     LAST_Z,
     N_SLOTS,
     N_STATS,
@@ -255,6 +257,27 @@ class DetectorBank:
             (station_ids[s], DETECTORS[PRESSURE_FALL + r], self._names[c])
             for s, r, c in zip(station.tolist(), rule.tolist(), column.tolist(), strict=True)
         }
+
+    def watched_series(self, n_stations: int) -> np.ndarray:
+        """(stations,) how many series of each station have reported and are gap-checked."""
+        n = min(n_stations, self._state.shape[0])
+        reported = ~np.isnan(self._state[:n, LAST_T]) & ~np.isnan(self._applicable[GAP])
+        return np.bincount(np.nonzero(reported)[0], minlength=n_stations)
+
+    def silent_series(
+        self, n_stations: int, now: float, factor: float, min_silence_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(station, variable, seconds silent, seconds allowed) of every series the gap check
+        applies to that has been silent at ``now`` for longer than ``factor`` times its usual
+        spacing and ``min_silence_s``: a dropout while it lasts, not only once it ends."""
+        n = min(n_stations, self._state.shape[0])
+        last = self._state[:n, LAST_T]
+        allowed = np.fmax(factor * self._state[:n, DT_REF], min_silence_s)
+        with np.errstate(invalid="ignore"):
+            silent_for = now - last
+            silent = (silent_for > allowed) & ~np.isnan(self._applicable[GAP])
+        station, column = np.nonzero(silent)
+        return station, column, silent_for[station, column], allowed[station, column]
 
     def reset_station(self, station_index: int) -> None:
         """Forget everything about a station: its next reading starts a new warm-up."""

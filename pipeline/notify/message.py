@@ -29,6 +29,7 @@ RULE_WORDS = {
     "gust": "gust",
     "rapid_change": "rapid change",
     "persistent_anomalies": "statistical anomalies in a row:",
+    "no_data": "no data: silent for",
 }
 
 EVENT_NAMESPACE = uuid.UUID("21b4f6f6-2a3e-4069-918e-f6d1e0d5840b")
@@ -71,6 +72,8 @@ def compose(
     station_name, station_id = printable(station_name), printable(alert.station_id)
     rule, variable, unit = printable(alert.rule), printable(alert.variable), printable(unit)
     severity = printable(alert.severity)
+    if alert.rule == "no_data":
+        unit = "s"  # its quantity is how long the series has been silent
     what = RULE_WORDS.get(alert.rule, rule)
     amount = alert.quantity if alert.quantity is not None else alert.value
     subject = (
