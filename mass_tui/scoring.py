@@ -341,7 +341,7 @@ def _output(path: Path | None) -> Iterator[TextIO]:
     try:
         handle = path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
+        raise ConfigError(f"{printable(str(path))}: cannot write: {exc.strerror}") from None
     with handle:
         yield handle
 
@@ -417,6 +417,12 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         # goes to /dev/null so the interpreter's last flush does not fail again at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a full disk, /dev/full, an I/O error: said, exit 1
+        where = printable(str(args.output)) if args.output is not None else "standard output"
+        if args.output is None:  # what is buffered would fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _say(f"cannot write the output to {where}: {exc.strerror or exc}; it is incomplete")
+        return 1
     if args.output is not None:
         _say(f"{n_rows} rows scored into {args.output} ({len(errors)} could not be used)")
     return 0

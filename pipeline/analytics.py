@@ -59,6 +59,10 @@ class UnstoredBatch:
     rejections: list[Rejection]
 
 
+NOT_RECORDED = -1
+"""The store key of a station not yet recorded in the store."""
+
+
 class Analytics:
     def __init__(
         self,
@@ -137,11 +141,17 @@ class Analytics:
         known = self._last_time.shape[0]
         if n > known:
             self._last_time = np.concatenate([self._last_time, np.full(n - known, -np.inf)])
-        if self.store is not None and self._store_keys.shape[0] < n:
-            keys = [
-                self.store.station_key(s) for s in self.registry.stations[len(self._store_keys) :]
-            ]
-            self._store_keys = np.concatenate([self._store_keys, np.array(keys, dtype=np.int64)])
+        if self._store_keys.shape[0] < n:  # recorded in the store when a batch is written
+            unknown = np.full(n - self._store_keys.shape[0], NOT_RECORDED, dtype=np.int64)
+            self._store_keys = np.concatenate([self._store_keys, unknown])
+
+    def _record_stations(self) -> None:
+        """Record in the store the stations it does not know yet, as part of writing a batch:
+        a full disk then keeps the batch waiting, as any failed write does, rather than
+        failing it before it is analysed. Raises StoreError."""
+        assert self.store is not None
+        for index in np.flatnonzero(self._store_keys == NOT_RECORDED).tolist():
+            self._store_keys[index] = self.store.station_key(self.registry.stations[index])
 
     def restore(self, since: float, per_station: int = 720) -> int:
         """Warm detectors and history from what the store kept; no anomalies are re-raised.
@@ -483,6 +493,7 @@ class Analytics:
             missing = self.store.missing()
             if missing:  # writes would go on, to a file nobody will find: keep them waiting
                 raise StoreError(missing)
+            self._record_stations()
             stored = self.store.write(
                 station_keys=self._store_keys[rows.station],
                 observed_at=rows.observed_at,

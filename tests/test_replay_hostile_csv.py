@@ -196,3 +196,16 @@ def test_an_unreadable_record_of_several_lines_loses_its_first_line_only(tmp_pat
         "station.csv line 3",
         "station.csv line 4",
     ]
+
+
+def test_the_end_of_the_last_day_datetime_holds_is_one_bad_row(tmp_path):
+    """9999-12-31 24:00 raised OverflowError out of the reader: the replay ended there, the
+    batch read before it was lost, and the summary said nothing was."""
+    body = (
+        row(0, "S")
+        + "9999-12-31T24:00:00Z,s,S,1,1000\n"
+        + "".join(row(i, "S") for i in range(1, 5))
+    )
+    times, reasons, _ = replay(write(tmp_path, HEADER + body))
+    assert times == [T0 + i * 60 for i in range(5)]
+    assert len(reasons) == 1 and "out of range" in reasons[0]

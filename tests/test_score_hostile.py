@@ -252,3 +252,20 @@ def test_the_time_or_value_column_twice_in_the_header_is_refused(tmp_path):
     result = score(tmp_path, content)
     no_traceback(result)
     assert result.returncode == 2 and "'value'" in result.stderr and "2 times" in result.stderr
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path):
+    """A full disk (/dev/full) raised a traceback."""
+    source = tmp_path / "in.csv"
+    source.write_bytes(valid_series())
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*MASS_TUI, "score", str(source)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("mass-tui score: cannot write")

@@ -65,6 +65,36 @@ def test_a_full_disk_keeps_processed_batches_and_stores_them_once_it_has_room(tm
     assert pipeline.bus.depth() == 0 and pipeline.analytics.store_error is None
 
 
+def test_a_full_disk_keeps_the_readings_of_stations_it_has_not_recorded_yet(tmp_path, monkeypatch):
+    """Recording a new station failed before the batch was analysed: every reading of the
+    batch was quarantined as "processing failed" (valid readings filed as bad input), and
+    the quarantine rows, which could not be written either, were counted as kept."""
+    store = Store(tmp_path / "m.sqlite3", NAMES, retention_s=1e9)
+    clock = FixedClock(START)
+    pipeline = Pipeline(settings(), clock=clock, source=None, bus=MemoryBus(100_000), store=store)
+    simulator = StationSimulator(DEFAULT_STATIONS, STANDARD_VARIABLES, QUIET)
+    feed(pipeline, simulator, clock, 0, 2)
+    record = store.station_key
+
+    def full_disk(station):
+        raise StoreError(f"cannot record station {station.station_id}: database or disk is full")
+
+    monkeypatch.setattr(store, "station_key", full_disk)
+    newcomers = [
+        Observation(f"new{i}", "New", None, None, START + 600.0, "test", {"temperature_c": 5.0})
+        for i in range(40)
+    ]
+    clock.set(START + 600.0)
+    pipeline.bus.publish(newcomers)
+    pipeline.process_pending()
+    counters = pipeline.analytics.counters
+    assert counters.rejected_messages == 0 and counters.waiting == 40
+    monkeypatch.setattr(store, "station_key", record)  # room again
+    feed(pipeline, simulator, clock, 20, 1)
+    assert counters.waiting == 0 and counters.lost == 0
+    assert store.counts().observations == 10 + 40 + 5 and store.counts().quarantined == 0
+
+
 def test_what_a_full_disk_never_took_is_counted_lost_at_exit(tmp_path):
     store = Store(tmp_path / "m.sqlite3", NAMES, retention_s=1e9)
     clock = FixedClock(START)

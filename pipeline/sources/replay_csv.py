@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,8 @@ from pipeline.settings import CsvSettings
 from pipeline.stations import Station
 from pipeline.text import printable
 from pipeline.units import InputUnit
+
+log = logging.getLogger(__name__)
 
 
 class CsvHeaderError(ValueError):
@@ -68,8 +71,13 @@ class TimeParser:
         """Seconds since the epoch. ``after`` is the previous time of the same series: a local
         time the autumn change makes happen twice that is not after it is the second
         occurrence (the hour repeated in standard time), so an hourly file does not go back.
-        Raises ValueError."""
-        text = text.strip()
+        Raises ValueError, also for a time no datetime holds (9999-12-31 24:00)."""
+        try:
+            return self._parse(text.strip(), after)
+        except OverflowError as exc:
+            raise ValueError(f"{text!r} is out of range: {exc}") from None
+
+    def _parse(self, text: str, after: float | None) -> float:
         if self.format is None:
             try:
                 seconds = float(text)
@@ -372,6 +380,10 @@ class CsvReader:
                 observation, bad_readings = row.read(cells)
             except ValueError as exc:
                 self._reject(number, text, str(exc))
+                continue
+            except Exception as exc:  # no row may end the replay: it is one bad line
+                log.exception("line %d of %s could not be read", number, self._path.name)
+                self._reject(number, text, f"cannot read the row: {type(exc).__name__}: {exc}")
                 continue
             for variable, reason in bad_readings:
                 self._reject(
