@@ -35,6 +35,7 @@ from pipeline.sources.simulated import SimulatorSource
 from pipeline.stations import Station
 from pipeline.store import Store
 from pipeline.units import InputUnit, input_unit
+from pipeline.validation import station_id_problem
 from pipeline.variables import VariableSpec
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,22 @@ def csv_columns(csv: CsvSettings, variables: Sequence[VariableSpec]) -> CsvColum
     """The CSV mapping, its units resolved against each variable's canonical unit. Raises
     ValueError for an unknown unit or time zone, or a unit of another quantity."""
     canonical = {v.name: v.unit for v in variables}
+    for variable in csv.variables:  # every reading of the column would be rejected
+        if variable not in canonical:
+            raise ValueError(
+                f"csv.variables.{variable}: no variable {variable!r} (declare it under "
+                f"[variables.{variable}], or map one of: {', '.join(canonical)})"
+            )
+    if not csv.station_column:  # one station for the whole file: every row would be refused
+        problem = station_id_problem(csv.station_id)
+        if problem is not None:
+            raise ValueError(f"csv.station_id: {problem} (or name a station_column)")
+    if csv.time_format:
+        try:  # a bad directive would fail every row, one by one
+            sample = datetime(2001, 2, 3, 4, 5, 6).strftime(csv.time_format)
+            datetime.strptime(sample, csv.time_format)
+        except ValueError as exc:
+            raise ValueError(f"csv.time_format: {exc}") from None
     units: dict[str, InputUnit] = {}
     for variable, label in csv.units.items():
         if variable not in csv.variables:

@@ -36,6 +36,29 @@ from pipeline.variables import VariableSpec
 
 NAN = float("nan")
 MAX_STATION_ID = 64
+
+
+def position_problem(lat: float | None, lon: float | None) -> str | None:
+    """Why a station cannot be at ``lat``/``lon`` (unknown, None or NaN, is fine), or None."""
+    if lat is not None and not math.isnan(lat) and not -90.0 <= lat <= 90.0:
+        return f"latitude {lat:g} is not within -90..90"
+    if lon is not None and not math.isnan(lon) and not -180.0 <= lon <= 180.0:
+        return f"longitude {lon:g} is not within -180..180"
+    return None
+
+
+def station_id_problem(station_id: str) -> str | None:
+    """Why ``station_id`` cannot name a station (empty, control characters, too long), or
+    None."""
+    if not station_id.strip():
+        return "missing station_id"
+    if has_control(station_id):
+        return f"station_id '{printable(station_id, MAX_STATION_ID)}' has control characters"
+    if len(station_id) > MAX_STATION_ID:
+        return f"station_id is {len(station_id):,} characters long (limit {MAX_STATION_ID})"
+    return None
+
+
 MAX_NAME = 100
 _SOURCE_MEMORY = 1_000  # distinct source names whose printable form is remembered
 _NAMED_UNKNOWN = 10  # unknown variables a rejection names; the rest it counts
@@ -122,14 +145,9 @@ class Validator:
         self, obs: Observation, latest: float, received_at: float, rejections: list[Rejection]
     ) -> dict[str, float] | None:
         """Work out what is wrong; return the usable values, or None to reject the message."""
-        reason = None
-        station_id = obs.station_id
-        if not station_id.strip():
-            reason = "missing station_id"
-        elif has_control(station_id):
-            reason = f"station_id {printable(station_id, MAX_STATION_ID)!r} has control characters"
-        elif len(station_id) > MAX_STATION_ID:
-            reason = f"station_id is {len(station_id):,} characters long (limit {MAX_STATION_ID})"
+        reason = station_id_problem(obs.station_id)
+        if reason is not None:
+            pass
         elif implausible_time(obs.observed_at):
             reason = implausible_time(obs.observed_at)
         elif obs.observed_at > latest:
@@ -184,6 +202,10 @@ class Validator:
                 " a new station's readings are not analysed"
             )
             rejections.append(self._rejection(obs, reason, received_at))
+            return None
+        problem = position_problem(obs.lat, obs.lon)
+        if problem is not None:  # a station is placed once, by its first message: not there
+            rejections.append(self._rejection(obs, problem, received_at))
             return None
         name = printable(obs.station_name or obs.station_id, MAX_NAME)
         return registry.add(Station(obs.station_id, name, obs.lat, obs.lon))

@@ -133,6 +133,17 @@ def test_new_stations_beyond_the_limit_are_rejected_with_a_reason():
     assert "station limit reached" in rejections[0].reason
 
 
+@pytest.mark.parametrize(("lat", "lon"), [(999.0, 0.0), (0.0, -500.0), (1e308, 1.0)])
+def test_a_station_first_seen_at_an_impossible_place_is_rejected(lat, lon):
+    """They were stored as the station's position (latitude 999, 1e308)."""
+    placed = Observation("a", "", lat, lon, NOW - 60, "t", {"temperature_c": 1.0})
+    sane = Observation("a", "", 51.5, -0.1, NOW - 30, "t", {"temperature_c": 1.0})
+    registry = StationRegistry()
+    frame, rejections = validator().to_frame([placed, sane], registry, NOW)
+    assert len(frame) == 1 and registry.stations[0].latitude == 51.5
+    assert len(rejections) == 1 and "is not within" in rejections[0].reason
+
+
 def make_pipeline(tmp_path, clock):
     settings = PipelineSettings(
         stations=(),

@@ -205,6 +205,32 @@ def test_units_of_the_wrong_quantity_stop_the_start_with_one_line(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ('variables = { tmp = "t" }', "csv.variables.tmp: no variable 'tmp'"),
+        ('time_format = "%Q"\nvariables = { temperature_c = "t" }', "csv.time_format: "),
+        ('station_id = ""\nvariables = { temperature_c = "t" }', "csv.station_id: missing"),
+        (
+            'station_id = "a\\u001b[2Jb"\nvariables = { temperature_c = "t" }',
+            "csv.station_id: station_id 'a\\x1b[2Jb' has control characters",
+        ),
+    ],
+    ids=["undeclared-variable", "bad-time-format", "empty-station-id", "escape-in-station-id"],
+)
+def test_a_mapping_that_would_fail_every_row_stops_the_start(tmp_path, mapping, message):
+    """Each of these started, then rejected every row of the file one by one."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[source]\nkind = "replay"\n[source.replay]\npath = "x.csv"\n'
+        f"[source.replay.csv]\n{mapping}\n"
+    )
+    loaded = load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+    with pytest.raises(ConfigError) as caught:
+        build_pipeline(loaded, store=None, environ={})
+    assert message in str(caught.value) and "\x1b" not in str(caught.value)
+
+
 def test_fixed_coordinates_make_the_file_one_known_station_with_its_elevation(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
