@@ -20,6 +20,7 @@ from mass_tui.config import ConfigError, LoadedSettings, load_settings
 from mass_tui.logs import setup_logging
 from mass_tui.scoring import add_score_arguments
 from pipeline.store import StoreError
+from pipeline.text import printable
 
 log = logging.getLogger("mass_tui")
 
@@ -251,11 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mass_tui.console import run_console
 
         return run_console(loaded, watch=args.watch)
-    except ConfigError as exc:
-        print(f"mass-tui: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # paths and names in it are the user's, escaped here once
+        print(f"mass-tui: {printable(str(exc))}", file=sys.stderr)
         return 2
     except StoreError as exc:
-        print(f"mass-tui: storage error: {exc}", file=sys.stderr)
+        print(f"mass-tui: storage error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -327,3 +327,15 @@ def test_a_replay_whose_file_goes_away_ends_with_exit_1_and_says_why(tmp_path):
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     assert "cannot read" in err.strip().splitlines()[-1]
+
+
+def test_a_path_with_terminal_escapes_reaches_stderr_escaped(tmp_path):
+    result = run(
+        ["headless", "--duration", "1", "--config", str(tmp_path / "no\x1b[2Jpe.toml")], tmp_path
+    )
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\\x1b[2J" in result.stderr
+    data = ["--data-dir", str(tmp_path / "d")]
+    result = run(["headless", *data, "--source", "replay:gone\x1b]0;x\x07.jsonl"], tmp_path)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
