@@ -99,6 +99,19 @@ def test_gusts_and_rain_reported_only_when_there_is_some_are_never_silent():
     assert no_data_alerts(analytics) == set()
 
 
+def test_an_hourly_station_is_not_silent_before_its_usual_spacing_is_known():
+    """One reading, then the next an hour later: nobody knew it reports hourly, and the 30
+    minutes in between opened a no-data alert on the first real TMY3 replay."""
+    clock = FixedClock(START)
+    analytics = worker(clock)
+    for i in range(48):
+        at = START + i * 3600.0
+        feed(analytics, clock, at, [reading("a", at, temperature_c=9.0)])
+        clock.set(at + 3000.0)
+        analytics.tick()
+        assert no_data_alerts(analytics) == set(), i
+
+
 def test_with_no_batch_at_all_the_clock_alone_opens_the_alert():
     """Every station silent: no batch arrives to carry the news; the consumer's idle tick
     settles alerts at the clock's now."""

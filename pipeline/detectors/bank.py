@@ -272,7 +272,9 @@ class DetectorBank:
         spacing and ``min_silence_s``: a dropout while it lasts, not only once it ends."""
         n = min(n_stations, self._state.shape[0])
         last = self._state[:n, LAST_T]
-        allowed = np.fmax(factor * self._state[:n, DT_REF], min_silence_s)
+        # NaN until a series' second reading: its usual spacing is not known before, and a
+        # station reporting hourly is not "silent" for the first hour.
+        allowed = np.maximum(factor * self._state[:n, DT_REF], min_silence_s)
         with np.errstate(invalid="ignore"):
             silent_for = now - last
             silent = (silent_for > allowed) & ~np.isnan(self._applicable[GAP])
