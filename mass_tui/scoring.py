@@ -1,7 +1,9 @@
 """``mass-tui score``: the statistical detectors over one CSV series.
 
-Every input row is written out again with ``anomaly_score`` (the highest of the detectors'
-scores, 0..1, 0.5 = at a threshold) and one ``<detector>_score`` column per detector.
+Every input row is written out again with ``anomaly_score`` (the detectors' calibrated scores
+fused, :func:`pipeline.detectors.calibration.fused_score`: 0..1, 0.5 where the fused tail
+probability is the alarm's) and one ``<detector>_score`` column per detector (calibrated:
+how improbable its statistic is for this series).
 ``anomaly_score`` is always a number, so any tool can rank the rows by it: 0 where no detector
 evaluated the row (warm-up, a missing value, a row that could not be parsed). The detector
 columns stay empty there, which tells "not evaluated" from "evaluated, unremarkable".
@@ -45,6 +47,7 @@ import numpy as np
 
 from mass_tui.config import ConfigError, LoadedSettings
 from pipeline.detectors import DetectorBank
+from pipeline.detectors.calibration import fused_score
 from pipeline.frame import ObservationFrame
 from pipeline.settings import (
     DetectorSettings,
@@ -391,8 +394,7 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         columns[name][series.usable] = scores
     stacked = np.vstack(list(columns.values())) if columns else np.full((1, n_rows), np.nan)
     evaluated = ~np.isnan(stacked).all(axis=0)
-    combined = np.zeros(n_rows)
-    combined[evaluated] = np.nanmax(stacked[:, evaluated], axis=0)
+    combined = fused_score(stacked)
     if series.missing:
         _say(f"{series.missing} rows with a missing value (anomaly_score 0)")
     restarts, unscored = warmup_restarts(

@@ -86,6 +86,7 @@ class CusumSettings(Strict):
 class StuckSettings(Strict):
     enabled: bool = True
     samples: PositiveInt = 15
+    min_hours: NonNegative = 24.0  # and frozen for at least this long
     thresholds: dict[str, Positive] = {}
 
 

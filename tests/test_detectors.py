@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.detectors import DetectorBank, control_band
+from pipeline.detectors.calibration import ALARM_TAIL
 from pipeline.detectors.layout import MEAN, N_STATS, initial_block
 from pipeline.detectors.statistics import StatisticalConstants, advance
 from pipeline.frame import ObservationFrame
@@ -42,9 +43,13 @@ def series_frame(values, times=None, station: int = 0) -> ObservationFrame:
 
 
 def statistic(result, detector: str, threshold: float, column: int = 0) -> np.ndarray:
-    """Back from a score s = stat / (stat + threshold) to the statistic."""
-    score = result.scores[detector][:, column]
-    return threshold * score / (1.0 - score)
+    """The detector's statistic at each reading (``threshold``: the one in force, which the
+    uncalibrated detectors' score ``stat / (stat + threshold)`` is checked against)."""
+    stat = result.statistics[detector][:, column]
+    if detector not in ("zscore", "ewma", "cusum"):
+        score = result.scores[detector][:, column]
+        np.testing.assert_allclose(score, stat / (stat + threshold), rtol=1e-12)
+    return stat
 
 
 def hand_settings(**changes) -> DetectorSettings:
@@ -130,7 +135,16 @@ def test_cusum_matches_hand_computation_and_restarts_after_alarm():
     )
     alarms = [a for a in result.anomalies if a.detector == "cusum"]
     assert [(a.observed_at, a.statistic, a.threshold) for a in alarms] == [(180.0, 3.5, 2.0)]
-    assert alarms[0].score == pytest.approx(3.5 / 5.5)
+    # Calibrated (pipeline.detectors.calibration): the running mean and variance of the CUSUM
+    # statistic, from the prior E|Z|, Var|Z|, took 1.5 and 1.0 before the alarm's 3.5.
+    rate, mean, var = 1 / 500, math.sqrt(2 / math.pi), 1 - 2 / math.pi
+    for seen in (1.5, 1.0):
+        e = min(seen - mean, 4 * math.sqrt(var))
+        mean, var = mean + rate * e, (1 - rate) * (var + rate * e * e)
+    u = (3.5 - mean) / math.sqrt(var)
+    tail = 0.5 * math.erfc(u / math.sqrt(2))
+    at_alarm = -math.log10(ALARM_TAIL)
+    assert alarms[0].score == pytest.approx(-math.log10(tail) / (-math.log10(tail) + at_alarm))
 
 
 def test_cusum_signals_once_for_a_sustained_shift_and_again_after_recovery():
@@ -358,7 +372,7 @@ def test_thresholds_list_what_applies_to_each_variable():
 
 def test_stuck_sensor_alarms_once_after_the_configured_repeats():
     x = list(np.linspace(0, 10, 20)) + [7.0] * 30 + [8.0, 9.0] + [7.0] * 10
-    settings = DetectorSettings(stuck=StuckSettings(samples=15))
+    settings = DetectorSettings(stuck=StuckSettings(samples=15, min_hours=0))
     bank = DetectorBank((X,), settings, NO_RULES)
     result = bank.process(series_frame(x), ["a"], want_scores=True)
     stuck = [a for a in result.anomalies if a.detector == "stuck"]
@@ -392,10 +406,28 @@ def test_a_bounded_variable_resting_at_its_bound_is_not_stuck():
     humidity = VariableSpec("humidity_pct", "%", "RH", 0, 100, 0.5, "bounded")
 
     def stuck(series):
-        bank = DetectorBank((humidity,), DetectorSettings(), NO_RULES)
+        settings = DetectorSettings(stuck=StuckSettings(min_hours=0))
+        bank = DetectorBank((humidity,), settings, NO_RULES)
         return [
             a for a in bank.process(series_frame(series), ["a"]).anomalies if a.detector == "stuck"
         ]
 
     assert stuck(list(np.linspace(80, 100, 10)) + [100.0] * 60) == []
     assert len(stuck(list(np.linspace(80, 63, 10)) + [63.0] * 60)) == 1
+
+
+def test_a_value_held_for_hours_is_not_stuck_until_it_has_been_for_min_hours():
+    """Hourly whole degrees: 18 h on one value happened several times a year on a real
+    station; a failed sensor stays for days. The alarm comes at 24 h, not at 15 readings."""
+    rng = np.random.default_rng(8)
+    moving = list(np.round(10 + rng.normal(0, 2, 30)))
+
+    def stuck_at(flat_hours: int) -> list[float]:
+        series = moving + [3.0] * (flat_hours + 1) + moving
+        times = np.arange(len(series)) * 3600.0
+        bank = DetectorBank((X,), DetectorSettings(), NO_RULES)
+        found = bank.process(series_frame(series, times), ["a"]).anomalies
+        return [a.observed_at / 3600.0 - 30 for a in found if a.detector == "stuck"]
+
+    assert stuck_at(18) == []
+    assert stuck_at(40) == [24.0]  # 24 h after the first 3.0

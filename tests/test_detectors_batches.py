@@ -8,12 +8,22 @@ import pytest
 
 from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
-from pipeline.settings import DetectorSettings, EwmaSettings, RuleSettings, ZScoreSettings
+from pipeline.settings import (
+    DetectorSettings,
+    EwmaSettings,
+    RuleSettings,
+    StuckSettings,
+    ZScoreSettings,
+)
 from pipeline.variables import STANDARD_VARIABLES
 
 NAMES = [v.name for v in STANDARD_VARIABLES]
 IDS = ["nyc", "lon", "tyo", "syd"]
-SETTINGS = DetectorSettings(ewma=EwmaSettings(warmup=20), zscore=ZScoreSettings(window=20))
+SETTINGS = DetectorSettings(
+    ewma=EwmaSettings(warmup=20),
+    zscore=ZScoreSettings(window=20),
+    stuck=StuckSettings(min_hours=0),  # its frozen stretches are short
+)
 
 
 def eventful_frame(seed: int = 0, per_station: int = 400) -> ObservationFrame:

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.detectors.edges import gate
 from pipeline.detectors.layout import (
+    CALIBRATED,
     CUSUM,
     DETECTORS,
     DT_REF,
@@ -23,6 +24,7 @@ from pipeline.detectors.layout import (
     GATED,
     LAST_T,
     LAST_Z,
+    N_CORE,
     N_SLOTS,
     N_STATS,
     PRESSURE_FALL,
@@ -32,9 +34,19 @@ from pipeline.detectors.layout import (
 )
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.detectors.quality import QualityControl, qc_anomalies
-from pipeline.detectors.result import DetectionResult, anomalies_from, score_arrays
+from pipeline.detectors.result import (
+    DetectionResult,
+    anomalies_from,
+    in_frame_order,
+    score_arrays,
+)
 from pipeline.detectors.rules import RuleStatistics
-from pipeline.detectors.statistics import StatisticalConstants, advance
+from pipeline.detectors.statistics import (
+    StatisticalConstants,
+    advance,
+    calibrate,
+    hold_short_runs,
+)
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
 from pipeline.frame import ObservationFrame
 from pipeline.settings import DetectorSettings, RuleSettings
@@ -59,6 +71,7 @@ class DetectorBank:
         self._names = tuple(v.name for v in self.variables)
         self._table = ThresholdTable(self.variables, detectors, rules)
         self._constants = StatisticalConstants.build(self.variables, detectors)
+        self._min_flat_s = detectors.stuck.min_hours * 3600.0
         self._wide = self._constants
         self._rules = RuleStatistics(self.variables, rules, capacity=0)
         # After a sensor step the rules see nothing of the series until the old level has left
@@ -134,19 +147,30 @@ class DetectorBank:
         for detector, columns, statistic in rules:
             stats[detector][:, columns] = statistic[order]
         triggered = np.zeros((len(DETECTORS), rows.shape[0], n_vars), dtype=bool)
+        tails = np.full((len(CALIBRATED), rows.shape[0], n_vars), np.nan)
         restart = screened.restart if screened is not None else None
-        self._run_rounds(plan, times, readings, stats, triggered, limits, restart)
+        self._run_rounds(plan, times, readings, stats, triggered, limits, tails, restart)
 
         anomalies = []
         if emit:
             anomalies = anomalies_from(
-                triggered, stats, readings, times, stations, station_ids, self._names, limits
+                triggered,
+                stats,
+                tails,
+                readings,
+                times,
+                stations,
+                station_ids,
+                self._names,
+                limits,
             )
             if screened is not None and screened.events:
                 faults = qc_anomalies(screened, stations, station_ids, self._names)
                 anomalies = sorted(anomalies + faults, key=lambda a: a.observed_at)
-        scores = score_arrays(stats, limits, rows, n) if want_scores else None
-        return DetectionResult(anomalies, scores)
+        if not want_scores:
+            return DetectionResult(anomalies, None)
+        statistics = in_frame_order(stats[: len(DETECTORS)], rows, n)
+        return DetectionResult(anomalies, score_arrays(stats, tails, limits, rows, n), statistics)
 
     def _run_rounds(
         self,
@@ -156,10 +180,13 @@ class DetectorBank:
         stats: np.ndarray,
         triggered: np.ndarray,
         limits: GateLimits,
+        tails: np.ndarray,
         restart: np.ndarray | None = None,
     ) -> None:
         """Run the rounds of a batch (arrays in round order) on a work copy of the state.
-        ``restart`` (n, V): series whose state starts again at that reading (a sensor step)."""
+        ``tails`` (calibrated detectors, n, V) receives each statistic's ``u`` (see
+        :mod:`~pipeline.detectors.calibration`). ``restart`` (n, V): series whose state starts
+        again at that reading (a sensor step)."""
         ranked, bounds = plan.ranked, plan.bounds
         n_ranked, n_vars = ranked.shape[0], len(self.variables)
         if self._wide.resolution.shape[0] < n_ranked:
@@ -171,6 +198,9 @@ class DetectorBank:
         levels = np.ascontiguousarray(self._levels[ranked].transpose(1, 0, 2))
         wide_limits = limits.widened(n_ranked)
         cusum_h = wide_limits.lower[CUSUM]
+        below = np.nextafter(wide_limits.lower, -np.inf)  # "just under the threshold"
+        gating = np.empty((GAP + 1, n_ranked, n_vars))
+        min_flat = self._min_flat_s
         applicable = widen(self._applicable, n_ranked)
         ring_base = ranked[:, None] * constants.ring_stride + constants.ring_offsets[:n_ranked]
         ring = self._ring.reshape(-1)
@@ -183,7 +213,7 @@ class DetectorBank:
                 round_stats = stats[:, start:stop]
                 if restart is not None and restart[start:stop].any():
                     again = np.nonzero(restart[start:stop])
-                    state[:, again[0], again[1]] = constants.initial[:, again[1]]
+                    state[:N_CORE, again[0], again[1]] = constants.initial[:N_CORE, again[1]]
                     levels[:, again[0], again[1]] = 0
                 missing = np.isnan(x)
                 where_missing = np.nonzero(missing) if missing.any() else None
@@ -208,7 +238,12 @@ class DetectorBank:
                 if where_missing is not None:
                     round_stats[:, where_missing[0], where_missing[1]] = np.nan
                     state[:, where_missing[0], where_missing[1]] = saved
-                gate(levels[:, :m], round_stats, triggered[:, start:stop], wide_limits)
+                calibrate(state, round_stats, below[:, :m], tails[:, start:stop], gating[:, :m])
+                round_times = wide_times[start:stop]
+                hold_short_runs(state, round_times, gating[:, :m], below[:, :m], min_flat)
+                gate(
+                    levels[:, :m], gating[:, :m], triggered[:, start:stop], wide_limits, round_stats
+                )
         self._state[ranked] = work.transpose(1, 0, 2)
         self._levels[ranked] = levels.transpose(1, 0, 2)
 

@@ -16,17 +16,26 @@ from pipeline.detectors.layout import GAP, GATED
 from pipeline.detectors.thresholds import GateLimits
 
 
-def gate(levels: np.ndarray, stats: np.ndarray, triggered: np.ndarray, limits: GateLimits) -> None:
+def gate(
+    levels: np.ndarray,
+    stats: np.ndarray,
+    triggered: np.ndarray,
+    limits: GateLimits,
+    raw: np.ndarray | None = None,
+) -> None:
     """Update ``levels`` (gated detectors, m, V; int8) in place from this round's ``stats`` and
     mark in ``triggered`` (detectors, m, V) the entries that raise an anomaly. NaN statistics
-    (not evaluated) neither trigger nor re-arm. ``limits`` are widened to at least m rows."""
+    (not evaluated) neither trigger nor re-arm. ``limits`` are widened to at least m rows.
+    ``raw``: the statistics before calibration held some below their threshold; re-arming
+    goes by them, so an excursion that is past the threshold but usual for its series, in
+    the middle of one that alarmed, does not re-arm the alarm to fire again."""
     m = stats.shape[1]
     gated = stats[:GATED]
     level = (gated >= limits.lower[:, :m]).view(np.int8)
     level += (gated >= limits.upper[:, :m]).view(np.int8)
     np.greater(level, levels, out=triggered[:GATED])
     np.maximum(levels, level, out=levels)
-    held = gated < limits.rearm[:, :m]
+    held = (gated if raw is None else raw[:GATED]) < limits.rearm[:, :m]
     np.logical_not(held, out=held)
     levels *= held
     np.greater(stats[GAP], limits.gap[:m], out=triggered[GAP])

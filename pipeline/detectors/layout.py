@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.detectors.calibration import PRIOR_MEAN, PRIOR_VAR
+
 # The detector axis of statistics, levels and scores. The first GATED are edge-triggered
 # (an anomaly when the alarm level rises); ``gap`` reports every gap it sees.
 ZSCORE, EWMA, CUSUM, STUCK, PRESSURE_FALL, GUST, RAPID_CHANGE, GAP = range(8)
@@ -55,8 +57,15 @@ N_STATS = SPACING + 1
     Z_SUMSQ,  # sum of their squares
     Z_POS,  # next position in the window's ring buffer
     LAST_Z,  # latest rolling z-score once the window is full
-) = range(16)
-N_SLOTS = 16
+    FLAT_SINCE,  # time of the first reading of the current run of repeats
+    # The running distribution of each statistical detector's statistic (calibration): it
+    # describes the series, not its current run, so a restart after a gap keeps it.
+    CAL_MEAN,  # (z-score, EWMA, CUSUM) at CAL_MEAN + 2 * k
+    CAL_VAR,
+) = range(19)
+N_CORE = 17  # the slots a restart returns to their initial values
+N_SLOTS = N_CORE + 2 * 3
+CALIBRATED = (0, 1, 2)  # the detectors calibrated: ZSCORE, EWMA, CUSUM (indices of DETECTORS)
 
 
 def initial_block(resolution: np.ndarray) -> np.ndarray:
@@ -66,9 +75,12 @@ def initial_block(resolution: np.ndarray) -> np.ndarray:
     against the sensor's own noise floor rather than a zero spread.
     """
     block = np.zeros((N_SLOTS, resolution.shape[0]))
-    block[[LAST_T, DT_REF, MEAN, LAST_X, Z_REF, LAST_Z]] = np.nan
+    block[[LAST_T, DT_REF, MEAN, LAST_X, Z_REF, LAST_Z, FLAT_SINCE]] = np.nan
     block[VAR] = resolution**2
     block[SIGMA] = resolution
+    for k in range(len(CALIBRATED)):
+        block[CAL_MEAN + 2 * k] = PRIOR_MEAN
+        block[CAL_VAR + 2 * k] = PRIOR_VAR
     return block
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
-from pipeline.detectors.layout import DETECTORS, GAP, GATED, RULES, SPACING
+from pipeline.detectors.calibration import calibrated_score
+from pipeline.detectors.layout import CALIBRATED, DETECTORS, GAP, GATED, RULES, SPACING
 from pipeline.detectors.thresholds import GateLimits
 
 SEVERITIES = (None, "advisory", "warning")
@@ -27,11 +28,14 @@ class DetectionResult:
 
     anomalies: list[Anomaly]
     scores: dict[str, np.ndarray] | None
+    statistics: dict[str, np.ndarray] | None = None
+    """The detectors' statistics, as ``scores`` is laid out (with ``want_scores``)."""
 
 
 def anomalies_from(
     triggered: np.ndarray,
     stats: np.ndarray,
+    tails: np.ndarray,
     values: np.ndarray,
     times: np.ndarray,
     stations: np.ndarray,
@@ -42,7 +46,9 @@ def anomalies_from(
     """Anomalies for every ``triggered`` (detectors, n, V) entry, in time order.
 
     ``score = statistic / (statistic + threshold)`` with the threshold of the level reached:
-    a rule's warning is scored against the warning threshold it crossed.
+    a rule's warning is scored against the warning threshold it crossed. The calibrated
+    detectors' score is their calibrated one (``tails``: their ``u``, see
+    :mod:`~pipeline.detectors.calibration`).
     """
     found = np.flatnonzero(triggered)  # much faster than np.nonzero on a 3-d array
     if not found.shape[0]:
@@ -57,6 +63,10 @@ def anomalies_from(
     level = np.where(statistic >= upper, 2, 1)
     threshold = np.where(level == 2, upper, lower)
     score = statistic / (statistic + threshold)
+    calibrated = detector < len(CALIBRATED)
+    if calibrated.any():
+        u = tails[detector[calibrated], row[calibrated], column[calibrated]]
+        score[calibrated] = calibrated_score(u)
     is_rule = np.isin(detector, sorted(RULES))
     spacing = np.where(detector == GAP, stats[SPACING, row, column], np.nan)
     quantity = np.where(is_rule, statistic, spacing)
@@ -103,19 +113,26 @@ def anomalies_from(
 
 
 def score_arrays(
-    stats: np.ndarray, limits: GateLimits, rows: np.ndarray, n: int
+    stats: np.ndarray, tails: np.ndarray, limits: GateLimits, rows: np.ndarray, n: int
 ) -> dict[str, np.ndarray]:
     """Scores per detector in the frame's original row order (``rows`` maps stats rows to it).
 
     Rules are scored against their lowest (advisory) threshold so that the score rises
-    steadily with the quantity.
+    steadily with the quantity; the calibrated detectors by how improbable their statistic
+    is for the series (``tails``), wherever they evaluated a reading.
     """
     thresholds = np.concatenate([limits.lower, limits.gap[None, :]])
     detected = stats[: len(DETECTORS)]
     score = detected / (detected + thresholds[:, None, :])
+    score[: len(CALIBRATED)] = calibrated_score(tails)
+    return in_frame_order(score, rows, n)
+
+
+def in_frame_order(per_detector: np.ndarray, rows: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """(detectors, stats rows, V) as one (n, V) array per detector in the frame's order."""
     out = {}
     for d, name in enumerate(DETECTORS):
-        column = np.full((n, stats.shape[2]), np.nan)
-        column[rows] = score[d]
+        column = np.full((n, per_detector.shape[2]), np.nan)
+        column[rows] = per_detector[d]
         out[name] = column
     return out

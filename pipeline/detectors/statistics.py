@@ -20,14 +20,17 @@ computes:
   excluded, sample standard deviation), from running sums over a ring buffer. Values are kept
   relative to the first reading after a restart so the sums of squares do not lose precision
   to a large offset (pressure near 1000 hPa varies by tenths);
-* the stuck-sensor count: consecutive readings within half a resolution step of the previous,
+* the stuck-sensor count: consecutive readings within half a resolution step of the previous
+  (and since when: a run shorter than ``stuck.min_hours`` does not alarm, see
+  :func:`hold_short_runs`),
   not counted while a ``bounded`` variable rests at its minimum or maximum (humidity at 100 %
   in fog, wind at 0 m/s in a calm).
 
 The sample standard deviations are floored at the variable's resolution (see
 :class:`~pipeline.variables.VariableSpec`). A series whose spacing exceeds ``max_gap_s``
-restarts: its whole state returns to :func:`~pipeline.detectors.layout.initial_block` before
-the reading is taken, so warm-up begins again.
+restarts: its state returns to :func:`~pipeline.detectors.layout.initial_block` before the
+reading is taken, so warm-up begins again (all but the calibration, see
+:mod:`~pipeline.detectors.calibration`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pipeline.detectors.calibration import SIGNIFICANT_U, learn
 from pipeline.detectors.layout import (
+    CAL_MEAN,
+    CAL_VAR,
+    CALIBRATED,
     COUNT,
     CUSUM,
     CUSUM_HI,
@@ -45,11 +52,13 @@ from pipeline.detectors.layout import (
     DT_REF,
     EWMA,
     EWMA_Z,
+    FLAT_SINCE,
     GAP,
     LAST_T,
     LAST_X,
     LAST_Z,
     MEAN,
+    N_CORE,
     REPEATS,
     SIGMA,
     SPACING,
@@ -169,7 +178,7 @@ def advance(
     restarted = None
     if np.fmax.reduce(dt, axis=None) > c.max_gap:
         restarted = np.nonzero(dt > c.max_gap)
-        s[:, restarted[0], restarted[1]] = c.initial[:, restarted[1]]
+        s[:N_CORE, restarted[0], restarted[1]] = c.initial[:N_CORE, restarted[1]]
 
     count = s[COUNT]
     youngest = count.min()
@@ -284,8 +293,40 @@ def advance(
     flat &= x < c.rest_ceiling[:m]
     repeats *= flat
     stats[STUCK] = repeats
+    np.copyto(s[FLAT_SINCE], s[LAST_T], where=repeats == 1.0)  # the run began at the last one
     last[...] = x
 
     s[LAST_T] = t
     count += 1.0
     return restarted
+
+
+def hold_short_runs(
+    state: np.ndarray, times: np.ndarray, gating: np.ndarray, below: np.ndarray, min_flat_s: float
+) -> None:
+    """A run of repeats shorter than ``min_flat_s`` is held just below the stuck threshold
+    in ``gating``: on real hourly records a whole-degree thermometer, a whole-hPa barometer
+    or a vane in a steady wind sat on one value for 15 to 20 hours several times a year,
+    while a sensor that has failed stays frozen for days."""
+    young = times - state[FLAT_SINCE] < min_flat_s
+    np.copyto(gating[STUCK], np.minimum(gating[STUCK], below[STUCK]), where=young)
+
+
+def calibrate(
+    state: np.ndarray, stats: np.ndarray, below: np.ndarray, out: np.ndarray, gating: np.ndarray
+) -> None:
+    """One round: for each calibrated detector, ``u`` of its statistic (into ``out`` (3, m,
+    V)) and the statistic learnt. ``gating`` receives the statistics the alarms are gated on:
+    ``stats`` where a statistic is improbable for its series, else held just below the
+    detector's threshold (``below`` (detectors, m, V)), so the alarm neither fires nor
+    re-arms on it. ``state`` is (slots, m, V); ``stats`` (statistics, m, V) is unchanged."""
+    np.copyto(gating, stats[: gating.shape[0]])
+    for k, detector in enumerate(CALIBRATED):
+        stat = stats[detector]
+        mean, var = state[CAL_MEAN + 2 * k], state[CAL_VAR + 2 * k]
+        u = out[k]
+        np.subtract(stat, mean, out=u)
+        u /= np.sqrt(var)
+        learn(stat, mean, var)
+        usual = u < SIGNIFICANT_U  # NaN (not evaluated) is neither
+        np.copyto(gating[detector], np.minimum(stat, below[detector]), where=usual)
