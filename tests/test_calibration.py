@@ -34,7 +34,7 @@ def test_learn_is_the_incremental_weighted_mean_and_variance_with_clipping():
     mean, var = np.array([PRIOR_MEAN]), np.array([PRIOR_VAR])
     m, v = PRIOR_MEAN, PRIOR_VAR
     for stat in (1.0, 0.2, 30.0, np.nan, 0.5):
-        learn(np.array([stat]), mean, var)
+        learn(np.array([stat]) - mean, np.sqrt(var), mean, var)
         if math.isnan(stat):
             continue  # not evaluated: nothing learnt
         e = min(stat - m, 4 * math.sqrt(v))  # 30 is clipped at 4 sd

@@ -123,3 +123,41 @@ def test_a_spike_is_scored_against_the_limit_it_went_past():
     (spike,) = run("pressure_hpa", series, spacing_s=HOUR)
     assert spike.threshold == 10.0 and spike.statistic == pytest.approx(14.0, abs=0.3)
     assert spike.score > 0.5
+
+
+def test_the_quiet_batch_shortcut_decides_as_reading_by_reading(monkeypatch):
+    """Batches with no suspect reading skip the round loop: the same anomalies either way,
+    over stations with spikes, steps, gaps and missing readings, cut into batches."""
+    rng = np.random.default_rng(11)
+    n_st, n = 5, 600
+    times = np.tile(np.arange(n) * 600.0, n_st)
+    stations = np.repeat(np.arange(n_st), n)
+    table = np.full((n * n_st, len(NAMES)), np.nan)
+    temperature = 15 + np.cumsum(rng.normal(0, 0.2, n * n_st))
+    temperature[rng.choice(n * n_st, 12, replace=False)] -= 25.0  # spikes
+    temperature[rng.random(n * n_st) < 0.05] = np.nan
+    pressure = 1000 + np.cumsum(rng.normal(0, 0.05, n * n_st))
+    pressure[n * 2 + 300 :] -= 40.0  # a step at station 2 (and on into 3, 4)
+    table[:, NAMES.index("temperature_c")] = temperature
+    table[:, NAMES.index("pressure_hpa")] = pressure
+    keep = rng.random(n * n_st) > 0.02  # holes
+    order = np.argsort(times[keep], kind="stable")
+    frame = ObservationFrame(stations[keep][order], times[keep][order], table[keep][order])
+    ids = [f"s{i}" for i in range(n_st)]
+
+    def found(force_rounds: bool) -> list[tuple]:
+        bank = DetectorBank(STANDARD_VARIABLES, DetectorSettings(), RuleSettings())
+        if force_rounds:
+            monkeypatch.setattr(bank._qc, "screen_quiet", lambda *args: None)
+        out = []
+        for start in range(0, len(frame), 250):
+            part = frame.take(np.arange(start, min(start + 250, len(frame))))
+            out += [
+                (a.station_id, a.variable, a.detector, a.observed_at)
+                for a in bank.process(part, ids).anomalies
+            ]
+        return out
+
+    shortcut, rounds = found(False), found(True)
+    assert {d for *_, d, _ in shortcut} >= {"spike", "step"}
+    assert shortcut == rounds

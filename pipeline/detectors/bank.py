@@ -131,7 +131,9 @@ class DetectorBank:
         screened = None
         if self._qc.active:
             # Quality control first, in round order: what it holds back no rule or detector sees.
-            screened = self._qc.screen(plan, times[order], readings[order])
+            screened = self._qc.screen_quiet(stations, times, readings, order)
+            if screened is None:
+                screened = self._qc.screen(plan, times[order], readings[order])
             unseen = np.empty_like(screened.held)
             unseen[order] = screened.held | screened.relearning
             readings = np.where(unseen, np.nan, readings)

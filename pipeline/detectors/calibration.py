@@ -46,15 +46,18 @@ def standardised(stat: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndar
     return (stat - mean) / np.sqrt(var)
 
 
-def learn(stat: np.ndarray, mean: np.ndarray, var: np.ndarray) -> None:
-    """Take ``stat`` into the running distribution (in place, Finch 2009's incremental
-    weighted mean and variance); NaN entries change nothing."""
-    e = np.minimum(stat - mean, CLIP_SD * np.sqrt(var))
-    taken = ~np.isnan(e)
+def learn(e: np.ndarray, sd: np.ndarray, mean: np.ndarray, var: np.ndarray) -> None:
+    """Take a reading into the running distribution (in place, Finch 2009's incremental
+    weighted mean and variance), given its residual ``e = stat - mean`` and ``sd =
+    sqrt(var)``, both overwritten; NaN entries change nothing."""
+    sd *= CLIP_SD
+    np.minimum(e, sd, out=e)
+    taken = e == e  # not NaN
     np.copyto(e, 0.0, where=~taken)
-    mean += RATE * e
-    e *= e
     e *= RATE
+    mean += e
+    e *= e
+    e *= 1.0 / RATE  # RATE * (clipped residual) ** 2
     e += var
     e *= 1.0 - RATE
     np.copyto(var, e, where=taken)

@@ -58,14 +58,15 @@ N_STATS = SPACING + 1
     Z_POS,  # next position in the window's ring buffer
     LAST_Z,  # latest rolling z-score once the window is full
     FLAT_SINCE,  # time of the first reading of the current run of repeats
-    # The running distribution of each statistical detector's statistic (calibration): it
-    # describes the series, not its current run, so a restart after a gap keeps it.
-    CAL_MEAN,  # (z-score, EWMA, CUSUM) at CAL_MEAN + 2 * k
-    CAL_VAR,
-) = range(19)
+) = range(17)
 N_CORE = 17  # the slots a restart returns to their initial values
-N_SLOTS = N_CORE + 2 * 3
-CALIBRATED = (0, 1, 2)  # the detectors calibrated: ZSCORE, EWMA, CUSUM (indices of DETECTORS)
+CALIBRATED = (ZSCORE, EWMA, CUSUM)  # the first rows of the detector axis, in this order
+# The running distribution of each calibrated detector's statistic: means, then variances,
+# one slot per detector, so a round updates all three at once. It describes the series, not
+# its current run, so a restart after a gap keeps it.
+CAL_MEAN = N_CORE
+CAL_VAR = CAL_MEAN + len(CALIBRATED)
+N_SLOTS = CAL_VAR + len(CALIBRATED)
 
 
 def initial_block(resolution: np.ndarray) -> np.ndarray:
@@ -78,9 +79,8 @@ def initial_block(resolution: np.ndarray) -> np.ndarray:
     block[[LAST_T, DT_REF, MEAN, LAST_X, Z_REF, LAST_Z, FLAT_SINCE]] = np.nan
     block[VAR] = resolution**2
     block[SIGMA] = resolution
-    for k in range(len(CALIBRATED)):
-        block[CAL_MEAN + 2 * k] = PRIOR_MEAN
-        block[CAL_VAR + 2 * k] = PRIOR_VAR
+    block[CAL_MEAN : CAL_MEAN + len(CALIBRATED)] = PRIOR_MEAN
+    block[CAL_VAR : CAL_VAR + len(CALIBRATED)] = PRIOR_VAR
     return block
 
 

@@ -99,6 +99,45 @@ class QualityControl:
     def reset_station(self, station: int) -> None:
         self.state[station] = self._initial
 
+    def screen_quiet(
+        self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray, order: np.ndarray
+    ) -> Screened | None:
+        """The usual batch at once: nothing held back before it and no reading in it past its
+        limit, so there is nothing to decide reading by reading. Arrays in (station, time)
+        order; ``order`` permutes that into round order. None when the batch needs
+        :meth:`screen` (a suspect reading, or a series holding readings back)."""
+        q = self.state
+        if (q[stations, HELD] > 0).any():
+            return None
+        n, n_vars = readings.shape
+        updates = []
+        for c in np.flatnonzero(np.isfinite(self.step)).tolist():
+            rows = np.flatnonzero(~np.isnan(readings[:, c]))
+            if not rows.shape[0]:
+                continue
+            x, t, at = readings[rows, c], times[rows], stations[rows]
+            follows = np.zeros(
+                rows.shape[0], dtype=bool
+            )  # the previous present row is its station's
+            np.equal(at[1:], at[:-1], out=follows[1:])
+            ref_x, ref_t = q[at, GOOD_X, c], q[at, GOOD_T, c]
+            ref_x[1:] = np.where(follows[1:], x[:-1], ref_x[1:])
+            ref_t[1:] = np.where(follows[1:], t[:-1], ref_t[1:])
+            dt = t - ref_t
+            with np.errstate(invalid="ignore"):
+                limit = self.step[c] * np.sqrt(np.maximum(dt / 3600.0, 1.0))
+                if ((dt <= self.max_gap_s) & (np.abs(x - ref_x) > limit)).any():
+                    return None
+            last = np.ones(rows.shape[0], dtype=bool)  # each station's last present row
+            np.not_equal(at[1:], at[:-1], out=last[:-1])
+            updates.append((c, at[last], x[last], t[last]))
+        for c, at, x, t in updates:
+            q[at, GOOD_X, c] = x
+            q[at, GOOD_T, c] = t
+        relearning = ~np.isnan(readings) & (times[:, None] < q[stations, RELEARN_UNTIL])
+        nothing = np.zeros((n, n_vars), dtype=bool)
+        return Screened(nothing, nothing, relearning[order], [])
+
     def screen(self, plan: RoundPlan, times: np.ndarray, readings: np.ndarray) -> Screened:
         """Screen a batch in round order (``times`` (n,), ``readings`` (n, V))."""
         n, n_vars = readings.shape

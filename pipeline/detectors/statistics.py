@@ -321,12 +321,12 @@ def calibrate(
     detector's threshold (``below`` (detectors, m, V)), so the alarm neither fires nor
     re-arms on it. ``state`` is (slots, m, V); ``stats`` (statistics, m, V) is unchanged."""
     np.copyto(gating, stats[: gating.shape[0]])
-    for k, detector in enumerate(CALIBRATED):
-        stat = stats[detector]
-        mean, var = state[CAL_MEAN + 2 * k], state[CAL_VAR + 2 * k]
-        u = out[k]
-        np.subtract(stat, mean, out=u)
-        u /= np.sqrt(var)
-        learn(stat, mean, var)
-        usual = u < SIGNIFICANT_U  # NaN (not evaluated) is neither
-        np.copyto(gating[detector], np.minimum(stat, below[detector]), where=usual)
+    k = len(CALIBRATED)  # the first k rows of the statistics, in slot order
+    stat = stats[:k]
+    mean, var = state[CAL_MEAN : CAL_MEAN + k], state[CAL_VAR : CAL_VAR + k]
+    sd = np.sqrt(var)
+    e = stat - mean
+    np.divide(e, sd, out=out)
+    usual = out < SIGNIFICANT_U  # NaN (not evaluated) is neither
+    np.copyto(gating[:k], below[:k], where=usual & (stat > below[:k]))
+    learn(e, sd, mean, var)
