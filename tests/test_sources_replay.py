@@ -351,3 +351,12 @@ def test_the_demo_stream_is_sound_and_holds_a_pressure_fall():
         for t, p in zip(times, pressure, strict=True)
     )
     assert worst > 3.5
+
+
+def test_a_jsonl_file_saved_with_a_byte_order_mark_loses_no_reading(tmp_path):
+    """Its first line was one rejected line ("invalid character")."""
+    path = write_jsonl(tmp_path / "bom.jsonl", observations(3))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    source = ReplaySource(path, clock=FixedClock(0), pace="fast", batch=10)
+    assert source.poll() == observations(3)
+    assert source.drain_rejections() == []

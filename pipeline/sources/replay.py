@@ -10,6 +10,7 @@ CSV row is read (units, missing cells, local times, stations): :mod:`pipeline.so
 
 from __future__ import annotations
 
+import codecs
 import math
 from collections.abc import Iterator, Sequence
 from importlib import resources
@@ -121,8 +122,12 @@ class ReplaySource:
 
     def _jsonl(self, handle: BinaryIO) -> Iterator[Observation]:
         """Each line is decoded on its own, as bytes: a line of invalid UTF-8 is one rejection,
-        where a text-mode file would raise out of the iterator and end the replay."""
+        where a text-mode file would raise out of the iterator and end the replay. A UTF-8
+        byte-order mark at the start of the file (editors on Windows write one) is not part
+        of the first line."""
         for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
             if not line.strip():
                 continue
             decoded = decode_observation(line, received_at=self._wall.now(), source=self.name)
