@@ -153,6 +153,7 @@ class Pipeline:
         self._producer_done = threading.Event()
         self._threads: list[threading.Thread] = []
         self._held: deque[Delivery] = deque()  # processed, not stored yet: not acknowledged
+        self._held_observations = 0  # their observations (read from another thread)
         self._consumer_failing = False
         # Retention counts from the pipeline's "now"; a replay's is the replayed time, by
         # which a replay of last year would delete what it has just stored (see README).
@@ -220,14 +221,17 @@ class Pipeline:
                 self.analytics.store_error = str(exc)
 
     def finished(self) -> bool:
-        """Everything a finite source had is processed and stored (or counted as lost)."""
-        return (
-            self.source is not None
-            and self.source.exhausted
-            and self._producer_done.is_set()
-            and self.bus.depth() == 0
-            and not self.analytics.unstored
-        )
+        """Everything a finite source had is processed and stored, or can never be: the
+        store file was deleted or replaced, so what waits for it is lost (counted at stop)
+        rather than waited for until someone presses Ctrl-C."""
+        if not (self.source is not None and self.source.exhausted and self._producer_done.is_set()):
+            return False
+        if self.bus.depth() > self._held_observations:  # not all read (held: waits for the store)
+            return False
+        if not self.analytics.unstored:
+            return True
+        store = self.analytics.store
+        return store is not None and store.missing() is not None
 
     def _guard(self, name: str, target) -> None:
         try:
@@ -324,6 +328,7 @@ class Pipeline:
             except Exception:  # one command must not take the consumer down
                 log.exception("applying %s failed", command)
         self._held.append(delivery)
+        self._held_observations += len(delivery.observations)
         if not self.analytics.unstored:
             self._ack_held()
 
@@ -347,7 +352,9 @@ class Pipeline:
 
     def _ack_held(self) -> None:
         while self._held:
-            self.bus.ack(self._held.popleft(), kept=True)
+            delivery = self._held.popleft()
+            self.bus.ack(delivery, kept=True)
+            self._held_observations -= len(delivery.observations)
 
     def process_pending(self) -> int:
         """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""

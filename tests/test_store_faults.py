@@ -1,6 +1,7 @@
 """The store under faults: a full disk, the file deleted under the process, a second process,
 and the health and summaries that must say so."""
 
+import json
 import subprocess
 import sys
 import time
@@ -232,3 +233,32 @@ def test_a_replay_gives_the_same_alerts_fast_or_at_its_recorded_pace(tmp_path):
     assert any(t == "opened" for _, t, _ in fast)
     assert any(t == "cleared" for _, t, _ in fast)
     assert fast == paced
+
+
+def test_a_replay_whose_store_is_deleted_ends_by_itself_and_counts_the_rest_lost(tmp_path):
+    """It waited for a store that could never come back until someone pressed Ctrl-C."""
+    stream = tmp_path / "obs.jsonl"
+    stream.write_text(
+        "".join(
+            json.dumps(
+                {"station_id": "s1", "observed_at": START + 60 * i, "values": {"temperature_c": 9}}
+            )
+            + "\n"
+            for i in range(200)
+        )
+    )
+    config = tmp_path / "paced.toml"
+    config.write_text("[source.replay]\npace = 'recorded'\nspeed = 1200.0\n")  # 10 s
+    data = tmp_path / "d"
+    source = ["--source", f"replay:{stream}"]
+    proc = subprocess.Popen(
+        [*MASS_TUI, "headless", "--config", str(config), "--data-dir", str(data), *source],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    (data / "mass.sqlite3").unlink()
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "LOST" in err.strip().splitlines()[-1] and "Traceback" not in err
