@@ -231,7 +231,9 @@ def _mark(tree: dict[str, Any], origin: str, provenance: dict[str, str], prefix:
             _mark(value, origin, provenance, f"{prefix}{key}.")
 
 
-_PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[A-Za-z0-9_\-]+|\[\d+\])*)`$")
+# The path msgspec reports: keys, list indices, and ``[...]`` for a value of a table (whose key
+# it does not say: the table is then where the problem is).
+_PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[A-Za-z0-9_\-]+|\[\d+\]|\[\.\.\.\])*)`$")
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
@@ -250,7 +252,7 @@ def _explain(exc: msgspec.ValidationError, provenance: dict[str, str]) -> Config
     match = _PATH_IN_ERROR.search(message)
     path = match.group(1) if match else ""
     problem = message[: match.start()] if match else message
-    key = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    key = re.sub(r"\[(\d+)\]", r".\1", path.replace("[...]", "")).lstrip(".")
     unknown = _UNKNOWN_FIELD.search(problem)
     if unknown:
         key = f"{key}.{unknown.group(1)}".lstrip(".")

@@ -144,3 +144,14 @@ def test_unwritable_settings_file_raises_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(ConfigSaveError, match=r"cannot save settings to .*file/user\.toml"):
         save_settings(blocker / "user.toml", {"ui.theme": "x"})
+
+
+def test_a_wrong_value_inside_a_table_names_the_file_and_the_table(tmp_path):
+    """It said "built-in defaults: (top level)" for a value in the user's own file."""
+    config = tmp_path / "c.toml"
+    config.write_text("[source.replay.csv]\nunits = { temperature_c = 5 }\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+    assert str(caught.value) == (
+        f"config error: {config}: source.replay.csv.units: Expected `str`, got `int`"
+    )
