@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 
 from mass_tui import __version__
 from mass_tui.config import ConfigError, LoadedSettings, load_settings
+from mass_tui.evaluation.command import add_evaluate_arguments
 from mass_tui.logs import setup_logging
 from mass_tui.scoring import add_score_arguments
 from pipeline.store import StoreError
@@ -168,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_arguments(score)
     _common(score)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="measure detection against labelled corpora (simulator, real, generic)"
+    )
+    add_evaluate_arguments(evaluate)
+    _common(evaluate)
+
     bench = commands.add_parser(
         "bench", help="measure throughput: the embedded pipeline, or (--bus kafka) a worker"
     )
@@ -213,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mass_tui.scoring import run_score
 
             return run_score(args, load(args))
+        if args.command == "evaluate":
+            from mass_tui.evaluation.command import run_evaluate
+
+            return run_evaluate(args, load(args))
         if args.command == "bench" and args.bus == "kafka":
             from mass_tui.bench_kafka import run_kafka_bench
 

@@ -1,0 +1,1 @@
+"""``mass-tui evaluate``: detection measured against labelled corpora nobody tuned it on."""
