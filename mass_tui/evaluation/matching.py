@@ -100,6 +100,7 @@ class Matched:
         explained = self.anomalies - self.false_alarms
         recall_hits = sum(k.detected for k in self.by_kind.values())
         recall_total = sum(k.events for k in self.by_kind.values())
+        delays = [d for figures in self.by_kind.values() for d in figures.delays]
         precision = explained / self.anomalies if self.anomalies else math.nan
         recall = recall_hits / recall_total if recall_total else math.nan
         return {
@@ -112,6 +113,7 @@ class Matched:
             "recall": _round(recall),
             "f1": _round(f1(precision, recall)),
             "windowed_score": _round(self.windowed_score, 1),
+            "median_delay_s": float(np.median(delays)) if delays else None,
             "by_kind": {kind: f.as_dict() for kind, f in sorted(self.by_kind.items())},
             "by_detector": {
                 name: {"explained": counts[0], "false": counts[1]}
