@@ -34,6 +34,7 @@ from mass_tui.threshold_settings import is_shared, setting_key, threshold_id
 from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
+from pipeline.maintenance import FROZEN, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreError, StoreReader
 from pipeline.text import printable
@@ -534,7 +535,14 @@ class MassApp(App[None]):
         spec = next((v for v in self.variables if v.name == alert.variable), None)
         label = spec.short_label if spec else alert.variable
         quantity = alert.quantity if alert.quantity is not None else alert.value
+        if alert.rule == FROZEN:
+            return f"{label} sensor frozen, {quantity:.0f} repeats"
+        if alert.rule == SPIKING:
+            window = age_text(self.loaded.settings.alerts.sensor_faults.window_hours * 3600)
+            return f"{label} sensor spiking, {quantity:.0f} in {window}"
         amount = format_value(quantity, spec.unit if spec else "", self.units)
+        if alert.rule == STEPPED:
+            return f"{label} sensor step {amount}"
         verb = {"pressure_fall": "fell", "gust": "", "rapid_change": "Δ"}.get(alert.rule, "")
         return " ".join(part for part in (label, verb, amount) if part)
 

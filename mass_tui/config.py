@@ -439,6 +439,7 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
         silence_s=settings.alerts.silence_min * 60,
         persistence=settings.alerts.persistence,
         no_data=settings.alerts.no_data,
+        sensor_faults=settings.alerts.sensor_faults,
     )
 
 

@@ -24,6 +24,7 @@ from pipeline.detectors import DetectorBank
 from pipeline.frame import ObservationFrame
 from pipeline.health import Counters, IntakeMeter, RateMeter
 from pipeline.history import RecentHistory
+from pipeline.maintenance import SensorFaultWatch
 from pipeline.persistence import PersistenceWatch
 from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
@@ -32,6 +33,7 @@ from pipeline.settings import (
     NoDataSettings,
     PersistenceSettings,
     RuleSettings,
+    SensorFaultSettings,
     ValidationSettings,
 )
 from pipeline.stepped_time import SteppedTime
@@ -80,6 +82,7 @@ class Analytics:
         clear_after_s: float = 0.0,
         persistence: PersistenceSettings | None = None,
         no_data: NoDataSettings | None = None,
+        sensor_faults: SensorFaultSettings | None = None,
         follow: ObservedClock | None = None,
         future_clock: Clock | None = None,
         stamped: ObservedClock | None = None,
@@ -121,6 +124,7 @@ class Analytics:
             window_s=persistence.window_min * 60,
         )
         self.no_data = no_data or NoDataSettings(enabled=False)
+        self.maintenance = SensorFaultWatch(sensor_faults or SensorFaultSettings(enabled=False))
         self.counters = Counters()
         self.wall = wall or SystemClock()
         self.rate = RateMeter(wall=self.wall)
@@ -247,7 +251,7 @@ class Analytics:
         for anomaly in anomalies:
             tell_listeners(self.anomaly_listeners, anomaly)
         with self.alert_lock:
-            changed = self.alerts.observe(anomalies + self.persistence.observe(anomalies))
+            changed = self.alerts.observe(anomalies + self._conditions(anomalies))
             for alert in changed:
                 tell_listeners(self.alert_listeners, alert)
         if settle_at is not None:
@@ -259,10 +263,17 @@ class Analytics:
         with self.alert_lock:
             for alert in self.alerts.observe(silent):
                 tell_listeners(self.alert_listeners, alert)
-            holding = self.bank.holding_rules(self.registry.ids) | self.persistence.holding(now)
+            ids = self.registry.ids
+            holding = self.bank.holding_rules(ids) | self.persistence.holding(now)
+            holding |= self.maintenance.holding(now, self.bank.frozen_series(ids))
             holding |= {(a.station_id, a.detector, a.variable) for a in silent}
             for alert in self.alerts.settle(holding, now):
                 tell_listeners(self.alert_listeners, alert)
+
+    def _conditions(self, anomalies: list[Anomaly]) -> list[Anomaly]:
+        """The rule-like conditions that ``anomalies`` raise: a run of statistical anomalies
+        (persistence), a sensor fault that needs maintenance."""
+        return self.persistence.observe(anomalies) + self.maintenance.observe(anomalies)
 
     def tick(self) -> None:
         """Settle alerts at the clock's "now" while no batch comes: a station that has gone
@@ -329,7 +340,7 @@ class Analytics:
             for anomaly in found:
                 tell_listeners(self.anomaly_listeners, anomaly)
             with self.alert_lock:
-                for alert in self.alerts.observe(found + self.persistence.observe(found)):
+                for alert in self.alerts.observe(found + self._conditions(found)):
                     tell_listeners(self.alert_listeners, alert)
             anomalies += found
         return anomalies
@@ -424,6 +435,7 @@ class Analytics:
             self._last_time = self._last_time[kept[kept < self._last_time.shape[0]]]
             self._store_keys = self._store_keys[kept[kept < self._store_keys.shape[0]]]
         self.persistence.forget(forgotten)
+        self.maintenance.forget(forgotten)
         if self.store is not None:
             self.store.forget_stations(forgotten)
         log.info(

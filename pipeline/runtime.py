@@ -36,6 +36,7 @@ from pipeline.settings import (
     NoDataSettings,
     PersistenceSettings,
     RuleSettings,
+    SensorFaultSettings,
     ValidationSettings,
 )
 from pipeline.sources import Source
@@ -68,6 +69,7 @@ class PipelineSettings:
     clear_after_s: float = 0.0  # alert hysteresis (observed time)
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
     no_data: NoDataSettings = field(default_factory=NoDataSettings)
+    sensor_faults: SensorFaultSettings = field(default_factory=SensorFaultSettings)
     silence_s: float = 3600.0
 
 
@@ -135,6 +137,7 @@ class Pipeline:
             clear_after_s=settings.clear_after_s,
             persistence=settings.persistence,
             no_data=settings.no_data,
+            sensor_faults=settings.sensor_faults,
             follow=clock if replayed else None,
             future_clock=LatestClock(clock, wall or SystemClock()) if replayed or stamped else None,
             stamped=clock if stamped else None,

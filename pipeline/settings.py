@@ -265,6 +265,14 @@ class PersistenceSettings(Strict):
     window_min: Positive = 30.0
 
 
+class SensorFaultSettings(Strict):
+    """Maintenance alerts for persistent sensor faults (see pipeline.maintenance)."""
+
+    enabled: bool = True
+    spikes: PositiveInt = 3  # spikes of one series within window_hours that make a pattern
+    window_hours: Positive = 24.0  # and how long a sensor step stays an alert
+
+
 class NoDataSettings(Strict):
     """An alert while a station, or one of its variables, is silent for longer than usual."""
 
@@ -282,6 +290,7 @@ class AlertSettings(Strict):
     outbox_expire_hours: Positive = 24.0
     persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
     no_data: NoDataSettings = msgspec.field(default_factory=NoDataSettings)
+    sensor_faults: SensorFaultSettings = msgspec.field(default_factory=SensorFaultSettings)
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 

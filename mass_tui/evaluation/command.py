@@ -102,6 +102,11 @@ def render(report: dict[str, object]) -> str:
                 f"{record['faults_reported_as_sensor_faults']}; weather alarms they caused "
                 f"{record['weather_alarms_caused_by_faults']}"
             )
+            maintenance = record["maintenance_alerts"]
+            lines.append(
+                f"    maintenance alerts opened: clean {_counts(maintenance['clean'])}; "
+                f"with the faults {_counts(maintenance['faulted'])}"
+            )
     generic = report.get("generic")
     if isinstance(generic, dict):
         lines.append("generic series: fused anomaly_score vs windowed-Gaussian baseline")
@@ -134,6 +139,10 @@ def _kinds(by_kind: dict) -> list[str]:
             f"F1 {f['f1']}  median delay {'-' if delay is None else f'{delay / 60:.0f} min'}"
         )
     return lines
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
 def _detectors(by_detector: dict) -> list[str]:

@@ -24,6 +24,7 @@ import msgspec
 from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.matching import WEATHER_RULES, explains, family, match
 from mass_tui.evaluation.runner import Outcome, run_chunks
+from pipeline.maintenance import MAINTENANCE_RULES
 from pipeline.observation import Observation
 from pipeline.simulator import LabelledEvent
 from pipeline.stations import Station
@@ -242,7 +243,17 @@ def evaluate_record(loaded: LoadedSettings, record: RealRecord) -> dict[str, obj
         },
         "faults_reported_as_sensor_faults": _reported_as_sensor(faults, faulted, grace),
         "weather_alarms_caused_by_faults": _new_weather_alarms(clean, faulted),
+        "maintenance_alerts": {"clean": _maintenance(clean), "faulted": _maintenance(faulted)},
     }
+
+
+def _maintenance(outcome: Outcome) -> dict[str, int]:
+    """How many maintenance alerts of each rule opened."""
+    opened: dict[str, int] = {}
+    for alert in outcome.alerts:
+        if alert.rule in MAINTENANCE_RULES and alert.last_transition == "opened":
+            opened[alert.rule] = opened.get(alert.rule, 0) + 1
+    return dict(sorted(opened.items()))
 
 
 def _reported_as_sensor(faults: list[LabelledEvent], faulted: Outcome, grace: float) -> str:

@@ -29,6 +29,7 @@ from pipeline.detectors.layout import (
     N_STATS,
     PRESSURE_FALL,
     RAPID_CHANGE,
+    STUCK,
     ZSCORE,
     widen,
 )
@@ -293,6 +294,15 @@ class DetectorBank:
         return {
             (station_ids[s], DETECTORS[PRESSURE_FALL + r], self._names[c])
             for s, r, c in zip(station.tolist(), rule.tolist(), column.tolist(), strict=True)
+        }
+
+    def frozen_series(self, station_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(station id, variable) of every series whose stuck check currently holds."""
+        n = min(len(station_ids), self._levels.shape[0])
+        station, column = np.nonzero(self._levels[:n, STUCK] > 0)
+        return {
+            (station_ids[s], self._names[c])
+            for s, c in zip(station.tolist(), column.tolist(), strict=True)
         }
 
     def watched_series(self, n_stations: int) -> np.ndarray:

@@ -30,7 +30,12 @@ RULE_WORDS = {
     "rapid_change": "rapid change",
     "persistent_anomalies": "statistical anomalies in a row:",
     "no_data": "no data: silent for",
+    "frozen_sensor": "sensor frozen (maintenance), repeated",
+    "sensor_step": "sensor step (maintenance) of",
+    "repeated_spikes": "sensor spiking (maintenance), spikes:",
 }
+COUNT_UNITS = {"no_data": "s", "frozen_sensor": "readings", "repeated_spikes": ""}
+"""Rules whose quantity is not in the variable's unit, and the unit it is in."""
 
 EVENT_NAMESPACE = uuid.UUID("21b4f6f6-2a3e-4069-918e-f6d1e0d5840b")
 """The UUIDv5 namespace of alert event ids (RFC 9562 section 5.5): fixed, so ids are stable."""
@@ -72,8 +77,7 @@ def compose(
     station_name, station_id = printable(station_name), printable(alert.station_id)
     rule, variable, unit = printable(alert.rule), printable(alert.variable), printable(unit)
     severity = printable(alert.severity)
-    if alert.rule == "no_data":
-        unit = "s"  # its quantity is how long the series has been silent
+    unit = COUNT_UNITS.get(alert.rule, unit)  # no_data: seconds silent; the rest counts
     what = RULE_WORDS.get(alert.rule, rule)
     amount = alert.quantity if alert.quantity is not None else alert.value
     subject = (

@@ -1,0 +1,101 @@
+"""Maintenance alerts: a sensor fault that persists is an alert of its own kind, never weather.
+
+Quality control and the stuck check report a fault once, as an anomaly of the log. Someone has
+to go and fix a sensor that stays frozen, that stepped to a new level, or that keeps spiking;
+so each becomes an advisory of a maintenance rule, which the alert panel shows, notifications
+send, and the bell never rings for (it is not a warning):
+
+* ``frozen_sensor`` while the stuck check holds (the sensor repeats one value for longer than
+  ``detectors.stuck.min_hours``), cleared once it moves again;
+* ``sensor_step`` for ``window_hours`` after a level shift that did not recover (a sensor
+  swapped, re-calibrated or broken: its readings may all be wrong by the step);
+* ``repeated_spikes`` while a series has had ``spikes`` or more spikes within ``window_hours``
+  (one glitch is a curiosity, a pattern is a loose connection).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from pipeline.anomaly import Anomaly
+from pipeline.settings import SensorFaultSettings
+
+FROZEN, STEPPED, SPIKING = "frozen_sensor", "sensor_step", "repeated_spikes"
+MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, SPIKING})
+
+Series = tuple[str, str]  # (station id, variable)
+
+
+class SensorFaultWatch:
+    def __init__(self, settings: SensorFaultSettings) -> None:
+        self.enabled = settings.enabled
+        self.spikes = settings.spikes
+        self.window_s = settings.window_hours * 3600.0
+        self._spikes: dict[Series, deque[float]] = {}
+        self._steps: dict[Series, float] = {}  # when each series last stepped
+
+    def observe(self, anomalies: Iterable[Anomaly]) -> list[Anomaly]:
+        """The maintenance conditions ``anomalies`` raise, as rule-like anomalies."""
+        if not self.enabled:
+            return []
+        raised = []
+        for anomaly in anomalies:
+            series = (anomaly.station_id, anomaly.variable)
+            if anomaly.detector == "stuck":
+                raised.append(_condition(anomaly, FROZEN, anomaly.statistic))
+            elif anomaly.detector == "step":
+                self._steps[series] = anomaly.observed_at
+                raised.append(_condition(anomaly, STEPPED, anomaly.quantity or 0.0))
+            elif anomaly.detector == "spike":
+                times = self._spikes.setdefault(series, deque())
+                times.append(anomaly.observed_at)
+                _drop_before(times, anomaly.observed_at - self.window_s)
+                if len(times) >= self.spikes:
+                    raised.append(_condition(anomaly, SPIKING, float(len(times))))
+        return raised
+
+    def holding(self, now: float, frozen: set[Series]) -> set[tuple[str, str, str]]:
+        """(station, rule, variable) of every maintenance condition that still holds at
+        ``now``; ``frozen``: the series whose stuck check holds (the detector bank knows)."""
+        if not self.enabled:
+            return set()
+        held = {(station, FROZEN, variable) for station, variable in frozen}
+        for (station, variable), when in list(self._steps.items()):
+            if when >= now - self.window_s:
+                held.add((station, STEPPED, variable))
+            else:
+                del self._steps[(station, variable)]
+        for (station, variable), times in list(self._spikes.items()):
+            _drop_before(times, now - self.window_s)
+            if len(times) >= self.spikes:
+                held.add((station, SPIKING, variable))
+            elif not times:
+                del self._spikes[(station, variable)]
+        return held
+
+    def forget(self, station_ids: list[str]) -> None:
+        gone = set(station_ids)
+        for table in (self._spikes, self._steps):
+            for series in [s for s in table if s[0] in gone]:
+                del table[series]
+
+
+def _drop_before(times: deque[float], cutoff: float) -> None:
+    while times and times[0] < cutoff:
+        times.popleft()
+
+
+def _condition(anomaly: Anomaly, rule: str, quantity: float) -> Anomaly:
+    return Anomaly(
+        station_id=anomaly.station_id,
+        variable=anomaly.variable,
+        value=anomaly.value,
+        detector=rule,
+        score=anomaly.score,
+        threshold=anomaly.threshold,
+        observed_at=anomaly.observed_at,
+        statistic=anomaly.statistic,
+        quantity=quantity,
+        severity="advisory",
+    )
