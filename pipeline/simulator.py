@@ -36,10 +36,12 @@ class LabelledEvent:
     """Something the simulator injected, to score detections against.
 
     ``kind`` is one of frontal_passage, windy_spell, calm_spell (``variable`` "*": the whole
-    station) or spike, stuck, dropout (one variable). ``start``/``end`` are observed epoch
-    seconds, inclusive; for faults they are the times of the first and last affected sample.
+    station) or spike, stuck, dropout, step, drift (one variable). ``start``/``end`` are
+    observed epoch seconds, inclusive; for faults, the times of the first and last affected
+    sample.
     ``magnitude``: a front's depth (hPa), the wind a windy spell adds or a calm spell holds
-    (m/s), a spike's size (variable's unit), a stuck or dropout fault's length in samples.
+    (m/s), a spike's or step's size or a drift's final offset (variable's unit), a stuck or
+    dropout fault's length in samples.
     """
 
     kind: str
@@ -262,8 +264,10 @@ class StationSimulator:
                 grid[cell] = np.nan
             elif fault.kind == "stuck":
                 grid[cell] = self._last_good(fault, start, first_step, interval)
-            else:
+            elif fault.kind == "spike":
                 grid[cell] = self._spiked(grid[cell], fault)
+            else:
+                grid[cell] = self._shifted(grid[cell], fault, max(fault.first, first_step))
 
     def _last_good(self, fault: Fault, start: float, first_step: int, interval: float) -> float:
         """The reading just before a stuck fault, which the sensor then repeats.
@@ -287,6 +291,16 @@ class StationSimulator:
         moved = np.where(inside, moved, value - fault.sign * fault.size)
         return np.clip(moved, spec.minimum, spec.maximum)
 
+    def _shifted(self, value: np.ndarray, fault: Fault, from_step: int) -> np.ndarray:
+        """A step's fixed offset, or a drift's growing one, on the samples from ``from_step``,
+        kept within the plausible range."""
+        spec = self.variables[fault.variable]
+        offset = np.full(value.shape, fault.sign * fault.size)
+        if fault.kind == "drift":
+            done = from_step - fault.first + np.arange(1, value.shape[0] + 1)
+            offset *= done / (fault.last - fault.first + 1)
+        return np.clip(value + offset, spec.minimum, spec.maximum)
+
     def _weather_label(self, event: Front | Spell) -> LabelledEvent:
         station_id = self.stations[event.station].station_id
         if isinstance(event, Front):
@@ -297,7 +311,7 @@ class StationSimulator:
         return LabelledEvent(kind, station_id, "*", event.start, event.end, event.magnitude)
 
     def _fault_label(self, fault: Fault, interval: float) -> LabelledEvent:
-        magnitude = fault.size if fault.kind == "spike" else float(fault.last - fault.first + 1)
+        magnitude = fault.size if fault.size else float(fault.last - fault.first + 1)
         return LabelledEvent(
             fault.kind,
             self.stations[fault.station].station_id,

@@ -75,7 +75,8 @@ def render(report: dict[str, object]) -> str:
         lines.extend(_overall(simulated))
         lines.append(
             "  false alarms per 1,000 observations: "
-            f"{simulated['false_alarms_per_1k_observations']}"
+            f"{simulated['false_alarms_per_1k_observations']}; weather alarms a fault "
+            f"explains: {simulated['weather_alarms_on_faults']}"
         )
         lines.extend(_kinds(simulated["by_kind"]))
         lines.extend(_detectors(simulated["by_detector"]))

@@ -5,9 +5,9 @@ detection and penalises false alarms.
 An anomaly is *explained* by an event on its station (the whole station's, or its variable's)
 between the event's start and ``grace`` after its end: a frozen sensor that recovers jumps
 back, a spike lingers in the rolling window. An event is *detected* when an anomaly of a
-detector that can report it explains it (a fault by anything, weather only by a rule: a
-z-score on a front is not a weather warning). Every anomaly that no event explains is a false
-alarm. Per kind, precision is over the anomalies of the detectors that report that kind, so a
+detector that can report it explains it: a front, a pressure fall or a squall only by a rule
+(a z-score on a front is not a weather warning); a fault or a windy or calm spell by any.
+Every anomaly that no event explains is a false alarm. Per kind, precision is over the anomalies of the detectors that report that kind, so a
 noisy z-score does not lower the pressure-fall rule's figure.
 """
 
@@ -27,7 +27,8 @@ from pipeline.simulator import LabelledEvent
 WEATHER_RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
 SENSOR_CHECKS = frozenset({*QC_DETECTORS, "stuck", "gap", "no_data"})
 STATISTICAL = frozenset({"zscore", "ewma", "cusum"})
-WEATHER_KINDS = frozenset({"frontal_passage", "windy_spell", "squall", "pressure_fall"})
+WARNING_KINDS = frozenset({"frontal_passage", "squall", "pressure_fall"})
+"""Weather a rule is there to warn of: only a rule's anomaly counts as detecting it."""
 FAULT_KINDS = frozenset({"spike", "step", "drift", "stuck", "dropout"})
 UNJUDGED_KINDS = frozenset({"splice"})
 """Events that explain anomalies but need not be detected: the seams of a spliced record."""
@@ -52,7 +53,7 @@ def family(detector: str) -> str:
 
 def reports(detector: str, kind: str) -> bool:
     """Whether an anomaly of ``detector`` counts as reporting an event of ``kind``."""
-    if kind in WEATHER_KINDS:
+    if kind in WARNING_KINDS:
         return detector in WEATHER_RULES
     return True
 
@@ -120,6 +121,21 @@ class Matched:
                 for name, counts in sorted(self.by_detector.items())
             },
         }
+
+
+def weather_alarms_on_faults(
+    events: Sequence[LabelledEvent], anomalies: Iterable[Anomaly], grace: float
+) -> int:
+    """Weather-rule anomalies that a sensor fault explains and no weather event does: a
+    fault taken for weather (the target is none)."""
+    faults = [e for e in events if e.kind in FAULT_KINDS]
+    weather = [e for e in events if e.kind not in FAULT_KINDS]
+    return sum(
+        anomaly.detector in WEATHER_RULES
+        and any(explains(e, anomaly, grace) for e in faults)
+        and not any(explains(e, anomaly, grace) for e in weather)
+        for anomaly in anomalies
+    )
 
 
 def f1(precision: float, recall: float) -> float:

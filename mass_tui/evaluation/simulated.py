@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import msgspec
 
 from mass_tui.config import LoadedSettings
-from mass_tui.evaluation.matching import Matched, match
+from mass_tui.evaluation.matching import Matched, match, weather_alarms_on_faults
 from mass_tui.evaluation.runner import Outcome, run_chunks
 from pipeline.observation import Observation
 from pipeline.simulator import StationSimulator
@@ -54,16 +54,19 @@ def evaluate_simulated(loaded: LoadedSettings, stations: int, days: float) -> di
     names = [v.name for v in loaded.variables]
     outcome: Outcome = run_chunks(loaded, chosen, simulated_chunks(simulator, chosen, names, steps))
     end = START + steps * interval
+    events = simulator.events(START, end, interval)
+    grace = GRACE_SAMPLES * interval
     matched: Matched = match(
-        simulator.events(START, end, interval),
+        events,
         outcome.anomalies,
-        grace=GRACE_SAMPLES * interval,
+        grace=grace,
         run=(START, end),
         station_days=len(chosen) * steps * interval / 86_400,
     )
     figures = matched.as_dict()
     observations = outcome.accepted
     figures["observations"] = observations
+    figures["weather_alarms_on_faults"] = weather_alarms_on_faults(events, outcome.anomalies, grace)
     figures["false_alarms_per_1k_observations"] = (
         round(1000 * matched.false_alarms / observations, 4) if observations else None
     )

@@ -1,4 +1,19 @@
-"""Sensor faults: spikes, stuck sensors and dropouts, each on one variable of one station."""
+"""Sensor faults, each on one variable of one station, as they happen in the field.
+
+* a **spike**: one reading off by a large amount (a loose connection, a bird on the sensor);
+* a **stuck** sensor repeating its last good reading for one to three days (a frozen vane, a
+  logger that lost the sensor): a sound sensor sits on one value for hours, a failed one for
+  days;
+* a **dropout**: readings missing for minutes to an hour;
+* a **step**: the readings shifted by a fixed offset for hours to two days, then back (a sensor
+  swapped for a badly calibrated one, until someone notices);
+* a **drift**: an offset that grows steadily for half a day to two days, then snaps back at
+  re-calibration.
+
+Each kind strikes only where it makes sense: no spikes, steps or drifts on a variable without
+a baseline to leave (rain, gusts, wind direction), no stuck or dropout faults on one reported
+only when there is something to report (rain, gusts).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +29,11 @@ from pipeline.variables import VariableSpec
 
 _FAULT_STREAM = 1  # weather draws from stream 0: a day's weather and faults are independent
 
-FAULT_KINDS = ("spike", "stuck", "dropout")
-STUCK_SAMPLES = (20, 90)
+FAULT_KINDS = ("spike", "stuck", "dropout", "step", "drift")
+STUCK_HOURS = (26.0, 72.0)
 DROPOUT_SAMPLES = (5, 60)
-LONGEST_FAULT = max(STUCK_SAMPLES[1], DROPOUT_SAMPLES[1])
+STEP_HOURS = (6.0, 48.0)
+DRIFT_HOURS = (12.0, 48.0)
 
 # Spike sizes (low, high) in each variable's unit: large next to its noise and its natural
 # change between samples, so a sound detector should catch every one.
@@ -35,6 +51,21 @@ SPIKE_SIZES = {
     "noise_db": (20.0, 35.0),
 }
 GENERIC_SPIKE_FRACTION = (0.15, 0.35)  # of the variable's plausible range
+# Offsets of a step, and the offset a drift reaches, (low, high) in the variable's unit.
+STEP_SIZES = {
+    "temperature_c": (3.0, 8.0),
+    "humidity_pct": (10.0, 25.0),
+    "pressure_hpa": (5.0, 40.0),
+    "pressure_msl_hpa": (5.0, 40.0),
+    "wind_speed_ms": (3.0, 6.0),
+}
+DRIFT_SIZES = {
+    "temperature_c": (3.0, 6.0),
+    "humidity_pct": (15.0, 25.0),
+    "pressure_hpa": (4.0, 10.0),
+    "pressure_msl_hpa": (4.0, 10.0),
+}
+GENERIC_SHIFT_FRACTION = (0.05, 0.15)  # of the plausible range, for other variables
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +73,9 @@ class Fault:
     """A sensor fault on one variable over sample steps ``first..last`` (inclusive).
 
     Steps are ``round(time / interval)``. A spike moves its one sample by ``size`` in direction
-    ``sign``, reversed where that would leave the plausible range; other kinds have size 0.
+    ``sign``, reversed where that would leave the plausible range; a step moves every sample
+    by it, a drift by a growing share of it (all of it at the last); stuck and dropout faults
+    have size 0.
     """
 
     kind: str
@@ -71,20 +104,36 @@ class FaultSchedule(DailySchedule[Fault]):
         faults_per_day: float,
         interval: float,
     ) -> None:
-        lookback_days = math.ceil((LONGEST_FAULT + 1) * interval / DAY_S) + 1
+        def samples(hours: float) -> int:
+            return max(1, math.ceil(hours * 3600.0 / interval))
+
+        self._lengths = {
+            "stuck": tuple(samples(h) for h in STUCK_HOURS),
+            "dropout": DROPOUT_SAMPLES,
+            "step": tuple(samples(h) for h in STEP_HOURS),
+            "drift": tuple(samples(h) for h in DRIFT_HOURS),
+        }
+        self._longest = max(high for _, high in self._lengths.values())
+        lookback_days = math.ceil((self._longest + 1) * interval / DAY_S) + 1
         super().__init__(seed, keys, _FAULT_STREAM, lookback_days)
         self._variables = variables
-        self._targets = list(targets)
-        self._stuck_targets = [i for i in targets if variables[i].stuck_check]
+        shifted = [i for i in targets if variables[i].statistical]
+        self._targets = {
+            "spike": shifted,
+            "stuck": [i for i in targets if variables[i].stuck_check],
+            "dropout": [i for i in targets if variables[i].gap_check],
+            "step": shifted,
+            "drift": shifted,
+        }
         self._rate = faults_per_day
         self._interval = interval
 
     def between(self, stations: Iterable[int], first: int, last: int) -> list[Fault]:
         """Faults of ``stations`` touching steps ``first..last``, in order of station then step."""
-        if not self._targets or self._rate == 0:
+        if not any(self._targets.values()) or self._rate == 0:
             return []
         # A day's margin either side: the day a step falls in is decided by rounding.
-        first_day = math.floor((first - LONGEST_FAULT) * self._interval / DAY_S) - 1
+        first_day = math.floor((first - self._longest) * self._interval / DAY_S) - 1
         last_day = math.floor(last * self._interval / DAY_S) + 1
         days = [self.kept_on(day) for day in range(first_day, last_day + 1)]
         found: list[Fault] = []
@@ -113,15 +162,11 @@ class FaultSchedule(DailySchedule[Fault]):
         faults = []
         for u in rng.random((rng.poisson(self._rate), 6)).tolist():
             kind = FAULT_KINDS[int(u[0] * len(FAULT_KINDS))]
-            targets = self._stuck_targets if kind == "stuck" else self._targets
+            targets = self._targets[kind]
             if steps <= 0 or not targets:
                 continue
             variable = targets[int(u[2] * len(targets))]
-            length = {
-                "spike": 1,
-                "stuck": _samples(STUCK_SAMPLES, u[3]),
-                "dropout": _samples(DROPOUT_SAMPLES, u[3]),
-            }[kind]
+            length = 1 if kind == "spike" else _samples(self._lengths[kind], u[3])
             begin = lowest + int(u[1] * steps)
             faults.append(
                 Fault(
@@ -130,19 +175,27 @@ class FaultSchedule(DailySchedule[Fault]):
                     variable=variable,
                     first=begin,
                     last=begin + length - 1,
-                    size=self._spike_size(variable, u[4]) if kind == "spike" else 0.0,
+                    size=self._size(kind, variable, u[4]),
                     sign=1.0 if u[5] < 0.5 else -1.0,
                 )
             )
         return tuple(faults)
 
-    def _spike_size(self, variable: int, u: float) -> float:
-        spec = self._variables[variable]
-        if spec.name in SPIKE_SIZES:
-            low, high = SPIKE_SIZES[spec.name]
+    def _size(self, kind: str, variable: int, u: float) -> float:
+        if kind in ("stuck", "dropout"):
+            return 0.0
+        name = self._variables[variable].name
+        sizes, fraction = {
+            "spike": (SPIKE_SIZES, GENERIC_SPIKE_FRACTION),
+            "step": (STEP_SIZES, GENERIC_SHIFT_FRACTION),
+            "drift": (DRIFT_SIZES, GENERIC_SHIFT_FRACTION),
+        }[kind]
+        if name in sizes:
+            low, high = sizes[name]
         else:
+            spec = self._variables[variable]
             width = spec.maximum - spec.minimum
-            low, high = (fraction * width for fraction in GENERIC_SPIKE_FRACTION)
+            low, high = (share * width for share in fraction)
         return low + (high - low) * u
 
 
