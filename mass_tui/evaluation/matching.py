@@ -7,8 +7,9 @@ between the event's start and ``grace`` after its end: a frozen sensor that reco
 back, a spike lingers in the rolling window. An event is *detected* when an anomaly of a
 detector that can report it explains it: a front, a pressure fall or a squall only by a rule
 (a z-score on a front is not a weather warning); a fault or a windy or calm spell by any.
-Every anomaly that no event explains is a false alarm. Per kind, precision is over the anomalies of the detectors that report that kind, so a
-noisy z-score does not lower the pressure-fall rule's figure.
+Every anomaly that no event explains is a false alarm. Per kind, precision is over the
+anomalies of the detectors that report that kind, so a noisy z-score does not lower the
+pressure-fall rule's figure.
 """
 
 from __future__ import annotations
