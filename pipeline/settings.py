@@ -110,6 +110,19 @@ class QcSettings(Strict):
             "wind_speed_ms": 30.0,
         }
     )
+    # Closer together, the limit shrinks with the square root of the spacing too, but never
+    # below these: the WMO step test's limits between 1-minute values (Zahumenský 2004:
+    # 3 degC, 20 m/s), pressure at 2 hPa so that a whole-hPa barometer's rounding passes.
+    # Real 1-minute records (Payerne in June, with thunderstorms; Alamosa; Tucson) moved at
+    # most 1.2 degC, 1 hPa and 3.2 m/s from one minute to the next.
+    step_floors: dict[str, Positive] = msgspec.field(
+        default_factory=lambda: {
+            "temperature_c": 3.0,
+            "pressure_hpa": 2.0,
+            "pressure_msl_hpa": 2.0,
+            "wind_speed_ms": 20.0,
+        }
+    )
     confirm: PositiveInt = 3  # readings together at a new level that make it a sensor step
     max_gap_hours: Positive = 6.0  # after a longer silence any level is believable
 

@@ -161,3 +161,33 @@ def test_the_quiet_batch_shortcut_decides_as_reading_by_reading(monkeypatch):
     shortcut, rounds = found(False), found(True)
     assert {d for *_, d, _ in shortcut} >= {"spike", "step"}
     assert shortcut == rounds
+
+
+MINUTE = 60.0
+
+
+def test_at_one_minute_a_spike_under_the_hourly_limit_is_still_a_spike():
+    """8 °C between two minutes is no weather (real 1-minute records move 1.2 °C at most),
+    though it is under the 12 °C an hour allows."""
+    series = [*steady(14.0, 90, noise=0.05), 22.0, *steady(14.0, 90, seed=7, noise=0.05)]
+    found = run("temperature_c", series, spacing_s=MINUTE)
+    assert kinds(found) == ["spike"]
+
+
+def test_at_one_minute_a_thunderstorm_drop_is_weather():
+    """A downdraft: 1.2 °C a minute for six minutes, and it stays cool."""
+    drop = list(np.linspace(30.0, 22.8, 7))[1:]
+    series = [*steady(30.0, 90, noise=0.05), *drop, *steady(22.8, 90, seed=8, noise=0.05)]
+    found = run("temperature_c", series, spacing_s=MINUTE)
+    assert "rapid_change" in kinds(found)
+    assert not FAULTS & set(kinds(found))
+
+
+def test_after_a_sensor_step_the_rules_never_see_the_old_level():
+    """A pressure rule's window reaches back a little more than its 3 hours: the rules stay
+    blind until none of it holds the old level, or the step comes back as a fall. (A step at
+    minute 122 puts the first reading they see again late in its 5-minute bucket, where the
+    window reaches furthest back.)"""
+    series = steady(963.0, 122, noise=0.02) + steady(950.0, 400, seed=9, noise=0.02)
+    found = run("pressure_hpa", series, spacing_s=MINUTE)
+    assert kinds(found) == ["step"], [(a.detector, a.observed_at / 60) for a in found]

@@ -49,6 +49,7 @@ from pipeline.detectors.statistics import (
     hold_short_runs,
 )
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
+from pipeline.detectors.windows import N_BUCKETS
 from pipeline.frame import ObservationFrame
 from pipeline.settings import DetectorSettings, RuleSettings
 from pipeline.variables import VariableSpec
@@ -76,10 +77,11 @@ class DetectorBank:
         self._wide = self._constants
         self._rules = RuleStatistics(self.variables, rules, capacity=0)
         # After a sensor step the rules see nothing of the series until the old level has left
-        # their windows: a pressure-fall rule would otherwise take the step for a fall.
+        # their windows: a pressure-fall rule would otherwise take the step for a fall. A
+        # window reaches back up to two of its buckets more than its length (see windows).
         relearn_s = max(
             rules.pressure_fall.window_hours * 3600.0, rules.rapid_change.window_minutes * 60.0
-        )
+        ) * (1.0 + 2.0 / N_BUCKETS)
         self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
         n_vars = len(self.variables)
         # 1 where a detector applies to a variable, NaN elsewhere: multiplying the statistics by

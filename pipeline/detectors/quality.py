@@ -13,9 +13,10 @@ pressure fall), and the next readings decide what it was:
   taken as good, the series' detectors start their warm-up again, and its rules see nothing
   for ``relearn_s`` (a pressure-fall rule would otherwise compare the new level with the old).
 
-The limit grows with the square root of the spacing past one hour (weather wanders further in
-three hours than in one) and does not apply across a gap longer than ``max_gap_s``: after a
-silence any level is believable. Like the detectors, this is vectorised over the rounds of a
+The limit scales with the square root of the spacing (weather wanders further in three hours
+than in one, and less in one minute), never below the variable's floor (the WMO limit between
+1-minute values), and does not apply across a gap longer than ``max_gap_s``: after a silence
+any level is believable. Like the detectors, this is vectorised over the rounds of a
 batch (see :mod:`~pipeline.detectors.ordering`).
 """
 
@@ -79,6 +80,8 @@ class QualityControl:
         self.enabled = settings.enabled
         limits = [settings.step_limits.get(v.name, np.inf) for v in variables]
         self.step = np.asarray(limits, dtype=np.float64)
+        floors = [settings.step_floors.get(v.name, 0.0) for v in variables]
+        self.floor = np.minimum(np.asarray(floors, dtype=np.float64), self.step)
         self.confirm = settings.confirm
         self.relearn_s = relearn_s
         self.max_gap_s = settings.max_gap_hours * 3600.0
@@ -125,7 +128,7 @@ class QualityControl:
             ref_t[1:] = np.where(follows[1:], t[:-1], ref_t[1:])
             dt = t - ref_t
             with np.errstate(invalid="ignore"):
-                limit = self.step[c] * np.sqrt(np.maximum(dt / 3600.0, 1.0))
+                limit = np.maximum(self.step[c] * np.sqrt(dt / 3600.0), self.floor[c])
                 if ((dt <= self.max_gap_s) & (np.abs(x - ref_x) > limit)).any():
                     return None
             last = np.ones(rows.shape[0], dtype=bool)  # each station's last present row
@@ -147,7 +150,7 @@ class QualityControl:
         events: list[tuple[int, int, str, float, float, float, float]] = []
         ranked, bounds = plan.ranked, plan.bounds
         work = np.ascontiguousarray(self.state[ranked].transpose(1, 0, 2))
-        step = self.step[None, :]
+        step, floor = self.step[None, :], self.floor[None, :]
         with np.errstate(invalid="ignore"):
             for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
                 q = work[:, : stop - start]
@@ -156,7 +159,7 @@ class QualityControl:
                 present = ~np.isnan(x)
                 dt = t - q[GOOD_T]
                 near_in_time = dt <= self.max_gap_s  # False where there is no good reading yet
-                limit = step * np.sqrt(np.maximum(dt / 3600.0, 1.0))
+                limit = np.maximum(step * np.sqrt(dt / 3600.0), floor)
                 jump = np.abs(x - q[GOOD_X])
                 far = present & near_in_time & (jump > limit)
                 holding = q[HELD] > 0

@@ -64,6 +64,7 @@ DRIFT_SIZES = {
     "humidity_pct": (15.0, 25.0),
     "pressure_hpa": (4.0, 10.0),
     "pressure_msl_hpa": (4.0, 10.0),
+    "wind_speed_ms": (1.0, 3.0),  # a worn anemometer bearing reads low
 }
 GENERIC_SHIFT_FRACTION = (0.05, 0.15)  # of the plausible range, for other variables
 
