@@ -20,6 +20,10 @@ computes:
   excluded, sample standard deviation), from running sums over a ring buffer. Values are kept
   relative to the first reading after a restart so the sums of squares do not lose precision
   to a large offset (pressure near 1000 hPa varies by tenths);
+* a ``bounded`` reading resting at its bound (wind 0 m/s in a calm, humidity 100 % in fog) is
+  censored: it says only that the value is there or beyond, so it moves no baseline, chart or
+  window and is not scored. Otherwise the spread learnt over a calm night collapses to the
+  resolution and the first breeze of the morning is "17 sigma";
 * the stuck-sensor count: consecutive readings within half a resolution step of the previous
   (and since when: a run shorter than ``stuck.min_hours`` does not alarm, see
   :func:`hold_short_runs`),
@@ -172,6 +176,11 @@ def advance(
     """
     m = x.shape[0]
     resolution = c.resolution[:m]
+    # A bounded reading at its bound (calm, fog) says only that the value is there or beyond:
+    # censored, it teaches the baseline, the charts and the window nothing, and is not scored.
+    resting = (x <= c.rest_floor[:m]) | (x >= c.rest_ceiling[:m])
+    if not resting.any():
+        resting = None
     dt = np.subtract(t, s[LAST_T], out=stats[SPACING])
     # Gap statistic against the spacing known before this reading, then the restart.
     np.divide(dt, s[DT_REF], out=stats[GAP])
@@ -198,6 +207,9 @@ def advance(
         np.copyto(s[MEAN], x, where=first)
         np.copyto(s[Z_REF], x, where=first)
     dt_ref += SPACING_WEIGHT * (dt - dt_ref)
+    if resting is not None:
+        np.copyto(steps, 0.0, where=resting)  # no decay, no gain: the baseline stays as it was
+        held_sums = s[CUSUM_HI : CUSUM_LO + 1].copy()
     # (1 - lam) ** steps, the weight the previous value keeps.
     keep_chart = np.exp(steps * c.log_retention_chart)
     keep_base = np.exp(steps * c.log_retention_baseline)
@@ -247,8 +259,13 @@ def advance(
         np.copyto(stats[EWMA : CUSUM + 1], np.nan, where=cold)
     hi *= running
     lo *= running
+    if resting is not None:
+        np.copyto(s[CUSUM_HI : CUSUM_LO + 1], held_sums, where=resting)
+        np.copyto(stats[EWMA : CUSUM + 1], np.nan, where=resting)
 
     # Rolling z-score against the previous `window` readings.
+    if resting is not None:
+        window_saved = s[Z_SUM : Z_POS + 1].copy()
     d = x - s[Z_REF]
     total, squares = s[Z_SUM], s[Z_SUMSQ]
     filling = youngest < c.window
@@ -270,6 +287,10 @@ def advance(
     oldest = ring.take(index)
     if missing is not None:
         d[missing] = oldest[missing]
+    if resting is not None:
+        np.copyto(d, oldest, where=resting)  # the window keeps what it held (sums restored below)
+        np.copyto(zstat, np.nan, where=resting)
+        np.copyto(zscore, np.nan, where=resting)
     ring.put(index, d)
     if filling:
         full = count >= c.window
@@ -283,6 +304,8 @@ def advance(
     squares += d * d
     oldest *= oldest
     squares -= oldest
+    if resting is not None:
+        np.copyto(s[Z_SUM : Z_POS + 1], window_saved, where=resting)
 
     # Stuck sensor.
     last = s[LAST_X]
@@ -297,7 +320,7 @@ def advance(
     last[...] = x
 
     s[LAST_T] = t
-    count += 1.0
+    count += 1.0 if resting is None else ~resting
     return restarted
 
 
