@@ -127,9 +127,17 @@ class QcSettings(Strict):
     max_gap_hours: Positive = 6.0  # after a longer silence any level is believable
 
 
+class DiurnalSettings(Strict):
+    """The daily cycle each series learns (see pipeline.detectors.diurnal)."""
+
+    enabled: bool = True
+    memory_days: Annotated[float, msgspec.Meta(ge=1)] = 7.0  # how many days each hour averages
+
+
 class DetectorSettings(Strict):
     max_gap_s: Positive = 3 * 3600.0
     qc: QcSettings = msgspec.field(default_factory=QcSettings)
+    diurnal: DiurnalSettings = msgspec.field(default_factory=DiurnalSettings)
     zscore: ZScoreSettings = msgspec.field(default_factory=ZScoreSettings)
     ewma: EwmaSettings = msgspec.field(default_factory=EwmaSettings)
     cusum: CusumSettings = msgspec.field(default_factory=CusumSettings)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.detectors.diurnal import DiurnalProfile
 from pipeline.detectors.edges import gate
 from pipeline.detectors.layout import (
     CALIBRATED,
@@ -83,6 +84,9 @@ class DetectorBank:
             rules.pressure_fall.window_hours * 3600.0, rules.rapid_change.window_minutes * 60.0
         ) * (1.0 + 2.0 / N_BUCKETS)
         self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
+        self._diurnal = DiurnalProfile(
+            self.variables, detectors.diurnal, min_spacing_s=detectors.ewma.baseline_lam * 3600.0
+        )
         n_vars = len(self.variables)
         # 1 where a detector applies to a variable, NaN elsewhere: multiplying the statistics by
         # it leaves "not evaluated" wherever a detector is disabled or irrelevant.
@@ -134,19 +138,23 @@ class DetectorBank:
         screened = None
         if self._qc.active:
             # Quality control first, in round order: what it holds back no rule or detector sees.
-            screened = self._qc.screen_quiet(stations, times, readings, order)
-            if screened is None:
-                screened = self._qc.screen(plan, times[order], readings[order])
+            screened = self._qc.screen_batch(stations, times, readings, order)
             unseen = np.empty_like(screened.held)
             unseen[order] = screened.held | screened.relearning
-            readings = np.where(unseen, np.nan, readings)
-        rules = self._rules.statistics(stations, times, readings, plan.starts)
+            held = np.empty_like(screened.held)
+            held[order] = screened.held
+            rule_readings = np.where(unseen, np.nan, readings)
+            readings = np.where(held, np.nan, readings)  # the detectors re-learn through a step
+        else:
+            rule_readings = readings
+        rules = self._rules.statistics(stations, times, rule_readings, plan.starts)
+        seen = None
+        if self._diurnal.active:
+            seen = self._diurnal.take_out(stations, times, readings)[order]
 
         # From here on, round order. The rounds write every other row of the statistics.
         rows, stations, times = rows[order], stations[order], times[order]
         readings = readings[order]
-        if screened is not None:
-            readings[screened.relearning] = values[rows][screened.relearning]  # detectors re-learn
         stats = np.empty((N_STATS, rows.shape[0], n_vars))
         stats[PRESSURE_FALL : RAPID_CHANGE + 1] = np.nan
         for detector, columns, statistic in rules:
@@ -154,7 +162,10 @@ class DetectorBank:
         triggered = np.zeros((len(DETECTORS), rows.shape[0], n_vars), dtype=bool)
         tails = np.full((len(CALIBRATED), rows.shape[0], n_vars), np.nan)
         restart = screened.restart if screened is not None else None
-        self._run_rounds(plan, times, readings, stats, triggered, limits, tails, restart)
+        if seen is None:
+            self._run_rounds(plan, times, readings, stats, triggered, limits, tails, restart)
+        else:
+            self._run_rounds(plan, times, seen, stats, triggered, limits, tails, restart, readings)
 
         anomalies = []
         if emit:
@@ -187,11 +198,13 @@ class DetectorBank:
         limits: GateLimits,
         tails: np.ndarray,
         restart: np.ndarray | None = None,
+        raw: np.ndarray | None = None,
     ) -> None:
         """Run the rounds of a batch (arrays in round order) on a work copy of the state.
         ``tails`` (calibrated detectors, n, V) receives each statistic's ``u`` (see
         :mod:`~pipeline.detectors.calibration`). ``restart`` (n, V): series whose state starts
-        again at that reading (a sensor step)."""
+        again at that reading (a sensor step). ``raw``: the readings as measured, where
+        ``readings`` have had the daily profile taken out."""
         ranked, bounds = plan.ranked, plan.bounds
         n_ranked, n_vars = ranked.shape[0], len(self.variables)
         if self._wide.resolution.shape[0] < n_ranked:
@@ -210,18 +223,31 @@ class DetectorBank:
         ring_base = ranked[:, None] * constants.ring_stride + constants.ring_offsets[:n_ranked]
         ring = self._ring.reshape(-1)
         wide_times = np.repeat(times[:, None], n_vars, axis=1)
+        # What only some rounds need is found for the whole batch at once: per-round checks
+        # cost a numpy call each, on every one of hundreds of rounds.
+        measured = readings if raw is None else raw
+        missing_all = np.isnan(readings)
+        resting_all = (measured <= constants.rest_floor[:1]) | (
+            measured >= constants.rest_ceiling[:1]
+        )
+        any_missing = _rounds_with(missing_all, bounds)
+        any_resting = _rounds_with(resting_all, bounds)
+        any_restart = _rounds_with(restart, bounds)
         with np.errstate(divide="ignore", invalid="ignore"):
-            for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            for r, (start, stop) in enumerate(
+                zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+            ):
                 m = stop - start
                 state = work[:, :m]
                 x = readings[start:stop]
+                x_raw = None if raw is None else raw[start:stop]
                 round_stats = stats[:, start:stop]
-                if restart is not None and restart[start:stop].any():
+                if any_restart[r]:
                     again = np.nonzero(restart[start:stop])
                     state[:N_CORE, again[0], again[1]] = constants.initial[:N_CORE, again[1]]
                     levels[:, again[0], again[1]] = 0
-                missing = np.isnan(x)
-                where_missing = np.nonzero(missing) if missing.any() else None
+                missing = missing_all[start:stop]
+                where_missing = np.nonzero(missing) if any_missing[r] else None
                 if where_missing is not None:
                     # A missing value leaves its series exactly as it was.
                     saved = state[:, where_missing[0], where_missing[1]]
@@ -235,6 +261,8 @@ class DetectorBank:
                     constants,
                     cusum_h[:m],
                     where_missing,
+                    x_raw,
+                    resting_all[start:stop] if any_resting[r] else None,
                 )
                 if restarted is not None:
                     taken = ~missing[restarted]
@@ -262,6 +290,7 @@ class DetectorBank:
         self._last_seen = self._last_seen[kept]
         self._rules.windows.keep_stations(kept)
         self._qc.keep_stations(kept)
+        self._diurnal.keep_stations(kept)
 
     def _ensure_capacity(self, n_stations: int) -> None:
         capacity = self._state.shape[0]
@@ -279,6 +308,7 @@ class DetectorBank:
         self._last_seen = np.concatenate([self._last_seen, np.full(extra, -np.inf)])
         self._rules.windows.grow(grown)
         self._qc.grow(extra)
+        self._diurnal.grow(extra)
 
     # -- state for the console -----------------------------------------------------------------
 
@@ -339,6 +369,7 @@ class DetectorBank:
         self._last_seen[station_index] = -np.inf
         self._rules.windows.reset_station(station_index)
         self._qc.reset_station(station_index)
+        self._diurnal.reset_station(station_index)
 
     # -- thresholds ----------------------------------------------------------------------------
 
@@ -353,3 +384,10 @@ class DetectorBank:
         parameter that does not apply to the variable, or a value that is not positive.
         """
         self._table.set(detector, parameter, variable, float(value))
+
+
+def _rounds_with(mask: np.ndarray | None, bounds: np.ndarray) -> list[bool]:
+    """For each round (``bounds``), whether ``mask`` (rows in round order, V) is set in it."""
+    if mask is None or bounds.shape[0] < 2:
+        return [False] * max(bounds.shape[0] - 1, 0)
+    return np.logical_or.reduceat(mask.any(axis=1), bounds[:-1]).tolist()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
-from pipeline.detectors.ordering import RoundPlan
+from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.settings import QcSettings
 from pipeline.variables import VariableSpec
 
@@ -83,6 +83,7 @@ class QualityControl:
         floors = [settings.step_floors.get(v.name, 0.0) for v in variables]
         self.floor = np.minimum(np.asarray(floors, dtype=np.float64), self.step)
         self.confirm = settings.confirm
+        self.slow_rows = settings.confirm + 1  # enough to tell a spike from a step
         self.relearn_s = relearn_s
         self.max_gap_s = settings.max_gap_hours * 3600.0
         self._initial = initial_qc_block(len(variables))
@@ -102,26 +103,70 @@ class QualityControl:
     def reset_station(self, station: int) -> None:
         self.state[station] = self._initial
 
-    def screen_quiet(
+    def screen_batch(
         self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray, order: np.ndarray
-    ) -> Screened | None:
-        """The usual batch at once: nothing held back before it and no reading in it past its
-        limit, so there is nothing to decide reading by reading. Arrays in (station, time)
-        order; ``order`` permutes that into round order. None when the batch needs
-        :meth:`screen` (a suspect reading, or a series holding readings back)."""
-        q = self.state
-        if (q[stations, HELD] > 0).any():
-            return None
+    ) -> Screened:
+        """Screen a batch (arrays in (station, time) order; ``order`` permutes that into round
+        order, as the result is).
+
+        Reading by reading (:meth:`screen`) costs a round per reading of the longest series,
+        however few stations need it, so it is kept to where something is suspect: each
+        station's readings up to its first suspect one are taken at once, the next
+        ``slow_rows`` (enough to tell a spike from a step) go reading by reading, and the
+        rest is screened again the same way, until nothing is left."""
         n, n_vars = readings.shape
-        updates = []
+        held = np.zeros((n, n_vars), dtype=bool)
+        restart = np.zeros((n, n_vars), dtype=bool)
+        relearning = np.zeros((n, n_vars), dtype=bool)
+        events: list[tuple[int, int, str, float, float, float, float]] = []
+        pending = np.arange(n)  # rows still to screen, in (station, time) order
+        no_reading_yet = np.full(self.state.shape[0], -np.inf)
+        while pending.shape[0]:
+            at, when, x = stations[pending], times[pending], readings[pending]
+            first = self._first_suspect(at, when, x)  # per row: its station's, or n
+            number = np.arange(pending.shape[0])
+            quiet = number < first
+            self._take_quietly(at[quiet], when[quiet], x[quiet])
+            done = pending[quiet]
+            relearning[done] = ~np.isnan(readings[done]) & (
+                times[done, None] < self.state[stations[done], RELEARN_UNTIL]
+            )
+            slow = ~quiet & (number < first + self.slow_rows)
+            if slow.any():
+                rows = pending[slow]
+                plan = plan_rounds(stations[rows], times[rows], no_reading_yet)
+                inner = rows[plan.by_station][plan.to_rounds]
+                part = self.screen(plan, times[inner], readings[inner])
+                held[inner], restart[inner], relearning[inner] = (
+                    part.held,
+                    part.restart,
+                    part.relearning,
+                )
+                events += [(int(inner[row]), *rest) for row, *rest in part.events]
+            pending = pending[~quiet & ~slow]
+        position = np.empty(n, dtype=np.intp)  # where each (station, time) row is in rounds
+        position[order] = np.arange(n)
+        events = [(int(position[row]), *rest) for row, *rest in events]
+        return Screened(held[order], restart[order], relearning[order], events)
+
+    def _first_suspect(
+        self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray
+    ) -> np.ndarray:
+        """(rows,) for each row, the row number (in these arrays, (station, time) order) of
+        its station's first row that must be screened reading by reading: the station's first
+        row if it is holding readings back, else its first reading further than its limit
+        from the one before it; ``len(rows)`` for a station with neither."""
+        q = self.state
+        n = stations.shape[0]
+        new_station = np.ones(n, dtype=bool)
+        np.not_equal(stations[1:], stations[:-1], out=new_station[1:])
+        suspect = new_station & (q[stations, HELD] > 0).any(axis=1)
         for c in np.flatnonzero(np.isfinite(self.step)).tolist():
             rows = np.flatnonzero(~np.isnan(readings[:, c]))
             if not rows.shape[0]:
                 continue
             x, t, at = readings[rows, c], times[rows], stations[rows]
-            follows = np.zeros(
-                rows.shape[0], dtype=bool
-            )  # the previous present row is its station's
+            follows = np.zeros(rows.shape[0], dtype=bool)  # the previous present row is its own
             np.equal(at[1:], at[:-1], out=follows[1:])
             ref_x, ref_t = q[at, GOOD_X, c], q[at, GOOD_T, c]
             ref_x[1:] = np.where(follows[1:], x[:-1], ref_x[1:])
@@ -129,17 +174,25 @@ class QualityControl:
             dt = t - ref_t
             with np.errstate(invalid="ignore"):
                 limit = np.maximum(self.step[c] * np.sqrt(dt / 3600.0), self.floor[c])
-                if ((dt <= self.max_gap_s) & (np.abs(x - ref_x) > limit)).any():
-                    return None
+                suspect[rows] |= (dt <= self.max_gap_s) & (np.abs(x - ref_x) > limit)
+        starts = np.flatnonzero(new_station)
+        marked = np.where(suspect, np.arange(n), n)
+        first = np.minimum.reduceat(marked, starts)
+        return np.repeat(first, np.diff(np.append(starts, n)))
+
+    def _take_quietly(self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray) -> None:
+        """Readings of stations with nothing suspect (station, time order): each series' last
+        present one becomes its last good reading."""
+        q = self.state
+        for c in np.flatnonzero(np.isfinite(self.step)).tolist():
+            rows = np.flatnonzero(~np.isnan(readings[:, c]))
+            if not rows.shape[0]:
+                continue
+            at = stations[rows]
             last = np.ones(rows.shape[0], dtype=bool)  # each station's last present row
             np.not_equal(at[1:], at[:-1], out=last[:-1])
-            updates.append((c, at[last], x[last], t[last]))
-        for c, at, x, t in updates:
-            q[at, GOOD_X, c] = x
-            q[at, GOOD_T, c] = t
-        relearning = ~np.isnan(readings) & (times[:, None] < q[stations, RELEARN_UNTIL])
-        nothing = np.zeros((n, n_vars), dtype=bool)
-        return Screened(nothing, nothing, relearning[order], [])
+            q[at[last], GOOD_X, c] = readings[rows[last], c]
+            q[at[last], GOOD_T, c] = times[rows[last]]
 
     def screen(self, plan: RoundPlan, times: np.ndarray, readings: np.ndarray) -> Screened:
         """Screen a batch in round order (``times`` (n,), ``readings`` (n, V))."""

@@ -160,8 +160,13 @@ def advance(
     c: StatisticalConstants,
     cusum_h: np.ndarray,
     missing: tuple[np.ndarray, np.ndarray] | None,
+    raw: np.ndarray | None = None,
+    resting: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Take readings ``x`` (m, V) at times ``t`` (m, V) into the state ``s`` (slots, m, V).
+    ``raw``: the readings as measured, where ``x`` has had the daily profile taken out (see
+    :mod:`~pipeline.detectors.diurnal`): the stuck check goes by them. ``resting`` (m, V):
+    the raw readings at a bound of a bounded variable, None where there are none.
 
     Updates ``s`` in place and writes the statistics of the z-score, EWMA, CUSUM, stuck and gap
     detectors, and the spacing, into their rows of ``stats`` (rows, m, V); NaN where a detector
@@ -178,9 +183,7 @@ def advance(
     resolution = c.resolution[:m]
     # A bounded reading at its bound (calm, fog) says only that the value is there or beyond:
     # censored, it teaches the baseline, the charts and the window nothing, and is not scored.
-    resting = (x <= c.rest_floor[:m]) | (x >= c.rest_ceiling[:m])
-    if not resting.any():
-        resting = None
+    raw = x if raw is None else raw
     dt = np.subtract(t, s[LAST_T], out=stats[SPACING])
     # Gap statistic against the spacing known before this reading, then the restart.
     np.divide(dt, s[DT_REF], out=stats[GAP])
@@ -311,13 +314,13 @@ def advance(
     last = s[LAST_X]
     repeats = s[REPEATS]
     repeats += 1.0
-    flat = np.abs(x - last) < c.half_resolution[:m]
-    flat &= x > c.rest_floor[:m]
-    flat &= x < c.rest_ceiling[:m]
+    flat = np.abs(raw - last) < c.half_resolution[:m]
+    flat &= raw > c.rest_floor[:m]
+    flat &= raw < c.rest_ceiling[:m]
     repeats *= flat
     stats[STUCK] = repeats
     np.copyto(s[FLAT_SINCE], s[LAST_T], where=repeats == 1.0)  # the run began at the last one
-    last[...] = x
+    last[...] = raw
 
     s[LAST_T] = t
     count += 1.0 if resting is None else ~resting
