@@ -122,15 +122,22 @@ class QualityControl:
         pending = np.arange(n)  # rows still to screen, in (station, time) order
         no_reading_yet = np.full(self.state.shape[0], -np.inf)
         while pending.shape[0]:
-            at, when, x = stations[pending], times[pending], readings[pending]
+            whole = pending.shape[0] == n  # the first pass: no need to copy
+            at, when, x = (
+                (stations, times, readings)
+                if whole
+                else (stations[pending], times[pending], readings[pending])
+            )
             first = self._first_suspect(at, when, x)  # per row: its station's, or n
             number = np.arange(pending.shape[0])
             quiet = number < first
             self._take_quietly(at[quiet], when[quiet], x[quiet])
             done = pending[quiet]
-            relearning[done] = ~np.isnan(readings[done]) & (
-                times[done, None] < self.state[stations[done], RELEARN_UNTIL]
-            )
+            relearns = self.state[:, RELEARN_UNTIL].max(initial=-np.inf)
+            if relearns > times[done].min(initial=np.inf):  # some series is relearning
+                relearning[done] = ~np.isnan(readings[done]) & (
+                    times[done, None] < self.state[stations[done], RELEARN_UNTIL]
+                )
             slow = ~quiet & (number < first + self.slow_rows)
             if slow.any():
                 rows = pending[slow]
@@ -160,7 +167,8 @@ class QualityControl:
         n = stations.shape[0]
         new_station = np.ones(n, dtype=bool)
         np.not_equal(stations[1:], stations[:-1], out=new_station[1:])
-        suspect = new_station & (q[stations, HELD] > 0).any(axis=1)
+        holding = (q[:, HELD] > 0).any(axis=1)  # per station: cheaper than per row
+        suspect = new_station & holding[stations]
         for c in np.flatnonzero(np.isfinite(self.step)).tolist():
             rows = np.flatnonzero(~np.isnan(readings[:, c]))
             if not rows.shape[0]:
