@@ -4,14 +4,14 @@ Temperature peaks in the afternoon, humidity before dawn, wind after midday, pre
 day (the atmospheric tide). A baseline that follows the level over hours sees each of those as
 a residual that comes back every day at the same hour: on hourly records that was the morning
 wind after a calm night and humidity falling as fog clears. So every series keeps a profile:
-for each of the 24 hours of the day, how far that hour's mean lies from the day's mean,
-averaged over past days (exponentially, over about ``memory_days``; faster while few days have
-been seen). The statistical detectors see each reading less its profile (interpolated between
-the hours' centres), once ``MIN_DAYS`` days have taught it, in series whose baseline remembers
-at least an hour (on the last day learnt, readings at least ``baseline_lam`` hours apart:
-3 minutes by default): a baseline that forgets within the hour follows the daily cycle by
-itself, and a profile taken out of 1-minute readings adds only its own noise. The rules and
-the stuck check see readings as they are.
+for each of the 24 full hours of the day, how far the mean of the readings nearest it lies
+from the day's mean, averaged over past days (exponentially, over about ``memory_days``;
+faster while few days have been seen). The statistical detectors see each reading less its
+profile (interpolated between full hours), once ``MIN_DAYS`` days have taught it, in series
+whose baseline remembers at least an hour (on the last day learnt, readings at least
+``baseline_lam`` hours apart: 3 minutes by default): a baseline that forgets within the hour
+follows the daily cycle by itself, and a profile taken out of 1-minute readings adds only
+its own noise. The rules and the stuck check see readings as they are.
 
 The profile used on day D is learnt from the days before D only, so it does not depend on how
 the readings were cut into batches. A day counts once it has readings in at least
@@ -99,7 +99,7 @@ class DiurnalProfile:
         taught."""
         out = readings.copy()
         days = np.floor_divide(times, DAY_S)
-        hours = (np.floor_divide(times, HOUR_S) % HOURS).astype(np.intp)
+        hours = (np.floor(times / HOUR_S + 0.5) % HOURS).astype(np.intp)  # the nearest full hour
         values = readings[:, self.columns]
         single_day = days.shape[0] and days.min() == days.max()
         for day in days[:1] if single_day else np.unique(days):
@@ -113,9 +113,10 @@ class DiurnalProfile:
         return out
 
     def _expected(self, stations: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """The profile at ``times``, interpolated between the hours' centres: a step at each
-        full hour would be a jump of its own in 1-minute readings."""
-        position = (times % DAY_S) / HOUR_S - 0.5
+        """The profile at ``times``, interpolated between full hours (each hour's profile is
+        of the readings nearest it): a step half-way would be a jump of its own in 1-minute
+        readings."""
+        position = (times % DAY_S) / HOUR_S
         before = np.floor(position)
         share = (position - before)[:, None]
         first = (before % HOURS).astype(np.intp)
