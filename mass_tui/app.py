@@ -34,6 +34,7 @@ from mass_tui.threshold_settings import is_shared, setting_key, threshold_id
 from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
+from pipeline.events import event_key
 from pipeline.maintenance import FROZEN, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreError, StoreReader
@@ -448,12 +449,16 @@ class MassApp(App[None]):
             anomalies = self._filtered_anomalies(snap)
             subtitle = f"filter: {self.main.query_one('#filter', Input).value}  ({len(anomalies)})"
         units = {v.name: v.unit for v in self.variables}
-        # Newest first by observed time: a watching console gets them in arrival order, which
-        # mixes partitions and workers.
-        anomalies = sorted(anomalies, key=lambda a: a.observed_at, reverse=True)[:LOG_ROWS]
+        # One row per event, showing its peak (the latest told of it); newest first by
+        # observed time: a watching console gets them in arrival order, which mixes
+        # partitions and workers.
+        peaks: dict[tuple, Anomaly] = {}
+        for anomaly in sorted(anomalies, key=lambda a: a.observed_at):
+            peaks[event_key(anomaly)] = anomaly
+        anomalies = sorted(peaks.values(), key=lambda a: a.observed_at, reverse=True)[:LOG_ROWS]
         rows = [
             AnomalyRow(
-                key=f"{a.station_id}|{a.variable}|{a.detector}|{a.observed_at}",
+                key="|".join(map(str, event_key(a))),
                 time=utc_text(a.observed_at),
                 station=a.station_id,
                 variable=self._labels.get(a.variable, a.variable),

@@ -48,6 +48,7 @@ import numpy as np
 from mass_tui.config import ConfigError, LoadedSettings
 from pipeline.detectors import DetectorBank
 from pipeline.detectors.calibration import fused_score
+from pipeline.detectors.layout import STATISTICAL
 from pipeline.frame import ObservationFrame
 from pipeline.settings import (
     DetectorSettings,
@@ -68,7 +69,6 @@ from pipeline.text import printable
 from pipeline.times import implausible_time, iso_utc
 from pipeline.variables import MAX_MAGNITUDE, VariableSpec
 
-STATISTICAL = ("zscore", "ewma", "cusum")
 OUTPUT_COLUMNS = ("anomaly_score", *(f"{name}_score" for name in STATISTICAL))
 """The columns score adds. An input column of one of these names is refused (exit 2): it would
 be overwritten, or written twice."""

@@ -21,6 +21,7 @@ from pipeline.bus import Delivery
 from pipeline.clock import Clock, ObservedClock, SystemClock
 from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
+from pipeline.events import EventGrouper
 from pipeline.frame import ObservationFrame
 from pipeline.health import Counters, IntakeMeter, RateMeter
 from pipeline.history import RecentHistory
@@ -111,6 +112,7 @@ class Analytics:
         self._next_forget = -np.inf
         self.steps = SteppedTime() if follow is not None else None
         self.bank = DetectorBank(variables, detectors, rules)
+        self.events = EventGrouper(detectors.event_gap_min * 60.0)
         self.history = RecentHistory(len(variables), history_depth)
         self.alerts = AlertBook(clear_after_s=clear_after_s)
         # Held from an alert's change until its listeners are told (the history records it),
@@ -221,7 +223,7 @@ class Analytics:
         if len(fresh):
             np.maximum.at(self._last_time, fresh.station, fresh.observed_at)
         counters.accepted += len(fresh)
-        counters.anomalies += len(anomalies)
+        counters.anomalies += sum(a.event_start is None for a in anomalies)  # events
         self.rate.add(len(fresh))
         self._write(fresh, late, anomalies, rejections)
         if self.clock.now() >= self._next_forget:
@@ -247,11 +249,12 @@ class Analytics:
 
         Listeners first: a worker publishes from them, and one killed after storing but before
         publishing would find the batch already stored when it comes again."""
-        anomalies = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        found = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        anomalies = self.events.group(found)
         for anomaly in anomalies:
             tell_listeners(self.anomaly_listeners, anomaly)
         with self.alert_lock:
-            changed = self.alerts.observe(anomalies + self._conditions(anomalies))
+            changed = self.alerts.observe(found + self._conditions(found))
             for alert in changed:
                 tell_listeners(self.alert_listeners, alert)
         if settle_at is not None:
@@ -259,6 +262,7 @@ class Analytics:
         return anomalies
 
     def _settle(self, now: float) -> None:
+        self.events.close_before(now)
         silent = self._silences(now)
         with self.alert_lock:
             for alert in self.alerts.observe(silent):
@@ -337,12 +341,13 @@ class Analytics:
             found = self.bank.process(cell, self.registry.ids).anomalies
             found.sort(key=lambda a: (a.observed_at, a.station_id, a.variable, a.detector))
             self.follow.advance_to(float(cell.observed_at[-1]))
-            for anomaly in found:
+            told = self.events.group(found)
+            for anomaly in told:
                 tell_listeners(self.anomaly_listeners, anomaly)
             with self.alert_lock:
                 for alert in self.alerts.observe(found + self._conditions(found)):
                     tell_listeners(self.alert_listeners, alert)
-            anomalies += found
+            anomalies += told
         return anomalies
 
     def _first_sight(self, anomaly: Anomaly) -> bool:
@@ -436,6 +441,7 @@ class Analytics:
             self._store_keys = self._store_keys[kept[kept < self._store_keys.shape[0]]]
         self.persistence.forget(forgotten)
         self.maintenance.forget(forgotten)
+        self.events.forget(forgotten)
         if self.store is not None:
             self.store.forget_stations(forgotten)
         log.info(

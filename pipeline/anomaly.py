@@ -25,3 +25,6 @@ class Anomaly(msgspec.Struct, kw_only=True):
     statistic: float
     quantity: float | None = None
     severity: str | None = None
+    event_start: float | None = None
+    """When the burst this anomaly belongs to began, if it is not the burst's first anomaly
+    but a new peak of it (see :mod:`pipeline.events`): the log shows one row per burst."""

@@ -136,6 +136,9 @@ class DiurnalSettings(Strict):
 
 class DetectorSettings(Strict):
     max_gap_s: Positive = 3 * 3600.0
+    # Alarms of one series and kind this close together are one event: one row of the log
+    # (its first alarm, then its peak; see pipeline.events).
+    event_gap_min: Positive = 90.0
     qc: QcSettings = msgspec.field(default_factory=QcSettings)
     diurnal: DiurnalSettings = msgspec.field(default_factory=DiurnalSettings)
     zscore: ZScoreSettings = msgspec.field(default_factory=ZScoreSettings)

@@ -34,7 +34,7 @@ from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
 from pipeline.stations import Station
 
-SCHEMA_VERSION = 2  # 2: a station's position and elevation may be unknown (NULL)
+SCHEMA_VERSION = 3  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start
 
 _KEY_COLUMNS = ("station", "observed_at", "source")
 
@@ -49,6 +49,7 @@ _ANOMALY_COLUMNS = (
     "statistic",
     "quantity",
     "severity",
+    "event_start",
 )
 # Columns an Anomaly requires as floats: NaN (a gap has no value) is stored as NULL by SQLite,
 # so it is turned back into NaN on reading.
@@ -84,7 +85,8 @@ _SCHEMA = (
         observed_at REAL NOT NULL,
         statistic REAL,
         quantity REAL,
-        severity TEXT
+        severity TEXT,
+        event_start REAL
     )""",
     "CREATE INDEX IF NOT EXISTS anomalies_observed_at ON anomalies (observed_at)",
     """CREATE TABLE IF NOT EXISTS quarantine (
@@ -444,6 +446,10 @@ class Store(StoreReader):
             if int(version) < 2:
                 for statement in _MIGRATE_STATIONS_V2:
                     self._conn.execute(statement)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(anomalies)")}
+            if "event_start" not in columns:  # written before version 3
+                self._conn.execute("ALTER TABLE anomalies ADD COLUMN event_start REAL")
+            if int(version) < SCHEMA_VERSION:
                 self._conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                 )

@@ -397,7 +397,32 @@ def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("3",)
+
+
+def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path):
+    path = tmp_path / "v2.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        conn.execute(
+            "CREATE TABLE anomalies (id INTEGER PRIMARY KEY, station_id TEXT NOT NULL,"
+            " variable TEXT NOT NULL, value REAL, detector TEXT NOT NULL, score REAL,"
+            " threshold REAL, observed_at REAL NOT NULL, statistic REAL, quantity REAL,"
+            " severity TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO anomalies VALUES (1, 'lon', 'temperature_c', 9.0, 'zscore', 0.6, 6.0,"
+            " 100.0, 7.0, NULL, NULL)"
+        )
+    store = open_store(path)
+    try:
+        (old,) = store.anomalies()
+        assert old.detector == "zscore" and old.event_start is None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("3",)
 
 
 def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: Store):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mass_tui.evaluation.ranking import average_precision, roc_auc, windowed_gaussian
-from mass_tui.scoring import ANY_VALUE, STATISTICAL, ParsedSeries, score_series
+from mass_tui.scoring import ANY_VALUE, ParsedSeries, score_series
 from pipeline.detectors.calibration import fused_score
+from pipeline.detectors.layout import STATISTICAL
 from pipeline.settings import DetectorSettings
 
 ROWS = 4_000

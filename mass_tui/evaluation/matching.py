@@ -23,11 +23,11 @@ import numpy as np
 
 from pipeline.anomaly import Anomaly
 from pipeline.detectors.quality import QC_DETECTORS
+from pipeline.events import event_key
 from pipeline.simulator import LabelledEvent
 
 WEATHER_RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
 SENSOR_CHECKS = frozenset({*QC_DETECTORS, "stuck", "gap", "no_data"})
-STATISTICAL = frozenset({"zscore", "ewma", "cusum"})
 WARNING_KINDS = frozenset({"frontal_passage", "squall", "pressure_fall"})
 """Weather a rule is there to warn of: only a rule's anomaly counts as detecting it."""
 FAULT_KINDS = frozenset({"spike", "step", "drift", "stuck", "dropout"})
@@ -164,6 +164,12 @@ def match(
     """Recall counts events wholly inside ``run`` (one cut off at either end cannot be
     judged); every event, cut off or not, explains the anomalies it causes."""
     anomalies = list(anomalies)
+    # Every anomaly can detect an event, but false alarms and precision count what the log
+    # shows: one row per burst (pipeline.events), by its first anomaly.
+    first_of_burst: dict[tuple, Anomaly] = {}
+    for anomaly in sorted(anomalies, key=lambda a: a.observed_at):
+        first_of_burst.setdefault(event_key(anomaly), anomaly)
+    shown = {id(a) for a in first_of_burst.values()}
     by_station: dict[str, list[LabelledEvent]] = defaultdict(list)
     for event in events:
         by_station[event.station_id].append(event)
@@ -173,11 +179,12 @@ def match(
     false_by_detector: dict[str, int] = defaultdict(int)
     for anomaly in anomalies:
         causes = [e for e in by_station[anomaly.station_id] if explains(e, anomaly, grace)]
-        by_detector[anomaly.detector][0 if causes else 1] += 1
-        if not causes:
-            false_by_detector[anomaly.detector] += 1
-        for kind in {e.kind for e in causes if reports(anomaly.detector, e.kind)}:
-            by_kind[kind].true_anomalies += 1
+        if id(anomaly) in shown:
+            by_detector[anomaly.detector][0 if causes else 1] += 1
+            if not causes:
+                false_by_detector[anomaly.detector] += 1
+            for kind in {e.kind for e in causes if reports(anomaly.detector, e.kind)}:
+                by_kind[kind].true_anomalies += 1
         for event in causes:
             if reports(anomaly.detector, event.kind):
                 key = id(event)
@@ -205,7 +212,7 @@ def match(
     null, perfect = -MISS_WEIGHT * len(judged), TRUE_POSITIVE_WEIGHT * _early(0, 0, 1) * len(judged)
     windowed = 100 * (score - null) / (perfect - null) if judged else math.nan
     return Matched(
-        dict(by_kind), dict(by_detector), false_alarms, len(anomalies), station_days, windowed
+        dict(by_kind), dict(by_detector), false_alarms, len(shown), station_days, windowed
     )
 
 

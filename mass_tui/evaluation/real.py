@@ -224,7 +224,7 @@ def evaluate_record(loaded: LoadedSettings, record: RealRecord) -> dict[str, obj
     matched = match(weather, clean.anomalies, grace=grace, run=run, station_days=days)
     per_family = {"weather": 0, "sensor": 0, "statistical": 0}
     for anomaly in clean.anomalies:
-        per_family[family(anomaly.detector)] += 1
+        per_family[family(anomaly.detector)] += anomaly.event_start is None  # one per burst
     faulted_observations, faults = inject(record, observations)
     faulted = _run(loaded, record, faulted_observations)
     found = match(faults, faulted.anomalies, grace=grace, run=run, station_days=days)

@@ -61,6 +61,7 @@ N_STATS = SPACING + 1
 ) = range(17)
 N_CORE = 17  # the slots a restart returns to their initial values
 CALIBRATED = (ZSCORE, EWMA, CUSUM)  # the first rows of the detector axis, in this order
+STATISTICAL = tuple(DETECTORS[d] for d in CALIBRATED)  # their names: the statistical detectors
 # The running distribution of each calibrated detector's statistic: means, then variances,
 # one slot per detector, so a round updates all three at once. It describes the series, not
 # its current run, so a restart after a gap keeps it.
