@@ -90,3 +90,27 @@ def test_detection_over_days_does_not_depend_on_the_batches():
         parts, part_scores = run(batch)
         assert parts == whole
         np.testing.assert_array_equal(part_scores, whole_scores)
+
+
+def test_a_day_of_ten_minute_readings_learns_the_same_however_batched_and_no_midnight_bump():
+    """A pressure rising 4 hPa a day, no daily cycle: the readings just before midnight belong
+    to the next day's first hour, not to the same day's (which mixed readings a day apart and
+    taught hour 0 a day's rise), and a station's hour split across runs of a batch still
+    counts every reading (one run was dropped)."""
+    spacing, days = 600.0, 7
+    times = np.arange(0, days * DAY, spacing)
+    readings = np.full((times.shape[0], len(NAMES)), np.nan)
+    p = NAMES.index("pressure_hpa")
+    readings[:, p] = 1000.0 + 4.0 * times / DAY
+    stations = np.zeros(times.shape[0], dtype=np.intp)
+
+    def learnt(batch: int) -> np.ndarray:
+        profile = fresh()
+        for start in range(0, times.shape[0], batch):
+            rows = slice(start, start + batch)
+            profile.take_out(stations[rows], times[rows], readings[rows])
+        return profile.profile[0, :, list(profile.columns).index(p)]
+
+    whole = learnt(times.shape[0])
+    np.testing.assert_allclose(whole, 0.0, atol=1e-3)  # was 3.8 hPa at hour 0
+    np.testing.assert_allclose(learnt(1), whole, atol=1e-12)

@@ -193,3 +193,23 @@ def test_after_a_sensor_step_the_rules_never_see_the_old_level():
     series = steady(963.0, 122, noise=0.02) + steady(950.0, 400, seed=9, noise=0.02)
     found = run("pressure_hpa", series, spacing_s=MINUTE)
     assert kinds(found) == ["step"], [(a.detector, a.observed_at / 60) for a in found]
+
+
+@pytest.mark.parametrize(
+    ("variable", "step", "spacing_s"),
+    [
+        ("pressure_msl_hpa", -6.0, 600.0),
+        ("pressure_hpa", -12.0, HOUR),
+        ("temperature_c", 7.0, 600.0),
+    ],
+)
+def test_a_step_a_little_past_the_limit_is_a_step_not_a_spike_and_no_weather(
+    variable, step, spacing_s
+):
+    """While readings are held the last good one ages and the limit grew with it: a 6 hPa
+    step at 10-minute spacing came "back within" the 30-minute limit and passed for a spike,
+    and its new level then opened a pressure-fall warning."""
+    series = steady(1000.0, 200, seed=12, noise=0.05)
+    series = series[:100] + [v + step for v in series[100:]]
+    found = run(variable, series, spacing_s=spacing_s)
+    assert kinds(found) == ["step"]

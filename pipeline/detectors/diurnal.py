@@ -98,8 +98,9 @@ class DiurnalProfile:
         order: a batch that crosses midnight sees, after it, the profile the day before it
         taught."""
         out = readings.copy()
-        days = np.floor_divide(times, DAY_S)
-        hours = (np.floor(times / HOUR_S + 0.5) % HOURS).astype(np.intp)  # the nearest full hour
+        nearest = np.floor(times / HOUR_S + 0.5)  # each reading's nearest full hour
+        days = np.floor_divide(nearest, HOURS)  # and that hour's day: 23:40 is tomorrow's 00
+        hours = (nearest % HOURS).astype(np.intp)
         values = readings[:, self.columns]
         single_day = days.shape[0] and days.min() == days.max()
         for day in days[:1] if single_day else np.unique(days):
@@ -126,14 +127,14 @@ class DiurnalProfile:
 
     def _gather(self, stations: np.ndarray, hours: np.ndarray, values: np.ndarray) -> None:
         """Add one day's readings (station then time order) to the sums of their hours: each
-        (station, hour) is one run of rows, summed at once."""
+        run of rows of one (station, hour) is summed at once, and the runs added with add.at
+        (a station's hour can come as two runs, should its readings not be in time order)."""
         key = stations * HOURS + hours
         starts = np.flatnonzero(np.append(True, key[1:] != key[:-1]))
         present = ~np.isnan(values)
-        self._sums[stations[starts], hours[starts]] += np.add.reduceat(
-            np.where(present, values, 0.0), starts, axis=0
-        )
-        self._counts[stations[starts], hours[starts]] += np.add.reduceat(present, starts, axis=0)
+        cells = (stations[starts], hours[starts])
+        np.add.at(self._sums, cells, np.add.reduceat(np.where(present, values, 0.0), starts, 0))
+        np.add.at(self._counts, cells, np.add.reduceat(present, starts, axis=0))
 
     def _close_days_before(self, stations: np.ndarray, day: float) -> None:
         """Learn from the day each of ``stations`` was gathering, if it ended before ``day``.

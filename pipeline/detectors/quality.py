@@ -221,9 +221,13 @@ class QualityControl:
                 dt = t - q[GOOD_T]
                 near_in_time = dt <= self.max_gap_s  # False where there is no good reading yet
                 limit = np.maximum(step * np.sqrt(dt / 3600.0), floor)
+                holding = q[HELD] > 0
+                # While readings are held, the last good one grows older, and the limit with
+                # it: a step would soon look "back within the limit" and pass for a spike. So
+                # a held series is judged by the limit its first held reading went past.
+                np.copyto(limit, q[FIRST_LIMIT], where=holding)
                 jump = np.abs(x - q[GOOD_X])
                 far = present & near_in_time & (jump > limit)
-                holding = q[HELD] > 0
                 returned = present & holding & ~far & near_in_time
                 together = far & holding & (np.abs(x - q[LAST_X]) <= limit)
                 confirmed = together & (q[HELD] + 1 >= self.confirm)
