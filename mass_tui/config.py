@@ -279,6 +279,7 @@ def _variables(settings: Settings) -> tuple[VariableSpec, ...]:
             "maximum": _pick(override.maximum, base and base.maximum),
             "resolution": _pick(override.resolution, base.resolution if base else 0.1),
             "kind": _pick(override.kind, base.kind if base else "continuous"),
+            "overshoot": _pick(override.overshoot, base.overshoot if base else 0.0),
         }
         if fields["minimum"] is None or fields["maximum"] is None:
             raise ConfigError(

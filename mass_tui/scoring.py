@@ -219,7 +219,8 @@ def read_series(
         if value is None:
             missing += 1
             continue
-        if not spec.minimum <= value <= spec.maximum:
+        value = spec.plausible(value)
+        if value is None:
             unusable(
                 line,
                 f"value {_shown(raw_value)} is outside the plausible range "

@@ -43,6 +43,7 @@ class VariableSettings(Strict):
     maximum: float | None = None
     resolution: Positive | None = None
     kind: VariableKind | None = None  # see pipeline.variables.VariableKind
+    overshoot: NonNegative | None = None  # readings this far past the maximum are the maximum
 
 
 class SimulatorSettings(Strict):

@@ -81,6 +81,7 @@ class Validator:
         self._known = frozenset(self.names)
         self._minimum = np.array([v.minimum for v in variables])
         self._maximum = np.array([v.maximum for v in variables])
+        self._ceiling = self._maximum + np.array([v.overshoot for v in variables])
         self._settings = settings
         self.max_future_s = settings.max_future_s
         self._clock = clock
@@ -125,6 +126,9 @@ class Validator:
         matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
         finite = np.isfinite(matrix)
         suspect = np.flatnonzero(finite.sum(axis=1) != np.array(present, dtype=np.int64))
+        over = (matrix > self._maximum) & (matrix <= self._ceiling)  # e.g. humidity at 100.5
+        if over.any():
+            np.copyto(matrix, self._maximum, where=over)
         out_of_range = (matrix < self._minimum) | (matrix > self._maximum)
         suspect = np.union1d(suspect, np.flatnonzero(out_of_range.any(axis=1)))
         for row in suspect.tolist():
@@ -228,7 +232,7 @@ class Validator:
                 continue
             if not math.isfinite(raw):
                 reason = f"{spec.name} is not a finite number ({raw!r})"
-            elif not spec.minimum <= raw <= spec.maximum:
+            elif spec.plausible(raw) is None:
                 reason = (
                     f"{spec.name} = {raw:g} {spec.unit} is outside the plausible range "
                     f"{spec.minimum:g}..{spec.maximum:g}"

@@ -57,6 +57,11 @@ class VariableSpec:
     resolution: float
     kind: VariableKind = "continuous"
     short: str = ""
+    overshoot: float = 0.0
+    """Readings up to this far past ``maximum`` are taken as ``maximum``, not rejected: a
+    capacitive humidity sensor reads 100.5 % in fog (BSRN Payerne, June 2016: 37 % of its
+    minutes). WMO practice (ZAMG's AWS checks): humidity below 104 % is plausible, and
+    above 100 % set to 100 %."""
     """A label of a few letters for narrow places (table columns, the compact layout)."""
 
     @property
@@ -83,6 +88,15 @@ class VariableSpec:
         """Whether a value at its minimum or maximum may stay there (it is then not stuck)."""
         return self.kind == "bounded"
 
+    def plausible(self, value: float) -> float | None:
+        """``value`` as it is analysed (past the maximum by up to ``overshoot``: the
+        maximum), or None when it is outside the plausible range."""
+        if self.minimum <= value <= self.maximum:
+            return value
+        if self.maximum < value <= self.maximum + self.overshoot:
+            return self.maximum
+        return None
+
     def __post_init__(self) -> None:
         if not VARIABLE_NAME.match(self.name):
             raise ValueError(
@@ -95,6 +109,8 @@ class VariableSpec:
                 f"variable {self.name}: minimum and maximum must lie within ±{MAX_MAGNITUDE:g}"
                 " (the detectors square differences of readings; beyond that they overflow)"
             )
+        if not self.overshoot >= 0:
+            raise ValueError(f"variable {self.name}: overshoot must not be negative")
         if self.resolution <= 0:
             raise ValueError(f"variable {self.name}: resolution must be positive")
         if self.kind not in VARIABLE_KINDS:
@@ -108,7 +124,9 @@ class VariableSpec:
 # widened a little: -95..65 °C air temperature, 850..1090 hPa sea-level pressure, 113 m/s gust.
 STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
     VariableSpec("temperature_c", "°C", "Temperature", -95.0, 65.0, 0.05, short="Temp"),
-    VariableSpec("humidity_pct", "%", "Humidity", 0.0, 100.0, 0.5, "bounded", short="RH"),
+    VariableSpec(
+        "humidity_pct", "%", "Humidity", 0.0, 100.0, 0.5, "bounded", short="RH", overshoot=4.0
+    ),
     # Station pressure at the barometer's height; at high stations it is far below 1000 hPa.
     VariableSpec("pressure_hpa", "hPa", "Pressure (station)", 300.0, 1100.0, 0.05, short="P stn"),
     # Mean sea-level pressure: the station reading reduced to sea level.

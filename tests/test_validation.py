@@ -124,6 +124,22 @@ def test_single_bad_reading_is_rejected_and_the_rest_kept(values, variable, reas
 
 
 def test_observation_with_only_bad_readings_leaves_no_row_but_every_reading_is_kept():
-    frame, rejected = validate([obs({"temperature_c": 200.0, "humidity_pct": 101.0})])
+    frame, rejected = validate([obs({"temperature_c": 200.0, "humidity_pct": 150.0})])
     assert len(frame) == 0
     assert sorted(r.variable for r in rejected) == ["humidity_pct", "temperature_c"]
+
+
+def test_humidity_a_little_over_100_is_saturated_air_not_a_bad_reading():
+    """Capacitive sensors read 100.5 % in fog (a real BSRN record: 37 % of a June's minutes
+    at Payerne); they were all quarantined. Up to 104 % is 100 %, past it is still bad."""
+    frame, rejections = validate(
+        [
+            obs({"humidity_pct": 100.5, "temperature_c": 9.3}),
+            obs({"humidity_pct": 104.5, "temperature_c": 9.3}, observed_at=NOW - 30),
+        ]
+    )
+    column = [v.name for v in STANDARD_VARIABLES].index("humidity_pct")
+    assert frame.values[0, column] == 100.0
+    assert math.isnan(frame.values[1, column])
+    (rejected,) = rejections
+    assert rejected.variable == "humidity_pct" and "104.5" in rejected.reason
