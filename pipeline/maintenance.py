@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+import msgspec
+
 from pipeline.anomaly import Anomaly
 from pipeline.settings import SensorFaultSettings
 
@@ -87,15 +89,5 @@ def _drop_before(times: deque[float], cutoff: float) -> None:
 
 
 def _condition(anomaly: Anomaly, rule: str, quantity: float) -> Anomaly:
-    return Anomaly(
-        station_id=anomaly.station_id,
-        variable=anomaly.variable,
-        value=anomaly.value,
-        detector=rule,
-        score=anomaly.score,
-        threshold=anomaly.threshold,
-        observed_at=anomaly.observed_at,
-        statistic=anomaly.statistic,
-        quantity=quantity,
-        severity="advisory",
-    )
+    """The fault ``anomaly`` as the rule-like anomaly of a maintenance condition."""
+    return msgspec.structs.replace(anomaly, detector=rule, quantity=quantity, severity="advisory")

@@ -23,7 +23,8 @@ def day_of(profile: DiurnalProfile, day: int, level, spacing_s: float = HOUR) ->
     hours = (times % DAY // HOUR).astype(int)
     readings[:, T] = level(times) + CYCLE[hours]
     stations = np.zeros(times.shape[0], dtype=np.intp)
-    return profile.take_out(stations, times, readings)[:, T]
+    out = profile.take_out(stations, times, readings)  # None: nothing taken out
+    return (readings if out is None else out)[:, T]
 
 
 def fresh() -> DiurnalProfile:

@@ -148,9 +148,9 @@ class DetectorBank:
         else:
             rule_readings = readings
         rules = self._rules.statistics(stations, times, rule_readings, plan.starts)
-        seen = None
-        if self._diurnal.active:
-            seen = self._diurnal.take_out(stations, times, readings)[order]
+        seen = self._diurnal.take_out(stations, times, readings) if self._diurnal.active else None
+        if seen is not None:
+            seen = seen[order]
 
         # From here on, round order. The rounds write every other row of the statistics.
         rows, stations, times = rows[order], stations[order], times[order]

@@ -92,12 +92,15 @@ class DiurnalProfile:
         self._day[station] = -np.inf
         self._mean_day[station] = -np.inf
 
-    def take_out(self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray) -> np.ndarray:
+    def take_out(
+        self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray
+    ) -> np.ndarray | None:
         """``readings`` (n, V, in station then time order) less the profile of their station
-        and hour, a copy; the day's readings are gathered for learning. Day by day, in time
-        order: a batch that crosses midnight sees, after it, the profile the day before it
-        taught."""
-        out = readings.copy()
+        and hour, a copy, or None where no reading had a profile taken out (the first days of
+        every series, and 1-minute series always); either way the day's readings are gathered
+        for learning. Day by day, in time order: a batch that crosses midnight sees, after it,
+        the profile the day before it taught."""
+        out = None
         nearest = np.floor(times / HOUR_S + 0.5)  # each reading's nearest full hour
         days = np.floor_divide(nearest, HOURS)  # and that hour's day: 23:40 is tomorrow's 00
         hours = (nearest % HOURS).astype(np.intp)
@@ -108,6 +111,7 @@ class DiurnalProfile:
             at, hour, x = stations[rows], hours[rows], values[rows]
             self._close_days_before(np.unique(at), day)
             if self.taken_out[at].any():
+                out = readings.copy() if out is None else out
                 cells = (rows, self.columns) if single_day else np.ix_(rows, self.columns)
                 out[cells] = x - self._expected(at, times[rows]) * self.taken_out[at]
             self._gather(at, hour, x)
