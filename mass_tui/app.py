@@ -35,7 +35,7 @@ from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
 from pipeline.events import event_key
-from pipeline.maintenance import FROZEN, SPIKING, STEPPED
+from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreError, StoreReader
 from pipeline.text import printable
@@ -542,9 +542,10 @@ class MassApp(App[None]):
         quantity = alert.quantity if alert.quantity is not None else alert.value
         if alert.rule == FROZEN:
             return f"{label} sensor frozen, {quantity:.0f} repeats"
-        if alert.rule == SPIKING:
+        repeated = {SPIKING: "spiking", IMPLAUSIBLE: "impossible", INCONSISTENT: "inconsistent"}
+        if alert.rule in repeated:
             window = age_text(self.loaded.settings.alerts.sensor_faults.window_hours * 3600)
-            return f"{label} sensor spiking, {quantity:.0f} in {window}"
+            return f"{label} sensor {repeated[alert.rule]}, {quantity:.0f} in {window}"
         amount = format_value(quantity, spec.unit if spec else "", self.units)
         if alert.rule == STEPPED:
             return f"{label} sensor step {amount}"

@@ -32,7 +32,7 @@ from pipeline.sources.openweathermap import OpenWeatherMapSource
 from pipeline.sources.replay import ReplaySource
 from pipeline.sources.replay_csv import CsvColumns, MissingMarkers, TimeParser, time_zone
 from pipeline.sources.simulated import SimulatorSource
-from pipeline.stations import Station
+from pipeline.stations import Station, elevation
 from pipeline.store import Store
 from pipeline.units import InputUnit, input_unit
 from pipeline.validation import station_id_problem
@@ -222,7 +222,11 @@ def csv_station(csv: CsvSettings) -> list[Station]:
             "csv.latitude/longitude place a file of one station; with csv.station_column "
             "the stations are placed by [[stations]] or csv.latitude_column/longitude_column"
         )
-    return [Station(csv.station_id, csv.station_id, csv.latitude, csv.longitude, csv.elevation_m)]
+    return [
+        Station(
+            csv.station_id, csv.station_id, csv.latitude, csv.longitude, elevation(csv.elevation_m)
+        )
+    ]
 
 
 def notification_channels(loaded: LoadedSettings, environ: Mapping[str, str]) -> list[Channel]:

@@ -42,7 +42,7 @@ from pipeline.settings import (
     VariableSettings,
     WeatherSettings,
 )
-from pipeline.stations import DEFAULT_STATIONS, Station
+from pipeline.stations import DEFAULT_STATIONS, Station, elevation
 from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
 
 APP_NAME = "mass-tui"
@@ -298,7 +298,7 @@ def _pick(value: Any, fallback: Any) -> Any:
 
 def _stations(settings: Settings, extra: dict[str, Any] | None) -> tuple[Station, ...]:
     stations = [
-        Station(s.id or _slug(s.name), s.name, s.latitude, s.longitude, s.elevation_m)
+        Station(s.id or _slug(s.name), s.name, s.latitude, s.longitude, elevation(s.elevation_m))
         for s in settings.stations
     ] or list(DEFAULT_STATIONS)
     if extra:

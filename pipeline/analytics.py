@@ -175,7 +175,7 @@ class Analytics:
         )
         frame = ObservationFrame(mapping[stored.station], stored.observed_at, stored.values)
         self._ensure_stations()
-        self.bank.process(frame, self.registry.ids, emit=False)
+        self.bank.process(frame, self.registry.ids, elevations=self.registry.elevations, emit=False)
         self.history.append(frame)
         np.maximum.at(self._last_time, frame.station, frame.observed_at)
         log.info("restored %d stored observations since %.0f", len(frame), since)
@@ -212,7 +212,9 @@ class Analytics:
             anomalies = self._detect(fresh, self.clock.now())
         else:  # watching: keep the detectors' state for display, take anomalies from upstream
             if len(fresh):
-                self.bank.process(fresh, self.registry.ids, emit=False)
+                self.bank.process(
+                    fresh, self.registry.ids, elevations=self.registry.elevations, emit=False
+                )
             anomalies = [a for a in delivery.anomalies if self._first_sight(a)]
             for anomaly in anomalies:
                 tell_listeners(self.anomaly_listeners, anomaly)
@@ -249,7 +251,12 @@ class Analytics:
 
         Listeners first: a worker publishes from them, and one killed after storing but before
         publishing would find the batch already stored when it comes again."""
-        found = self.bank.process(fresh, self.registry.ids).anomalies if len(fresh) else []
+        found = []
+        if len(fresh):
+            result = self.bank.process(
+                fresh, self.registry.ids, elevations=self.registry.elevations
+            )
+            found, fresh.suspect = result.anomalies, result.suspect
         anomalies = self.events.group(found)
         for anomaly in anomalies:
             tell_listeners(self.anomaly_listeners, anomaly)
@@ -332,13 +339,18 @@ class Analytics:
         boundary (:mod:`pipeline.stepped_time`), the clock following what is processed."""
         assert self.steps is not None and self.follow is not None
         anomalies: list[Anomaly] = []
-        for cell in self.steps.cells(fresh):
+        suspect = np.zeros(fresh.values.shape, dtype=bool)
+        for rows in self.steps.cells(fresh):
+            cell = fresh.take(rows)
             for boundary in self.steps.boundaries(
                 float(cell.observed_at[0]), self.alerts.next_clear_due
             ):
                 self.follow.advance_to(boundary)
                 self._settle(boundary)
-            found = self.bank.process(cell, self.registry.ids).anomalies
+            result = self.bank.process(cell, self.registry.ids, elevations=self.registry.elevations)
+            found = result.anomalies
+            if result.suspect is not None:
+                suspect[rows] = result.suspect
             found.sort(key=lambda a: (a.observed_at, a.station_id, a.variable, a.detector))
             self.follow.advance_to(float(cell.observed_at[-1]))
             told = self.events.group(found)
@@ -348,6 +360,7 @@ class Analytics:
                 for alert in self.alerts.observe(found + self._conditions(found)):
                     tell_listeners(self.alert_listeners, alert)
             anomalies += told
+        fresh.suspect = suspect if suspect.any() else None
         return anomalies
 
     def _first_sight(self, anomaly: Anomaly) -> bool:
@@ -517,6 +530,7 @@ class Analytics:
                 observed_at=rows.observed_at,
                 values=rows.values,
                 source=sources,
+                suspect=rows.suspect,
                 anomalies=batch.anomalies,
                 rejections=batch.rejections,
             )
@@ -581,9 +595,19 @@ def _concat(a: ObservationFrame, b: ObservationFrame) -> ObservationFrame:
     source = None
     if a.source is not None and b.source is not None:
         source = np.concatenate([a.source, b.source])
+    suspect = None
+    if a.suspect is not None or b.suspect is not None:
+        suspect = np.concatenate([_flags(a), _flags(b)])
     return ObservationFrame(
         np.concatenate([a.station, b.station]),
         np.concatenate([a.observed_at, b.observed_at]),
         np.concatenate([a.values, b.values]),
         source,
+        suspect,
     )
+
+
+def _flags(frame: ObservationFrame) -> np.ndarray:
+    if frame.suspect is not None:
+        return frame.suspect
+    return np.zeros(frame.values.shape, dtype=bool)

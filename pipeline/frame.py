@@ -24,12 +24,16 @@ class ObservationFrame:
     observed_at: np.ndarray  # float64, (n,): seconds since the epoch, UTC
     values: np.ndarray  # float64, (n, n_variables)
     source: np.ndarray | None = None  # object, (n,): the source of each row, where known
+    suspect: np.ndarray | None = None
+    """bool, (n, n_variables): readings quality control held back (their QC flag), once
+    detection has run; None when none were (or before)."""
 
     def __len__(self) -> int:
         return int(self.station.shape[0])
 
     def take(self, rows: np.ndarray) -> ObservationFrame:
         source = None if self.source is None else self.source[rows]
+        suspect = None if self.suspect is None else self.suspect[rows]
         return ObservationFrame(
-            self.station[rows], self.observed_at[rows], self.values[rows], source
+            self.station[rows], self.observed_at[rows], self.values[rows], source, suspect
         )

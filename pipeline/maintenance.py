@@ -10,7 +10,9 @@ send, and the bell never rings for (it is not a warning):
 * ``sensor_step`` for ``window_hours`` after a level shift that did not recover (a sensor
   swapped, re-calibrated or broken: its readings may all be wrong by the step);
 * ``repeated_spikes`` while a series has had ``spikes`` or more spikes within ``window_hours``
-  (one glitch is a curiosity, a pattern is a loose connection).
+  (one glitch is a curiosity, a pattern is a loose connection); ``implausible_readings`` and
+  ``inconsistent_readings`` likewise, for readings impossible at the station's height or
+  beside the message's others (see :mod:`pipeline.detectors.consistency`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from pipeline.anomaly import Anomaly
 from pipeline.settings import SensorFaultSettings
 
 FROZEN, STEPPED, SPIKING = "frozen_sensor", "sensor_step", "repeated_spikes"
-MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, SPIKING})
+IMPLAUSIBLE, INCONSISTENT = "implausible_readings", "inconsistent_readings"
+REPEATED = {"spike": SPIKING, "implausible": IMPLAUSIBLE, "inconsistent": INCONSISTENT}
+"""Faults a single one of which is a curiosity: the rule a pattern of them raises."""
+MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, *REPEATED.values()})
 
 Series = tuple[str, str]  # (station id, variable)
 
@@ -34,7 +39,7 @@ class SensorFaultWatch:
         self.enabled = settings.enabled
         self.spikes = settings.spikes
         self.window_s = settings.window_hours * 3600.0
-        self._spikes: dict[Series, deque[float]] = {}
+        self._repeats: dict[tuple[str, str, str], deque[float]] = {}  # (*series, rule)
         self._steps: dict[Series, float] = {}  # when each series last stepped
 
     def observe(self, anomalies: Iterable[Anomaly]) -> list[Anomaly]:
@@ -49,12 +54,13 @@ class SensorFaultWatch:
             elif anomaly.detector == "step":
                 self._steps[series] = anomaly.observed_at
                 raised.append(_condition(anomaly, STEPPED, anomaly.quantity or 0.0))
-            elif anomaly.detector == "spike":
-                times = self._spikes.setdefault(series, deque())
+            elif anomaly.detector in REPEATED:
+                rule = REPEATED[anomaly.detector]
+                times = self._repeats.setdefault((*series, rule), deque())
                 times.append(anomaly.observed_at)
                 _drop_before(times, anomaly.observed_at - self.window_s)
                 if len(times) >= self.spikes:
-                    raised.append(_condition(anomaly, SPIKING, float(len(times))))
+                    raised.append(_condition(anomaly, rule, float(len(times))))
         return raised
 
     def holding(self, now: float, frozen: set[Series]) -> set[tuple[str, str, str]]:
@@ -68,19 +74,19 @@ class SensorFaultWatch:
                 held.add((station, STEPPED, variable))
             else:
                 del self._steps[(station, variable)]
-        for (station, variable), times in list(self._spikes.items()):
+        for (station, variable, rule), times in list(self._repeats.items()):
             _drop_before(times, now - self.window_s)
             if len(times) >= self.spikes:
-                held.add((station, SPIKING, variable))
+                held.add((station, rule, variable))
             elif not times:
-                del self._spikes[(station, variable)]
+                del self._repeats[(station, variable, rule)]
         return held
 
     def forget(self, station_ids: list[str]) -> None:
         gone = set(station_ids)
-        for table in (self._spikes, self._steps):
-            for series in [s for s in table if s[0] in gone]:
-                del table[series]
+        for table in (self._repeats, self._steps):
+            for key in [k for k in table if k[0] in gone]:
+                del table[key]
 
 
 def _drop_before(times: deque[float], cutoff: float) -> None:

@@ -20,6 +20,7 @@ class StationRegistry:
     def __init__(self, stations: tuple[Station, ...] | list[Station] = ()) -> None:
         self.stations: list[Station] = []
         self.ids: list[str] = []
+        self.elevations: list[float] = []  # NaN where unknown
         self._index: dict[str, int] = {}
         self.lock = threading.RLock()
         for station in stations:
@@ -36,6 +37,7 @@ class StationRegistry:
             self._index[station.station_id] = index
             self.stations.append(station)
             self.ids.append(station.station_id)
+            self.elevations.append(station.elevation_m)
         return index
 
     def get(self, station_id: str) -> int | None:
@@ -54,4 +56,5 @@ class StationRegistry:
             raise ValueError("the configured stations are always kept")
         self.stations = stations
         self.ids = [s.station_id for s in stations]
+        self.elevations = [s.elevation_m for s in stations]
         self._index = {station_id: i for i, station_id in enumerate(self.ids)}

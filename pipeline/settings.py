@@ -30,7 +30,7 @@ class StationSettings(Strict):
     latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     id: str = ""
-    elevation_m: float = 0.0
+    elevation_m: float | None = None  # unknown: station pressure is checked against 300-1100 hPa
 
 
 class VariableSettings(Strict):
@@ -96,6 +96,15 @@ class GapSettings(Strict):
     factor: Annotated[float, msgspec.Meta(gt=1)] = 4.0
 
 
+class OrderedPair(Strict):
+    """Two variables whose readings must stay in order: ``lower`` at most ``upper`` plus
+    ``tolerance`` (in their unit)."""
+
+    lower: str
+    upper: str
+    tolerance: NonNegative = 0.0
+
+
 class QcSettings(Strict):
     """Quality control before the detectors (see pipeline.detectors.quality)."""
 
@@ -123,6 +132,15 @@ class QcSettings(Strict):
             "pressure_msl_hpa": 2.0,
             "wind_speed_ms": 20.0,
         }
+    )
+    # Pairs out of order are inconsistent: a gust below the mean wind (their averaging periods
+    # differ, hence the tolerance), a dew point above the air temperature (declare the
+    # variable to use it). Pairs naming an undeclared variable are skipped.
+    ordered: list[OrderedPair] = msgspec.field(
+        default_factory=lambda: [
+            OrderedPair(lower="wind_speed_ms", upper="wind_gust_ms", tolerance=1.0),
+            OrderedPair(lower="dew_point_c", upper="temperature_c", tolerance=0.5),
+        ]
     )
     confirm: PositiveInt = 3  # readings together at a new level that make it a sensor step
     max_gap_hours: Positive = 6.0  # after a longer silence any level is believable
@@ -223,7 +241,7 @@ class CsvSettings(Strict):
     # A file of one station: its place, when the file has no coordinate columns.
     latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
-    elevation_m: float = 0.0
+    elevation_m: float | None = None  # unknown, unless given
     variables: dict[str, str] = {}
     units: dict[str, str] = {}  # variable -> the unit its column is in, e.g. "degF"
     # What station files write for "no reading": empty, NA and N/A (R, pandas), NaN, null,

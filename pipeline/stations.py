@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -11,7 +12,12 @@ class Station:
     name: str
     latitude: float
     longitude: float
-    elevation_m: float = 0.0
+    elevation_m: float = math.nan  # unknown
+
+
+def elevation(metres: float | None) -> float:
+    """A configured elevation as a Station holds it: NaN where none was given."""
+    return math.nan if metres is None else float(metres)
 
 
 DEFAULT_STATIONS: tuple[Station, ...] = (

@@ -10,7 +10,6 @@ instants; how a file is split into batches then changes nothing.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 
@@ -24,16 +23,14 @@ class SteppedTime:
         self.step_s = step_s
         self.settled: float | None = None  # the last instant settled at
 
-    def cells(self, frame: ObservationFrame) -> list[ObservationFrame]:
-        """The frame's readings in time order, cut at every step boundary."""
+    def cells(self, frame: ObservationFrame) -> list[np.ndarray]:
+        """The frame's rows in time order, cut at every step boundary (row numbers)."""
         if not len(frame):
             return []
         order = np.argsort(frame.observed_at, kind="stable")
-        ordered = frame.take(order)
-        cell = np.floor(ordered.observed_at / self.step_s)
+        cell = np.floor(frame.observed_at[order] / self.step_s)
         cuts = np.flatnonzero(cell[1:] != cell[:-1]) + 1
-        bounds = [0, *cuts.tolist(), len(ordered)]
-        return [ordered.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
+        return np.split(order, cuts)
 
     def boundaries(self, until: float, next_due: Callable[[], float | None]) -> Iterator[float]:
         """The instants to settle at before a reading at ``until``: every step boundary since

@@ -34,9 +34,13 @@ from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
 from pipeline.stations import Station
 
-SCHEMA_VERSION = 3  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start
+SCHEMA_VERSION = 4  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start;
+# 4: observations' QC flags
 
 _KEY_COLUMNS = ("station", "observed_at", "source")
+QC_COLUMN = "qc_suspect"
+"""The variables of a row that quality control held back, comma-separated; NULL for none
+(or for a late reading, which detection never saw)."""
 
 _ANOMALY_COLUMNS = (
     "station_id",
@@ -72,6 +76,7 @@ _SCHEMA = (
         station INTEGER NOT NULL REFERENCES stations (id),
         observed_at REAL NOT NULL,
         source TEXT NOT NULL,
+        qc_suspect TEXT,
         PRIMARY KEY (station, observed_at)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS anomalies (
@@ -322,6 +327,21 @@ class StoreReader:
             for row in rows
         ]
 
+    def suspect_readings(
+        self, station_id: str, since: float, until: float = math.inf
+    ) -> list[tuple[float, tuple[str, ...]]]:
+        """(observed_at, variables held back) of every reading of ``station_id`` in the span
+        that quality control flagged, oldest first."""
+        query = (
+            f"SELECT o.observed_at, o.{QC_COLUMN} FROM observations AS o"
+            " JOIN stations AS s ON s.id = o.station WHERE s.station_id = ?"
+            f" AND o.observed_at >= ? AND o.observed_at <= ? AND o.{QC_COLUMN} IS NOT NULL"
+            " ORDER BY o.observed_at"
+        )
+        with self._lock, self._errors(f"read the QC flags of {station_id}"):
+            rows = self._conn.execute(query, (station_id, since, until)).fetchall()
+        return [(when, tuple(flags.split(","))) for when, flags in rows]
+
     def quarantine(self, *, limit: int = 500) -> list[Rejection]:
         """Quarantined messages and readings, newest first."""
         query = (
@@ -361,9 +381,11 @@ class Store(StoreReader):
 
     def __init__(self, path: Path, variables: Sequence[str], *, retention_s: float) -> None:
         path = Path(path)
-        reserved = set(_KEY_COLUMNS).intersection(variables)
-        if reserved or len(set(variables)) != len(variables):
-            raise ValueError(f"variable names must be unique and not {_KEY_COLUMNS}: {variables}")
+        reserved = {*_KEY_COLUMNS, QC_COLUMN}
+        if reserved.intersection(variables) or len(set(variables)) != len(variables):
+            raise ValueError(
+                f"variable names must be unique and not {sorted(reserved)}: {variables}"
+            )
         try:
             # One pipeline per store: a second would notify people twice and number its
             # alerts over the first's (the console may attach to the first instead).
@@ -382,8 +404,8 @@ class Store(StoreReader):
         super().__init__(path, variables, connection)
         self.retention_s = retention_s
         self._station_keys: dict[str, tuple[Station, int]] = {}
-        columns = ", ".join(map(_quote, (*_KEY_COLUMNS, *self.variables)))
-        marks = ", ".join("?" * (len(_KEY_COLUMNS) + len(self.variables)))
+        columns = ", ".join(map(_quote, (*_KEY_COLUMNS, QC_COLUMN, *self.variables)))
+        marks = ", ".join("?" * (len(_KEY_COLUMNS) + 1 + len(self.variables)))
         self._insert_observations = (
             f"INSERT OR IGNORE INTO observations ({columns}) VALUES ({marks})"
         )
@@ -454,6 +476,8 @@ class Store(StoreReader):
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                 )
             existing = {row[1] for row in self._conn.execute("PRAGMA table_info(observations)")}
+            if QC_COLUMN not in existing:  # written before version 4
+                self._conn.execute(f"ALTER TABLE observations ADD COLUMN {QC_COLUMN} TEXT")
             for variable in self.variables:
                 if variable not in existing:
                     self._conn.execute(
@@ -526,8 +550,10 @@ class Store(StoreReader):
         source: str | Sequence[str],
         anomalies: Sequence[Anomaly] = (),
         rejections: Sequence[Rejection] = (),
+        suspect: np.ndarray | None = None,
     ) -> int:
         """Store a batch in one transaction; return how many observation rows were new.
+        ``suspect`` (n, V): the readings quality control held back (see :data:`QC_COLUMN`).
 
         An observation already stored under the same station and time (a message replayed after
         a restart) is ignored. NaN needs no translation: SQLite binds a NaN double as NULL.
@@ -542,6 +568,7 @@ class Store(StoreReader):
             station_keys.tolist(),
             observed_at.tolist(),
             sources,
+            self._qc_flags(suspect, n),
             *values.T.tolist(),
             strict=True,
         )
@@ -564,6 +591,14 @@ class Store(StoreReader):
                 quarantine=len(rejections),
             )
         return inserted
+
+    def _qc_flags(self, suspect: np.ndarray | None, n: int) -> list[str | None]:
+        flags: list[str | None] = [None] * n
+        if suspect is None:
+            return flags
+        for row in np.flatnonzero(suspect.any(axis=1)).tolist():
+            flags[row] = ",".join(self.variables[c] for c in np.flatnonzero(suspect[row]))
+        return flags
 
     def prune(self, now: float, *, received_before: float | None = None) -> int:
         """Delete everything older than the retention period; return how many rows went.

@@ -120,6 +120,10 @@ class VariableSpec:
             )
 
 
+SEA_LEVEL_RANGE_HPA = (850.0, 1090.0)
+"""Mean sea-level pressure ever observed lies within this (870 and 1084.8 hPa on record);
+station pressure at a known height is checked against it reduced to that height."""
+
 # Plausible ranges follow the extremes on record (WMO archive of weather and climate extremes),
 # widened a little: -95..65 °C air temperature, 850..1090 hPa sea-level pressure, 113 m/s gust.
 STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
@@ -131,7 +135,7 @@ STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
     VariableSpec("pressure_hpa", "hPa", "Pressure (station)", 300.0, 1100.0, 0.05, short="P stn"),
     # Mean sea-level pressure: the station reading reduced to sea level.
     VariableSpec(
-        "pressure_msl_hpa", "hPa", "Pressure (sea level)", 850.0, 1090.0, 0.05, short="P msl"
+        "pressure_msl_hpa", "hPa", "Pressure (sea level)", *SEA_LEVEL_RANGE_HPA, 0.05, short="P msl"
     ),
     VariableSpec("wind_speed_ms", "m/s", "Wind", 0.0, 120.0, 0.1, "bounded", short="Wind"),
     VariableSpec("wind_gust_ms", "m/s", "Gust", 0.0, 120.0, 0.1, "sporadic", short="Gust"),

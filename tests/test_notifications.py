@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -87,6 +88,9 @@ class Station:
         return self.notifications.dispatcher.deliver_due()
 
 
+NO_FAULTS = msgspec.structs.replace(QUIET, faults_per_day=0)
+
+
 def alerting(
     tmp_path: Path,
     smtp_port: int,
@@ -109,7 +113,9 @@ def alerting(
         flags={"data_dir": str(tmp_path / "data")},
     )
     stations = list(loaded.stations)
-    simulator = StationSimulator(stations, loaded.variables, QUIET)
+    # Without sensor faults: a wind-speed step lifts the wind above the gust, and that
+    # station's inconsistent-readings advisory would be mail of its own.
+    simulator = StationSimulator(stations, loaded.variables, NO_FAULTS)
     simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
     store = Store(loaded.database_path, [v.name for v in loaded.variables], retention_s=7 * 86400)
     pipeline = Pipeline(

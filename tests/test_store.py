@@ -397,7 +397,7 @@ def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("4",)
 
 
 def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path):
@@ -422,7 +422,7 @@ def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("4",)
 
 
 def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: Store):
@@ -443,3 +443,46 @@ def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: 
     store.prune(now=T0 + 100 * DAY, received_before=T0 + 7.5 * DAY)
 
     assert [r.payload for r in store.quarantine()] == ["new"]
+
+
+def test_a_version_3_store_gains_qc_flags_and_keeps_its_readings(tmp_path: Path):
+    path = tmp_path / "v3.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        conn.execute(
+            "CREATE TABLE observations (station INTEGER NOT NULL, observed_at REAL NOT NULL,"
+            " source TEXT NOT NULL, temperature_c REAL, PRIMARY KEY (station, observed_at))"
+            " WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO observations VALUES (1, 100.0, 'old', 9.5)")
+    store = open_store(path, ("temperature_c",))
+    try:
+        lon = Station("lon", "London", 51.5, -0.1, 11.0)
+        store.write(
+            station_keys=np.array([store.station_key(lon)]),
+            observed_at=np.array([200.0]),
+            values=np.array([[99.0]]),
+            source="test",
+            suspect=np.array([[True]]),
+        )
+        assert store.suspect_readings("lon", 0.0) == [(200.0, ("temperature_c",))]
+        old = store.recent_observations(0.0)
+        assert sorted(old.values[:, 0].tolist()) == [9.5, 99.0]
+    finally:
+        store.close()
+
+
+def test_qc_flags_name_the_variables_held_back_and_only_those_rows(store: Store):
+    lon = Station("lon", "London", 51.5, -0.1, 11.0)
+    suspect = np.zeros((3, len(VARIABLES)), dtype=bool)
+    suspect[1, [0, len(VARIABLES) - 1]] = True
+    store.write(
+        station_keys=np.full(3, store.station_key(lon)),
+        observed_at=np.array([10.0, 20.0, 30.0]),
+        values=np.ones((3, len(VARIABLES))),
+        source="test",
+        suspect=suspect,
+    )
+    assert store.suspect_readings("lon", 0.0) == [(20.0, (VARIABLES[0], VARIABLES[-1]))]
+    assert store.suspect_readings("lon", 25.0) == []

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.anomaly import Anomaly
+from pipeline.detectors.consistency import ConsistencyCheck
 from pipeline.detectors.diurnal import DiurnalProfile
 from pipeline.detectors.edges import gate
 from pipeline.detectors.layout import (
@@ -84,6 +86,7 @@ class DetectorBank:
             rules.pressure_fall.window_hours * 3600.0, rules.rapid_change.window_minutes * 60.0
         ) * (1.0 + 2.0 / N_BUCKETS)
         self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
+        self._consistency = ConsistencyCheck(self.variables, detectors.qc)
         self._diurnal = DiurnalProfile(
             self.variables, detectors.diurnal, min_spacing_s=detectors.ewma.baseline_lam * 3600.0
         )
@@ -105,10 +108,12 @@ class DetectorBank:
         frame: ObservationFrame,
         station_ids: Sequence[str],
         *,
+        elevations: Sequence[float] = (),
         emit: bool = True,
         want_scores: bool = False,
     ) -> DetectionResult:
-        """Take a batch in. ``station_ids[i]`` names station index ``i``.
+        """Take a batch in. ``station_ids[i]`` names station index ``i``, ``elevations[i]``
+        is its height in metres (NaN or missing where unknown).
 
         ``emit=False`` updates the state only (warming the detectors from stored history) and
         returns no anomalies. Readings not later than their station's previous one are ignored.
@@ -135,6 +140,18 @@ class DetectorBank:
             ends = np.append(plan.starts[1:], rows.shape[0]) - 1
             self._last_seen[stations[ends]] = times[ends]
         order = plan.to_rounds
+        faults: list[Anomaly] = []
+        suspect = None  # (station, time) order: readings quality control held back
+        if self._consistency.active:
+            # Readings impossible at their station or beside their message's others first:
+            # withheld from everything after, the step test included (they are no "last good").
+            heights = np.asarray(elevations, dtype=np.float64)
+            inconsistent = self._consistency.check(stations, readings, heights)
+            if inconsistent is not None:
+                suspect = inconsistent.held
+                readings = np.where(suspect, np.nan, readings)
+                if emit:
+                    faults += inconsistent.anomalies(stations, times, station_ids, self._names)
         screened = None
         if self._qc.active:
             # Quality control first, in round order: what it holds back no rule or detector sees.
@@ -143,6 +160,7 @@ class DetectorBank:
             unseen[order] = screened.held | screened.relearning
             held = np.empty_like(screened.held)
             held[order] = screened.held
+            suspect = held if suspect is None else suspect | held
             rule_readings = np.where(unseen, np.nan, readings)
             readings = np.where(held, np.nan, readings)  # the detectors re-learn through a step
         else:
@@ -181,12 +199,19 @@ class DetectorBank:
                 limits,
             )
             if screened is not None and screened.events:
-                faults = qc_anomalies(screened, stations, station_ids, self._names)
+                faults += qc_anomalies(screened, stations, station_ids, self._names)
+            if faults:
                 anomalies = sorted(anomalies + faults, key=lambda a: a.observed_at)
+        if suspect is not None and suspect.any():
+            held_back = np.zeros((n, n_vars), dtype=bool)
+            held_back[plan.by_station] = suspect
+        else:
+            held_back = None
         if not want_scores:
-            return DetectionResult(anomalies, None)
+            return DetectionResult(anomalies, None, suspect=held_back)
         statistics = in_frame_order(stats[: len(DETECTORS)], rows, n)
-        return DetectionResult(anomalies, score_arrays(stats, tails, limits, rows, n), statistics)
+        scores = score_arrays(stats, tails, limits, rows, n)
+        return DetectionResult(anomalies, scores, statistics, held_back)
 
     def _run_rounds(
         self,

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
+from pipeline.detectors.consistency import CONSISTENCY_DETECTORS
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.settings import QcSettings
 from pipeline.variables import VariableSpec
 
-QC_DETECTORS = ("spike", "step")
+QC_DETECTORS = ("spike", "step", *CONSISTENCY_DETECTORS)
 """The sensor faults quality control reports, as an anomaly's ``detector``."""
 
 (

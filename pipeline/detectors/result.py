@@ -30,6 +30,9 @@ class DetectionResult:
     scores: dict[str, np.ndarray] | None
     statistics: dict[str, np.ndarray] | None = None
     """The detectors' statistics, as ``scores`` is laid out (with ``want_scores``)."""
+    suspect: np.ndarray | None = None
+    """(n, V) in the frame's order: the readings quality control held back from every
+    detector and rule (their QC flag); None when there were none."""
 
 
 def anomalies_from(

@@ -33,8 +33,16 @@ RULE_WORDS = {
     "frozen_sensor": "sensor frozen (maintenance), repeated",
     "sensor_step": "sensor step (maintenance) of",
     "repeated_spikes": "sensor spiking (maintenance), spikes:",
+    "implausible_readings": "readings impossible at this station (maintenance):",
+    "inconsistent_readings": "readings inconsistent with each other (maintenance):",
 }
-COUNT_UNITS = {"no_data": "s", "frozen_sensor": "readings", "repeated_spikes": ""}
+COUNT_UNITS = {
+    "no_data": "s",
+    "frozen_sensor": "readings",
+    "repeated_spikes": "",
+    "implausible_readings": "",
+    "inconsistent_readings": "",
+}
 """Rules whose quantity is not in the variable's unit, and the unit it is in."""
 
 EVENT_NAMESPACE = uuid.UUID("21b4f6f6-2a3e-4069-918e-f6d1e0d5840b")

@@ -104,7 +104,8 @@ class StationClimate:
     def of(cls, stations: Sequence[Station], seed: int) -> StationClimate:
         keys = np.array([name_key(s.station_id) for s in stations], dtype=np.uint64)
         lat = np.array([s.latitude for s in stations], dtype=np.float64)
-        elevation = np.array([s.elevation_m for s in stations], dtype=np.float64)
+        # A station of unknown height is simulated at sea level.
+        elevation = np.nan_to_num(np.array([s.elevation_m for s in stations], dtype=np.float64))
         abs_lat = np.abs(lat)
         north = lat >= 0
         draw = Draws(seed, keys)
