@@ -88,6 +88,10 @@ class StuckSettings(Strict):
     enabled: bool = True
     samples: PositiveInt = 15
     min_hours: NonNegative = 24.0  # and frozen for at least this long
+    # A bounded variable resting at its bound (humidity at 100 % in fog, wind at 0 m/s in a
+    # calm), and a vane while the wind is calm, is frozen only after this long: fog and calm
+    # last hours, a wet humidity sensor or a seized anemometer days.
+    bound_hours: NonNegative = 72.0
     thresholds: dict[str, Positive] = {}
 
 

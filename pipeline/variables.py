@@ -120,6 +120,10 @@ class VariableSpec:
             )
 
 
+# The standard variables some checks pair up by name (consistency, a vane in a calm).
+STATION_PRESSURE, SEA_LEVEL_PRESSURE = "pressure_hpa", "pressure_msl_hpa"
+VANE, ANEMOMETER = "wind_dir_deg", "wind_speed_ms"
+
 SEA_LEVEL_RANGE_HPA = (850.0, 1090.0)
 """Mean sea-level pressure ever observed lies within this (870 and 1084.8 hPa on record);
 station pressure at a known height is checked against it reduced to that height."""

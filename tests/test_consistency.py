@@ -119,3 +119,20 @@ def test_a_gust_sensor_stuck_low_under_a_gale_is_no_gust_warning_but_maintenance
     assert ("inconsistent", "wind_speed_ms") in kinds
     maintenance = [a for a in outcome.alerts if a.rule == INCONSISTENT]
     assert maintenance and all(a.severity == "advisory" for a in maintenance)
+
+
+def test_a_long_inconsistent_spell_is_no_gap_and_leaves_no_stale_baseline():
+    rng = np.random.default_rng(3)
+    n = 400  # 10-minute readings, 66 hours
+    hours = np.arange(n) / 6.0
+    station = 980.0 + 0.8 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 0.03, n)
+    sea_level = station / math.exp(-300 / 8400)
+    sea_level[150:230] += 25.0  # a sea-level reduction gone wrong for 13 hours
+    result = run({"pressure_hpa": station, "pressure_msl_hpa": sea_level}, 300.0)
+    kinds = {(a.detector, a.variable) for a in result.anomalies}
+    assert ("inconsistent", "pressure_hpa") in kinds
+    assert ("inconsistent", "pressure_msl_hpa") in kinds
+    others = {kind for kind in kinds if kind[0] not in ("inconsistent", "step", "spike")}
+    assert not others  # no gap when it ends, no EWMA on a 13-hour-old baseline
+    assert result.suspect is not None
+    assert result.suspect[150:230].all(axis=0)[[NAMES.index("pressure_hpa")]].all()

@@ -85,3 +85,29 @@ def test_spikes_make_a_maintenance_alert_only_when_they_repeat(tmp_path):
     assert spiking and spiking[0].variable == "temperature_c" and spiking[0].quantity == 3
     assert spiking[0].opened_at == T0 + 80 * HOUR
     assert not [a for a in three if a.rule in WEATHER]
+
+
+def test_a_vane_still_through_a_calm_day_is_no_fault_but_frozen_after_three_is(tmp_path):
+    def calm(h: int, values: dict) -> None:
+        if 100 <= h < 140:  # a 40-hour calm: the vane rests where the wind left it
+            values["wind_speed_ms"], values["wind_dir_deg"] = 0.0, 270.0
+
+    assert not [a for a in alerts_of(hourly(200, calm), tmp_path) if a.rule == FROZEN]
+
+    def seized(h: int, values: dict) -> None:
+        if h >= 100:  # a seized anemometer reads calm, and the vane rests, for days
+            values["wind_speed_ms"], values["wind_dir_deg"] = 0.0, 270.0
+
+    frozen = [a for a in alerts_of(hourly(200, seized), tmp_path / "b") if a.rule == FROZEN]
+    assert {a.variable for a in frozen} == {"wind_speed_ms", "wind_dir_deg"}
+    # After stuck.bound_hours (72 h) at the bound, not after stuck.min_hours (24 h).
+    assert all(T0 + 172 * HOUR <= a.opened_at <= T0 + 176 * HOUR for a in frozen)
+
+
+def test_humidity_pinned_at_100_percent_for_days_is_a_frozen_sensor(tmp_path):
+    def wet(h: int, values: dict) -> None:
+        values["humidity_pct"] = 100.0 if h >= 50 else float(70 + 10 * math.sin(h / 3.0))
+
+    frozen = [a for a in alerts_of(hourly(150, wet), tmp_path) if a.rule == FROZEN]
+    assert [a.variable for a in frozen if a.last_transition == "opened"] == ["humidity_pct"]
+    assert T0 + 122 * HOUR <= frozen[0].opened_at <= T0 + 126 * HOUR

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.anomaly import Anomaly
+from pipeline.detectors.consistency import partners
 from pipeline.detectors.quality import QC_DETECTORS
 from pipeline.events import event_key
+from pipeline.settings import QcSettings
 from pipeline.simulator import LabelledEvent
 
 WEATHER_RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
+DEFAULT_QC = QcSettings()  # the pairs the evaluation's runs check (it runs the defaults)
 SENSOR_CHECKS = frozenset({*QC_DETECTORS, "stuck", "gap", "no_data"})
 WARNING_KINDS = frozenset({"frontal_passage", "squall", "pressure_fall"})
 """Weather a rule is there to warn of: only a rule's anomaly counts as detecting it."""
@@ -146,9 +149,14 @@ def f1(precision: float, recall: float) -> float:
 
 
 def explains(event: LabelledEvent, anomaly: Anomaly, grace: float) -> bool:
+    """Whether ``event`` caused ``anomaly``: at its station and variable, while it lasted or
+    within ``grace`` after. An inconsistent pair is the fault of either of its readings."""
+    variables = {"*", anomaly.variable}
+    if anomaly.detector == "inconsistent":
+        variables |= partners(anomaly.variable, DEFAULT_QC)
     return (
         event.station_id == anomaly.station_id
-        and event.variable in ("*", anomaly.variable)
+        and event.variable in variables
         and event.start <= anomaly.observed_at <= event.end + grace
     )
 

@@ -18,6 +18,7 @@ from pipeline.anomaly import Anomaly
 from pipeline.detectors.consistency import ConsistencyCheck
 from pipeline.detectors.diurnal import DiurnalProfile
 from pipeline.detectors.edges import gate
+from pipeline.detectors.holds import LongHolds
 from pipeline.detectors.layout import (
     CALIBRATED,
     CUSUM,
@@ -55,7 +56,7 @@ from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
 from pipeline.detectors.windows import N_BUCKETS
 from pipeline.frame import ObservationFrame
 from pipeline.settings import DetectorSettings, RuleSettings
-from pipeline.variables import VariableSpec
+from pipeline.variables import ANEMOMETER, VANE, VariableSpec
 
 
 class DetectorBank:
@@ -77,6 +78,14 @@ class DetectorBank:
         self._table = ThresholdTable(self.variables, detectors, rules)
         self._constants = StatisticalConstants.build(self.variables, detectors)
         self._min_flat_s = detectors.stuck.min_hours * 3600.0
+        self._bound_flat_s = max(detectors.stuck.bound_hours, detectors.stuck.min_hours) * 3600.0
+        # A vane does not turn in a calm: it rests while the anemometer rests at 0 m/s.
+        names = list(self._names)
+        self._vane = (
+            (names.index(VANE), names.index(ANEMOMETER))
+            if VANE in names and ANEMOMETER in names
+            else None
+        )
         self._wide = self._constants
         self._rules = RuleStatistics(self.variables, rules, capacity=0)
         # After a sensor step the rules see nothing of the series until the old level has left
@@ -87,6 +96,7 @@ class DetectorBank:
         ) * (1.0 + 2.0 / N_BUCKETS)
         self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
         self._consistency = ConsistencyCheck(self.variables, detectors.qc)
+        self._holds = LongHolds(len(self.variables), detectors.max_gap_s)
         self._diurnal = DiurnalProfile(
             self.variables, detectors.diurnal, min_spacing_s=detectors.ewma.baseline_lam * 3600.0
         )
@@ -136,6 +146,7 @@ class DetectorBank:
         plan = plan_rounds(station, observed_at, self._last_seen)
         rows = plan.by_station
         stations, times, readings = station[rows], observed_at[rows], values[rows]
+        present = ~np.isnan(readings)  # what the sensors reported, held back or not
         if rows.shape[0]:
             ends = np.append(plan.starts[1:], rows.shape[0]) - 1
             self._last_seen[stations[ends]] = times[ends]
@@ -171,6 +182,7 @@ class DetectorBank:
             seen = seen[order]
 
         # From here on, round order. The rounds write every other row of the statistics.
+        stations_sorted, times_sorted = stations, times
         rows, stations, times = rows[order], stations[order], times[order]
         readings = readings[order]
         stats = np.empty((N_STATS, rows.shape[0], n_vars))
@@ -180,10 +192,24 @@ class DetectorBank:
         triggered = np.zeros((len(DETECTORS), rows.shape[0], n_vars), dtype=bool)
         tails = np.full((len(CALIBRATED), rows.shape[0], n_vars), np.nan)
         restart = screened.restart if screened is not None else None
-        if seen is None:
-            self._run_rounds(plan, times, readings, stats, triggered, limits, tails, restart)
-        else:
-            self._run_rounds(plan, times, seen, stats, triggered, limits, tails, restart, readings)
+        after_hold = self._holds.restarts(
+            stations_sorted, times_sorted, present, suspect, plan.starts
+        )
+        if after_hold is not None:
+            restart = after_hold[order] if restart is None else restart | after_hold[order]
+        held_rounds = None if suspect is None else suspect[order]
+        self._run_rounds(
+            plan,
+            times,
+            readings if seen is None else seen,
+            stats,
+            triggered,
+            limits,
+            tails,
+            restart,
+            None if seen is None else readings,
+            held_rounds,
+        )
 
         anomalies = []
         if emit:
@@ -224,12 +250,15 @@ class DetectorBank:
         tails: np.ndarray,
         restart: np.ndarray | None = None,
         raw: np.ndarray | None = None,
+        held: np.ndarray | None = None,
     ) -> None:
         """Run the rounds of a batch (arrays in round order) on a work copy of the state.
         ``tails`` (calibrated detectors, n, V) receives each statistic's ``u`` (see
         :mod:`~pipeline.detectors.calibration`). ``restart`` (n, V): series whose state starts
         again at that reading (a sensor step). ``raw``: the readings as measured, where
-        ``readings`` have had the daily profile taken out."""
+        ``readings`` have had the daily profile taken out. ``held`` (n, V): readings quality
+        control held back (NaN in ``readings``): no detector sees them, but the sensor did
+        report, so its series is not silent (no gap, no restart, no no-data alert)."""
         ranked, bounds = plan.ranked, plan.bounds
         n_ranked, n_vars = ranked.shape[0], len(self.variables)
         if self._wide.resolution.shape[0] < n_ranked:
@@ -255,9 +284,13 @@ class DetectorBank:
         resting_all = (measured <= constants.rest_floor[:1]) | (
             measured >= constants.rest_ceiling[:1]
         )
+        if self._vane is not None:
+            vane, anemometer = self._vane
+            resting_all[:, vane] |= measured[:, anemometer] <= constants.rest_floor[0, anemometer]
         any_missing = _rounds_with(missing_all, bounds)
         any_resting = _rounds_with(resting_all, bounds)
         any_restart = _rounds_with(restart, bounds)
+        any_held = _rounds_with(held, bounds)
         with np.errstate(divide="ignore", invalid="ignore"):
             for r, (start, stop) in enumerate(
                 zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
@@ -296,9 +329,21 @@ class DetectorBank:
                 if where_missing is not None:
                     round_stats[:, where_missing[0], where_missing[1]] = np.nan
                     state[:, where_missing[0], where_missing[1]] = saved
+                if any_held[r]:
+                    assert held is not None
+                    reported = np.nonzero(held[start:stop])
+                    state[LAST_T, reported[0], reported[1]] = times[start + reported[0]]
                 calibrate(state, round_stats, below[:, :m], tails[:, start:stop], gating[:, :m])
                 round_times = wide_times[start:stop]
-                hold_short_runs(state, round_times, gating[:, :m], below[:, :m], min_flat)
+                hold_short_runs(
+                    state,
+                    round_times,
+                    gating[:, :m],
+                    below[:, :m],
+                    min_flat,
+                    resting_all[start:stop] if any_resting[r] else None,
+                    self._bound_flat_s,
+                )
                 gate(
                     levels[:, :m], gating[:, :m], triggered[:, start:stop], wide_limits, round_stats
                 )
@@ -315,6 +360,7 @@ class DetectorBank:
         self._last_seen = self._last_seen[kept]
         self._rules.windows.keep_stations(kept)
         self._qc.keep_stations(kept)
+        self._holds.keep_stations(kept)
         self._diurnal.keep_stations(kept)
 
     def _ensure_capacity(self, n_stations: int) -> None:
@@ -333,6 +379,7 @@ class DetectorBank:
         self._last_seen = np.concatenate([self._last_seen, np.full(extra, -np.inf)])
         self._rules.windows.grow(grown)
         self._qc.grow(extra)
+        self._holds.grow(extra)
         self._diurnal.grow(extra)
 
     # -- state for the console -----------------------------------------------------------------
@@ -394,6 +441,7 @@ class DetectorBank:
         self._last_seen[station_index] = -np.inf
         self._rules.windows.reset_station(station_index)
         self._qc.reset_station(station_index)
+        self._holds.reset_station(station_index)
         self._diurnal.reset_station(station_index)
 
     # -- thresholds ----------------------------------------------------------------------------

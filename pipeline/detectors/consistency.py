@@ -28,12 +28,15 @@ import numpy as np
 
 from pipeline.anomaly import Anomaly
 from pipeline.settings import QcSettings
-from pipeline.variables import SEA_LEVEL_RANGE_HPA, VariableSpec
+from pipeline.variables import (
+    SEA_LEVEL_PRESSURE,
+    SEA_LEVEL_RANGE_HPA,
+    STATION_PRESSURE,
+    VariableSpec,
+)
 
 CONSISTENCY_DETECTORS = ("implausible", "inconsistent")
 """The sensor faults these checks report, as an anomaly's ``detector``."""
-
-STATION_PRESSURE, SEA_LEVEL_PRESSURE = "pressure_hpa", "pressure_msl_hpa"
 
 _G_OVER_R = 9.80665 / 287.05  # K/m: gravity over the gas constant of dry air
 COLD_COLUMN_K, HOT_COLUMN_K = 220.0, 330.0
@@ -52,6 +55,14 @@ def station_pressure_range(elevation_m: np.ndarray) -> tuple[np.ndarray, np.ndar
     """(lowest, highest) plausible station pressure in hPa at each elevation (NaN: unknown)."""
     low, high = column_ratio_range(elevation_m)
     return SEA_LEVEL_RANGE_HPA[0] * low, SEA_LEVEL_RANGE_HPA[1] * high
+
+
+def partners(variable: str, settings: QcSettings) -> set[str]:
+    """The variables an ``inconsistent`` reading of ``variable`` may be the fault of: those it
+    is checked against (either reading of a pair may be the wrong one)."""
+    pairs = [(p.lower, p.upper) for p in settings.ordered]
+    pairs.append((STATION_PRESSURE, SEA_LEVEL_PRESSURE))
+    return {b for a, b in pairs if a == variable} | {a for a, b in pairs if b == variable}
 
 
 @dataclass(slots=True)

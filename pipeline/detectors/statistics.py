@@ -27,8 +27,8 @@ computes:
 * the stuck-sensor count: consecutive readings within half a resolution step of the previous
   (and since when: a run shorter than ``stuck.min_hours`` does not alarm, see
   :func:`hold_short_runs`),
-  not counted while a ``bounded`` variable rests at its minimum or maximum (humidity at 100 %
-  in fog, wind at 0 m/s in a calm).
+  where a ``bounded`` variable resting at its minimum or maximum (humidity at 100 % in fog,
+  wind at 0 m/s in a calm), and a vane in a calm, must stay so for ``stuck.bound_hours``.
 
 The sample standard deviations are floored at the variable's resolution (see
 :class:`~pipeline.variables.VariableSpec`). A series whose spacing exceeds ``max_gap_s``
@@ -315,8 +315,6 @@ def advance(
     repeats = s[REPEATS]
     repeats += 1.0
     flat = np.abs(raw - last) < c.half_resolution[:m]
-    flat &= raw > c.rest_floor[:m]
-    flat &= raw < c.rest_ceiling[:m]
     repeats *= flat
     stats[STUCK] = repeats
     np.copyto(s[FLAT_SINCE], s[LAST_T], where=repeats == 1.0)  # the run began at the last one
@@ -328,13 +326,21 @@ def advance(
 
 
 def hold_short_runs(
-    state: np.ndarray, times: np.ndarray, gating: np.ndarray, below: np.ndarray, min_flat_s: float
+    state: np.ndarray,
+    times: np.ndarray,
+    gating: np.ndarray,
+    below: np.ndarray,
+    min_flat_s: float,
+    resting: np.ndarray | None = None,
+    bound_flat_s: float = 0.0,
 ) -> None:
     """A run of repeats shorter than ``min_flat_s`` is held just below the stuck threshold
     in ``gating``: on real hourly records a whole-degree thermometer, a whole-hPa barometer
     or a vane in a steady wind sat on one value for 15 to 20 hours several times a year,
-    while a sensor that has failed stays frozen for days."""
-    young = times - state[FLAT_SINCE] < min_flat_s
+    while a sensor that has failed stays frozen for days. Where ``resting`` (at a bound, or
+    a vane in a calm), ``bound_flat_s`` instead."""
+    least = min_flat_s if resting is None else np.where(resting, bound_flat_s, min_flat_s)
+    young = times - state[FLAT_SINCE] < least
     np.copyto(gating[STUCK], np.minimum(gating[STUCK], below[STUCK]), where=young)
 
 
