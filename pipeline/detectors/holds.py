@@ -1,15 +1,69 @@
-"""A series quality control held back for long starts again, as after a silence that long.
+"""Runs of flagged readings per series, and what a long hold means for the detectors.
 
 A held reading is no gap: the sensor reported, so its series is not silent (the bank moves its
 last-reading time on). But its detectors learnt nothing while it was held, and a baseline
 hours old would take the first sound reading after an inconsistent spell for an anomaly. So
 the first sound reading after a hold longer than ``max_gap_s`` restarts its series' detectors,
 as the first reading after a silence that long does.
+
+Both this and the consistency check's one-report-per-run need, per series, where a run of
+flagged readings starts and when; :func:`runs` finds that for a whole batch at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(slots=True)
+class Runs:
+    """Of one column's present readings (``rows``, (station, time) order): ``start``, where a
+    run of flagged readings begins; ``began``, for each flagged reading, when its run began;
+    ``after``, the sound readings that end a run, and ``ended_began`` when that run began."""
+
+    rows: np.ndarray
+    start: np.ndarray
+    began: np.ndarray
+    after: np.ndarray
+    ended_began: np.ndarray
+
+
+def runs(
+    stations: np.ndarray,
+    times: np.ndarray,
+    flagged: np.ndarray,
+    present: np.ndarray,
+    since: np.ndarray,
+) -> Runs:
+    """Runs of ``flagged`` among the ``present`` readings of one column, (station, time) order.
+    ``since`` (stations,): when each station's run open at the batch's start began (NaN: none);
+    it is updated to what is open at the batch's end."""
+    rows = np.flatnonzero(present)
+    f, at, t = flagged[rows], stations[rows], times[rows]
+    n = rows.shape[0]
+    first = np.ones(n, dtype=bool)
+    np.not_equal(at[1:], at[:-1], out=first[1:])
+    carried = since[at]
+    before = np.zeros(n, dtype=bool)  # the previous present reading of the station is flagged
+    before[1:] = f[:-1]
+    before[first] = ~np.isnan(carried[first])
+    start = f & ~before
+    # When each flagged reading's run began: forward-filled from its start (or the carry-in).
+    known = np.where(start, t, np.where(first & f, carried, np.nan))
+    anchor = np.where(~np.isnan(known), np.arange(n), 0)
+    np.maximum.accumulate(anchor, out=anchor)
+    began = np.where(f, known[anchor], np.nan)
+    after = ~f & before
+    previous = np.empty(n)
+    previous[0:1] = np.nan
+    previous[1:] = began[:-1]
+    ended_began = np.where(first, carried, previous)[after]
+    last = np.ones(n, dtype=bool)
+    np.not_equal(at[1:], at[:-1], out=last[:-1])
+    since[at[last]] = began[last]
+    return Runs(rows, start, began, after, ended_began)
 
 
 class LongHolds:
@@ -37,26 +91,18 @@ class LongHolds:
         """(n, V) in (station, time) order: the sound readings that end a hold longer than
         ``max_gap_s`` (None when none do). ``present``: readings the sensor reported;
         ``held``: those held back; ``starts``: each station's first row."""
-        holding = ~np.isnan(self.since[stations[starts]])  # (stations in batch, V)
+        holding = ~np.isnan(self.since[stations[starts]]).all(axis=0)  # per column
         if held is None and not holding.any():
             return None
-        restart = np.zeros(present.shape, dtype=bool)
-        ends = np.append(starts[1:], stations.shape[0])
-        held = np.zeros(present.shape, dtype=bool) if held is None else held
-        # Per station with anything held: rare, and short runs, so a loop over its readings.
-        touched = holding | np.logical_or.reduceat(held, starts, axis=0)
-        for k, column in zip(*np.nonzero(touched), strict=True):
-            station = int(stations[starts[k]])
-            since = self.since[station, column]
-            for row in range(int(starts[k]), int(ends[k])):
-                if not present[row, column]:
-                    continue
-                if held[row, column]:
-                    if np.isnan(since):
-                        since = times[row]
-                    continue
-                if not np.isnan(since) and times[row] - since > self.max_gap_s:
-                    restart[row, column] = True
-                since = np.nan
-            self.since[station, column] = since
-        return restart if restart.any() else None
+        restart = None
+        for column in np.flatnonzero(holding | (held.any(axis=0) if held is not None else False)):
+            flagged = held[:, column] if held is not None else np.zeros(stations.shape, bool)
+            found = runs(stations, times, flagged, present[:, column], self.since[:, column])
+            long = found.rows[found.after][
+                times[found.rows[found.after]] - found.ended_began > self.max_gap_s
+            ]
+            if long.shape[0]:
+                if restart is None:
+                    restart = np.zeros(present.shape, dtype=bool)
+                restart[long, column] = True
+        return restart
