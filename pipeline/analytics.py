@@ -276,7 +276,9 @@ class Analytics:
                 tell_listeners(self.alert_listeners, alert)
             ids = self.registry.ids
             holding = self.bank.holding_rules(ids) | self.persistence.holding(now)
-            holding |= self.maintenance.holding(now, self.bank.frozen_series(ids))
+            holding |= self.maintenance.holding(
+                now, self.bank.frozen_series(ids), self.bank.inconsistent_series(ids)
+            )
             holding |= {(a.station_id, a.detector, a.variable) for a in silent}
             for alert in self.alerts.settle(holding, now):
                 tell_listeners(self.alert_listeners, alert)

@@ -10,9 +10,10 @@ send, and the bell never rings for (it is not a warning):
 * ``sensor_step`` for ``window_hours`` after a level shift that did not recover (a sensor
   swapped, re-calibrated or broken: its readings may all be wrong by the step);
 * ``repeated_spikes`` while a series has had ``spikes`` or more spikes within ``window_hours``
-  (one glitch is a curiosity, a pattern is a loose connection); ``implausible_readings`` and
-  ``inconsistent_readings`` likewise, for readings impossible at the station's height or
-  beside the message's others (see :mod:`pipeline.detectors.consistency`).
+  (one glitch is a curiosity, a pattern is a loose connection);
+* ``implausible_readings`` and ``inconsistent_readings`` while a series' readings are
+  impossible at the station's height or beside the message's others (see
+  :mod:`pipeline.detectors.consistency`), cleared once they are sound again.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from pipeline.settings import SensorFaultSettings
 
 FROZEN, STEPPED, SPIKING = "frozen_sensor", "sensor_step", "repeated_spikes"
 IMPLAUSIBLE, INCONSISTENT = "implausible_readings", "inconsistent_readings"
-REPEATED = {"spike": SPIKING, "implausible": IMPLAUSIBLE, "inconsistent": INCONSISTENT}
+REPEATED = {"spike": SPIKING}
 """Faults a single one of which is a curiosity: the rule a pattern of them raises."""
-MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, *REPEATED.values()})
+WHILE_HELD = {"implausible": IMPLAUSIBLE, "inconsistent": INCONSISTENT}
+"""Faults that are a condition while their run of readings lasts: the rule it holds."""
+MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, *REPEATED.values(), *WHILE_HELD.values()})
 
 Series = tuple[str, str]  # (station id, variable)
 
@@ -51,6 +54,8 @@ class SensorFaultWatch:
             series = (anomaly.station_id, anomaly.variable)
             if anomaly.detector == "stuck":
                 raised.append(_condition(anomaly, FROZEN, anomaly.statistic))
+            elif anomaly.detector in WHILE_HELD:
+                raised.append(_condition(anomaly, WHILE_HELD[anomaly.detector], anomaly.statistic))
             elif anomaly.detector == "step":
                 self._steps[series] = anomaly.observed_at
                 raised.append(_condition(anomaly, STEPPED, anomaly.quantity or 0.0))
@@ -63,12 +68,17 @@ class SensorFaultWatch:
                     raised.append(_condition(anomaly, rule, float(len(times))))
         return raised
 
-    def holding(self, now: float, frozen: set[Series]) -> set[tuple[str, str, str]]:
+    def holding(
+        self, now: float, frozen: set[Series], faulty: set[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
         """(station, rule, variable) of every maintenance condition that still holds at
-        ``now``; ``frozen``: the series whose stuck check holds (the detector bank knows)."""
+        ``now``; ``frozen``: the series whose stuck check holds, ``faulty``: (station,
+        detector, variable) of the runs of implausible or inconsistent readings open (the
+        detector bank knows both)."""
         if not self.enabled:
             return set()
         held = {(station, FROZEN, variable) for station, variable in frozen}
+        held |= {(station, WHILE_HELD[kind], variable) for station, kind, variable in faulty}
         for (station, variable), when in list(self._steps.items()):
             if when >= now - self.window_s:
                 held.add((station, STEPPED, variable))

@@ -157,7 +157,7 @@ class DetectorBank:
             # Readings impossible at their station or beside their message's others first:
             # withheld from everything after, the step test included (they are no "last good").
             heights = np.asarray(elevations, dtype=np.float64)
-            inconsistent = self._consistency.check(stations, readings, heights)
+            inconsistent = self._consistency.check(stations, times, readings, heights)
             if inconsistent is not None:
                 suspect = inconsistent.held
                 readings = np.where(suspect, np.nan, readings)
@@ -361,6 +361,7 @@ class DetectorBank:
         self._rules.windows.keep_stations(kept)
         self._qc.keep_stations(kept)
         self._holds.keep_stations(kept)
+        self._consistency.keep_stations(kept)
         self._diurnal.keep_stations(kept)
 
     def _ensure_capacity(self, n_stations: int) -> None:
@@ -380,6 +381,7 @@ class DetectorBank:
         self._rules.windows.grow(grown)
         self._qc.grow(extra)
         self._holds.grow(extra)
+        self._consistency.grow(extra)
         self._diurnal.grow(extra)
 
     # -- state for the console -----------------------------------------------------------------
@@ -407,6 +409,15 @@ class DetectorBank:
         return {
             (station_ids[s], self._names[c])
             for s, c in zip(station.tolist(), column.tolist(), strict=True)
+        }
+
+    def inconsistent_series(self, station_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+        """(station id, detector, variable) of every run of implausible or inconsistent
+        readings open now."""
+        n = min(len(station_ids), self._state.shape[0])
+        return {
+            (station_ids[s], detector, self._names[c])
+            for s, c, detector in self._consistency.holding(n)
         }
 
     def watched_series(self, n_stations: int) -> np.ndarray:
@@ -442,6 +453,7 @@ class DetectorBank:
         self._rules.windows.reset_station(station_index)
         self._qc.reset_station(station_index)
         self._holds.reset_station(station_index)
+        self._consistency.reset_station(station_index)
         self._diurnal.reset_station(station_index)
 
     # -- thresholds ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
+from pipeline.detectors.holds import runs
 from pipeline.settings import QcSettings
 from pipeline.variables import (
     SEA_LEVEL_PRESSURE,
@@ -108,7 +109,7 @@ class _Found:
     def __init__(self, readings: np.ndarray) -> None:
         self.readings = readings
         self.held: np.ndarray | None = None
-        self.events: list[tuple[int, int, str, float, float, float]] = []
+        self.reports: list[tuple[np.ndarray, int, str, np.ndarray, np.ndarray]] = []
 
     def report(
         self, rows: np.ndarray, column: int, detector: str, stat: np.ndarray, allowed: np.ndarray
@@ -116,13 +117,30 @@ class _Found:
         if self.held is None:
             self.held = np.zeros(self.readings.shape, dtype=bool)
         self.held[rows, column] = True
-        values = self.readings[rows, column].tolist()
-        for found in zip(rows.tolist(), values, stat.tolist(), allowed.tolist(), strict=True):
-            row, value, s, a = found
-            self.events.append((row, column, detector, value, s, a))
+        self.reports.append((rows, column, detector, stat, allowed))
+
+    def events(self, told: np.ndarray) -> list[tuple[int, int, str, float, float, float]]:
+        """The reports of the readings ``told`` (n, V) marks."""
+        events = []
+        for rows, column, detector, stat, allowed in self.reports:
+            keep = told[rows, column]
+            kept = rows[keep]
+            values = self.readings[kept, column].tolist()
+            for row, value, s, a in zip(
+                kept.tolist(), values, stat[keep].tolist(), allowed[keep].tolist(), strict=True
+            ):
+                events.append((row, column, detector, value, s, a))
+        return events
+
+
+DETECTOR_CODES = {name: code for code, name in enumerate(CONSISTENCY_DETECTORS, start=1)}
 
 
 class ConsistencyCheck:
+    """The checks, with per series the run of flagged readings it is in: a run is reported
+    once, at its first reading (as a spike or a step is), and is a condition while it lasts
+    (:meth:`holding`: the maintenance alert of its kind stays open)."""
+
     def __init__(self, variables: Sequence[VariableSpec], settings: QcSettings) -> None:
         names = [v.name for v in variables]
         self.enabled = settings.enabled
@@ -133,16 +151,39 @@ class ConsistencyCheck:
         ]
         self.station = names.index(STATION_PRESSURE) if STATION_PRESSURE in names else None
         self.sea_level = names.index(SEA_LEVEL_PRESSURE) if SEA_LEVEL_PRESSURE in names else None
+        self.since = np.empty((0, len(names)))  # when each series' current run began; NaN: none
+        self.kind = np.zeros((0, len(names)), dtype=np.int8)  # its DETECTOR_CODES
 
     @property
     def active(self) -> bool:
         return self.enabled and (bool(self.pairs) or self.station is not None)
 
+    def grow(self, extra: int) -> None:
+        self.since = np.concatenate([self.since, np.full((extra, self.since.shape[1]), np.nan)])
+        self.kind = np.concatenate([self.kind, np.zeros((extra, self.kind.shape[1]), np.int8)])
+
+    def keep_stations(self, kept: np.ndarray) -> None:
+        kept = kept[kept < self.since.shape[0]]
+        self.since, self.kind = self.since[kept], self.kind[kept]
+
+    def reset_station(self, station: int) -> None:
+        self.since[station], self.kind[station] = np.nan, 0
+
+    def holding(self, n_stations: int) -> list[tuple[int, int, str]]:
+        """(station, column, detector) of every run open now."""
+        station, column = np.nonzero(~np.isnan(self.since[:n_stations]))
+        kinds = self.kind[station, column].tolist()
+        return [
+            (s, c, CONSISTENCY_DETECTORS[k - 1])
+            for s, c, k in zip(station.tolist(), column.tolist(), kinds, strict=True)
+        ]
+
     def check(
-        self, stations: np.ndarray, readings: np.ndarray, elevations: np.ndarray
+        self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray, elevations: np.ndarray
     ) -> Inconsistencies | None:
-        """Check a batch (``elevations`` per station index, NaN where unknown); None when
-        every reading is consistent (the common case costs no copies)."""
+        """Check a batch ((station, time) order; ``elevations`` per station index, NaN where
+        unknown); None when every reading is consistent and no run ends (the common case
+        costs no copies)."""
         found = _Found(readings)
         with np.errstate(invalid="ignore"):
             for lower, upper, tolerance in self.pairs:
@@ -154,7 +195,20 @@ class ConsistencyCheck:
                     found.report(rows, upper, "inconsistent", stat, allowed)
             if self.station is not None and elevations.shape[0]:
                 self._check_pressure(stations, readings, elevations, found)
-        return None if found.held is None else Inconsistencies(found.held, found.events)
+        if found.held is None and np.isnan(self.since).all():
+            return None
+        held = found.held if found.held is not None else np.zeros(readings.shape, dtype=bool)
+        told = np.zeros(readings.shape, dtype=bool)
+        for column in np.flatnonzero(held.any(axis=0) | ~np.isnan(self.since).all(axis=0)):
+            present = ~np.isnan(readings[:, column])
+            run = runs(stations, times, held[:, column], present, self.since[:, column])
+            told[run.rows[run.start], column] = True
+        events = found.events(told)
+        for row, column, detector, *_ in events:
+            self.kind[stations[row], column] = DETECTOR_CODES[detector]
+        if found.held is None:
+            return None
+        return Inconsistencies(found.held, events)
 
     def _check_pressure(
         self, stations: np.ndarray, readings: np.ndarray, elevations: np.ndarray, found: _Found
