@@ -28,3 +28,29 @@ class Anomaly(msgspec.Struct, kw_only=True):
     event_start: float | None = None
     """When the burst this anomaly belongs to began, if it is not the burst's first anomaly
     but a new peak of it (see :mod:`pipeline.events`): the log shows one row per burst."""
+
+
+def sensor_fault(
+    station_id: str,
+    variable: str,
+    value: float,
+    detector: str,
+    observed_at: float,
+    statistic: float,
+    threshold: float,
+) -> Anomaly:
+    """A sensor fault quality control found: never a weather severity. ``score`` is
+    ``statistic / (statistic + threshold)``, as the detectors' scores are (0.5 at the
+    threshold); ``quantity`` is the statistic (how far past what is possible)."""
+    total = statistic + threshold
+    return Anomaly(
+        station_id=station_id,
+        variable=variable,
+        value=float(value),
+        detector=detector,
+        score=float(statistic / total) if total > 0 else 1.0,
+        threshold=float(threshold),
+        observed_at=float(observed_at),
+        statistic=float(statistic),
+        quantity=float(statistic),
+    )

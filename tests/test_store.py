@@ -379,11 +379,17 @@ def test_a_station_without_a_position_is_stored_and_read_back_as_nan(store: Stor
     assert math.isnan(stored.latitude) and math.isnan(stored.elevation_m)
 
 
+def old_store(path: Path, version: int) -> sqlite3.Connection:
+    """A store file as an earlier version left it: its meta table; the caller adds the rest."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(version),))
+    return conn
+
+
 def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
     path = tmp_path / "v1.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    with old_store(path, 1) as conn:
         conn.execute(
             "CREATE TABLE stations (id INTEGER PRIMARY KEY, station_id TEXT NOT NULL UNIQUE,"
             " name TEXT NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,"
@@ -402,9 +408,7 @@ def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
 
 def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path):
     path = tmp_path / "v2.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    with old_store(path, 2) as conn:
         conn.execute(
             "CREATE TABLE anomalies (id INTEGER PRIMARY KEY, station_id TEXT NOT NULL,"
             " variable TEXT NOT NULL, value REAL, detector TEXT NOT NULL, score REAL,"
@@ -447,9 +451,7 @@ def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: 
 
 def test_a_version_3_store_gains_qc_flags_and_keeps_its_readings(tmp_path: Path):
     path = tmp_path / "v3.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    with old_store(path, 3) as conn:
         conn.execute(
             "CREATE TABLE observations (station INTEGER NOT NULL, observed_at REAL NOT NULL,"
             " source TEXT NOT NULL, temperature_c REAL, PRIMARY KEY (station, observed_at))"

@@ -146,7 +146,7 @@ class DetectorBank:
         plan = plan_rounds(station, observed_at, self._last_seen)
         rows = plan.by_station
         stations, times, readings = station[rows], observed_at[rows], values[rows]
-        present = ~np.isnan(readings)  # what the sensors reported, held back or not
+        measured = readings  # what the sensors reported, held back or not
         if rows.shape[0]:
             ends = np.append(plan.starts[1:], rows.shape[0]) - 1
             self._last_seen[stations[ends]] = times[ends]
@@ -156,8 +156,7 @@ class DetectorBank:
         if self._consistency.active:
             # Readings impossible at their station or beside their message's others first:
             # withheld from everything after, the step test included (they are no "last good").
-            heights = np.asarray(elevations, dtype=np.float64)
-            inconsistent = self._consistency.check(stations, times, readings, heights)
+            inconsistent = self._consistency.check(stations, times, readings, elevations)
             if inconsistent is not None:
                 suspect = inconsistent.held
                 readings = np.where(suspect, np.nan, readings)
@@ -193,7 +192,7 @@ class DetectorBank:
         tails = np.full((len(CALIBRATED), rows.shape[0], n_vars), np.nan)
         restart = screened.restart if screened is not None else None
         after_hold = self._holds.restarts(
-            stations_sorted, times_sorted, present, suspect, plan.starts
+            stations_sorted, times_sorted, measured, suspect, plan.starts
         )
         if after_hold is not None:
             restart = after_hold[order] if restart is None else restart | after_hold[order]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.anomaly import Anomaly
+from pipeline.anomaly import Anomaly, sensor_fault
 from pipeline.detectors.holds import runs
 from pipeline.settings import QcSettings
 from pipeline.variables import (
@@ -85,21 +85,12 @@ class Inconsistencies:
         names: Sequence[str],
     ) -> list[Anomaly]:
         """The readings reported, as sensor-fault anomalies (``stations``, ``times``: of the
-        readings checked). ``score`` is ``statistic / (statistic + threshold)``, as the
-        detectors' are (0.5 at the threshold)."""
+        readings checked)."""
         return [
-            Anomaly(
-                station_id=station_ids[int(stations[row])],
-                variable=names[column],
-                value=float(value),
-                detector=detector,
-                score=float(stat / (stat + allowed)) if stat + allowed > 0 else 1.0,
-                threshold=float(allowed),
-                observed_at=float(times[row]),
-                statistic=float(stat),
-                quantity=float(stat),
+            sensor_fault(
+                station_ids[int(stations[row])], names[column], value, detector, times[row], s, a
             )
-            for row, column, detector, value, stat, allowed in self.events
+            for row, column, detector, value, s, a in self.events
         ]
 
 
@@ -179,7 +170,11 @@ class ConsistencyCheck:
         ]
 
     def check(
-        self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray, elevations: np.ndarray
+        self,
+        stations: np.ndarray,
+        times: np.ndarray,
+        readings: np.ndarray,
+        elevations: Sequence[float],
     ) -> Inconsistencies | None:
         """Check a batch ((station, time) order; ``elevations`` per station index, NaN where
         unknown); None when every reading is consistent and no run ends (the common case
@@ -193,13 +188,15 @@ class ConsistencyCheck:
                     stat, allowed = excess[rows], np.full(rows.shape[0], tolerance)
                     found.report(rows, lower, "inconsistent", stat, allowed)
                     found.report(rows, upper, "inconsistent", stat, allowed)
-            if self.station is not None and elevations.shape[0]:
-                self._check_pressure(stations, readings, elevations, found)
-        if found.held is None and np.isnan(self.since).all():
+            if self.station is not None and len(elevations):
+                heights = np.asarray(elevations, dtype=np.float64)
+                self._check_pressure(stations, readings, heights, found)
+        open_runs = ~np.isnan(self.since).all(axis=0)  # per column
+        if found.held is None and not open_runs.any():
             return None
         held = found.held if found.held is not None else np.zeros(readings.shape, dtype=bool)
         told = np.zeros(readings.shape, dtype=bool)
-        for column in np.flatnonzero(held.any(axis=0) | ~np.isnan(self.since).all(axis=0)):
+        for column in np.flatnonzero(held.any(axis=0) | open_runs):
             present = ~np.isnan(readings[:, column])
             run = runs(stations, times, held[:, column], present, self.since[:, column])
             told[run.rows[run.start], column] = True

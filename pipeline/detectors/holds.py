@@ -84,25 +84,27 @@ class LongHolds:
         self,
         stations: np.ndarray,
         times: np.ndarray,
-        present: np.ndarray,
+        measured: np.ndarray,
         held: np.ndarray | None,
         starts: np.ndarray,
     ) -> np.ndarray | None:
         """(n, V) in (station, time) order: the sound readings that end a hold longer than
-        ``max_gap_s`` (None when none do). ``present``: readings the sensor reported;
-        ``held``: those held back; ``starts``: each station's first row."""
-        holding = ~np.isnan(self.since[stations[starts]]).all(axis=0)  # per column
-        if held is None and not holding.any():
+        ``max_gap_s`` (None when none do). ``measured``: the readings as the sensors reported
+        them (NaN: none); ``held``: those held back; ``starts``: each station's first row."""
+        touched = ~np.isnan(self.since[stations[starts]]).all(axis=0)  # per column
+        if held is None and not touched.any():
             return None
+        if held is None:
+            held = np.zeros(measured.shape, dtype=bool)
         restart = None
-        for column in np.flatnonzero(holding | (held.any(axis=0) if held is not None else False)):
-            flagged = held[:, column] if held is not None else np.zeros(stations.shape, bool)
-            found = runs(stations, times, flagged, present[:, column], self.since[:, column])
+        for column in np.flatnonzero(touched | held.any(axis=0)):
+            present = ~np.isnan(measured[:, column])
+            found = runs(stations, times, held[:, column], present, self.since[:, column])
             long = found.rows[found.after][
                 times[found.rows[found.after]] - found.ended_began > self.max_gap_s
             ]
             if long.shape[0]:
                 if restart is None:
-                    restart = np.zeros(present.shape, dtype=bool)
+                    restart = np.zeros(measured.shape, dtype=bool)
                 restart[long, column] = True
         return restart

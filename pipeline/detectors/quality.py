@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.anomaly import Anomaly
+from pipeline.anomaly import Anomaly, sensor_fault
 from pipeline.detectors.consistency import CONSISTENCY_DETECTORS
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.settings import QcSettings
@@ -266,20 +266,9 @@ def qc_anomalies(
     station_ids: Sequence[str],
     names: Sequence[str],
 ) -> list[Anomaly]:
-    """The spikes and steps of a batch as anomalies (``stations`` in round order): a sensor
-    fault, never a weather severity. ``score`` is ``jump / (jump + limit)``, as the detectors'
-    scores are (0.5 at the limit)."""
+    """The spikes and steps of a batch as anomalies (``stations`` in round order), scored by
+    the jump against the limit it went past."""
     return [
-        Anomaly(
-            station_id=station_ids[int(stations[row])],
-            variable=names[column],
-            value=float(value),
-            detector=kind,
-            score=float(jump / (jump + limit)),
-            threshold=float(limit),
-            observed_at=float(when),
-            statistic=float(jump),
-            quantity=float(jump),
-        )
+        sensor_fault(station_ids[int(stations[row])], names[column], value, kind, when, jump, limit)
         for row, column, kind, value, when, jump, limit in screened.events
     ]
