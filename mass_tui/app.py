@@ -30,7 +30,7 @@ from mass_tui.anomaly_filter import AnomalyFilter
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
-from mass_tui.threshold_settings import is_shared, setting_key, threshold_id
+from mass_tui.threshold_settings import change_threshold, setting_key, threshold_id
 from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
@@ -600,43 +600,23 @@ class MassApp(App[None]):
 
     def apply_threshold(self, threshold: Threshold, value: float) -> bool:
         """Apply at once to the running detectors, then save; True when it applied."""
-        targets = [threshold]
-        if is_shared(threshold):  # one setting: apply to every variable it covers
-            targets = [
-                t
-                for spec in self.variables
-                for t in self._thresholds(spec.name)
-                if (t.detector, t.parameter) == (threshold.detector, threshold.parameter)
-            ]
         try:
-            for target in targets:
-                self.pipeline.set_threshold(
-                    target.detector, target.parameter, target.variable, value
-                )
+            change = change_threshold(
+                self.loaded, self.pipeline, [v.name for v in self.variables], threshold, value
+            )
         except ValueError as exc:
             self.notify(str(exc), severity="warning")
             return False
-        key = setting_key(threshold)
         shown = self._threshold_value(self._find(threshold))
-        try:
-            save_settings(self.loaded.user_config, {key: value})
-        except ConfigSaveError as exc:
-            log.warning("%s", exc)
+        if change.problem:
+            saved = "saved, but" if change.saved else ""
             self.notify(
-                f"{key} = {shown} applies for this session only: {exc}",
-                severity="warning",
-                timeout=8,
-            )
-            return True
-        masked = self.loaded.overridden_by(key)
-        if masked:
-            self.notify(
-                f"{key} = {shown} saved, but {masked} also sets it and wins at the next start",
+                f"{change.key} = {shown} {saved} {change.problem}".replace("  ", " "),
                 severity="warning",
                 timeout=8,
             )
         else:
-            self.notify(f"{key} = {shown} (saved)", timeout=3)
+            self.notify(f"{change.key} = {shown} (saved)", timeout=3)
         return True
 
     def _find(self, threshold: Threshold) -> Threshold:

@@ -109,6 +109,10 @@ def _duration(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _http(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--http", metavar="HOST:PORT", help=f"serve {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mass-tui",
@@ -142,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     _source(headless)
     _demo(headless)
 
+    service = commands.add_parser(
+        "service",
+        help="run the pipeline day and night with notifications and an HTTP API; consoles "
+        "attach to it",
+    )
+    _common(service)
+    _duration(service)
+    _source(service)
+    _demo(service)
+    _http(service, "the API (default: service.http, 127.0.0.1:8765)")
+    service.add_argument(
+        "--log-stderr", action="store_true", help="log to stderr too (for journald)"
+    )
+
     produce = commands.add_parser(
         "produce", help="run a source and publish its observations to Kafka"
     )
@@ -150,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source(produce)
     _demo(produce)
     _broker(produce)
+    _http(produce, "/healthz and /metrics (default: none)")
 
     worker = commands.add_parser(
         "worker", help="a Kafka consumer-group member: detect, store, publish anomalies and alerts"
@@ -157,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(worker)
     _duration(worker)
     _broker(worker)
+    _http(worker, "/healthz and /metrics (default: none)")
 
     alerts = commands.add_parser("alerts", help="alert notifications")
     alert_commands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
@@ -237,14 +257,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(
             loaded.data_dir,
             loaded.settings.logging,
-            "mass-tui",
+            "mass-tui-service" if args.command == "service" else "mass-tui",
             secrets=[os.environ[k] for k in SECRET_VARIABLES if os.environ.get(k)],
             secret_urls=[webhook] if webhook else [],
+            to_stderr=getattr(args, "log_stderr", False),
         )
         if args.command == "headless":
             from mass_tui.headless import run_headless
 
             return run_headless(loaded, duration=args.duration)
+        if args.command == "service":
+            from mass_tui.service import run_service
+
+            return run_service(
+                loaded, duration=args.duration, http=args.http, reload=lambda: load(args)
+            )
         if args.command == "alerts":
             from mass_tui.alerts_test import run_alerts_test
 
@@ -252,11 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "produce":
             from mass_tui.produce import run_produce
 
-            return run_produce(loaded, duration=args.duration)
+            return run_produce(loaded, duration=args.duration, http=args.http)
         if args.command == "worker":
             from mass_tui.worker import run_worker
 
-            return run_worker(loaded, duration=args.duration)
+            return run_worker(loaded, duration=args.duration, http=args.http)
         if args.watch and loaded.settings.bus.kind != "kafka":
             print("mass-tui: --watch needs --bus kafka (or bus.kind = kafka)", file=sys.stderr)
             return 2

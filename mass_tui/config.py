@@ -62,6 +62,10 @@ class UiSettings(Strict):
     units: Literal["metric", "imperial"] = "metric"
 
 
+class ServiceSettings(Strict):
+    http: str = "127.0.0.1:8765"  # HOST:PORT of `mass-tui service`'s HTTP API
+
+
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_bytes: Positive = 2_000_000
@@ -84,6 +88,7 @@ class Settings(Strict):
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     weather: WeatherSettings = msgspec.field(default_factory=WeatherSettings)
     ui: UiSettings = msgspec.field(default_factory=UiSettings)
+    service: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
 

@@ -3,7 +3,6 @@ as JSON lines, a summary to stderr at exit; Ctrl-C stops it with everything flus
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -13,6 +12,7 @@ import msgspec
 
 from mass_tui.assemble import build_pipeline, open_store
 from mass_tui.config import LoadedSettings
+from mass_tui.run_loop import run_until_stopped
 from mass_tui.state_changes import ProblemTeller
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
@@ -70,7 +70,7 @@ class LineWriter:
             self.broken.set()
 
 
-def _report_source(pipeline: Pipeline, told: str) -> str:
+def _report_source(pipeline: Pipeline, told: str, name: str) -> str:
     """Say on stderr when the source's state changes (a failing API, a finished replay); the
     details are in the log. Returns the state now told."""
     if pipeline.source is None:
@@ -79,11 +79,11 @@ def _report_source(pipeline: Pipeline, told: str) -> str:
     # Retry countdowns change every second: compare the kind of state, not the number.
     kind = state.split(" ", 2)[:2]
     if kind != told.split(" ", 2)[:2] and state not in ("ok", "waiting"):
-        print(f"mass-tui headless: source {pipeline.source.name}: {state}", file=sys.stderr)
+        print(f"{name}: source {pipeline.source.name}: {state}", file=sys.stderr)
     return state
 
 
-def summary(pipeline: Pipeline, elapsed: float) -> tuple[str, bool]:
+def summary(pipeline: Pipeline, elapsed: float, name: str) -> tuple[str, bool]:
     """The exit summary, and whether the run was sound: nothing lost, the store sound.
 
     Every observation received is accounted for: stored, a duplicate, rejected (kept in the
@@ -98,7 +98,7 @@ def summary(pipeline: Pipeline, elapsed: float) -> tuple[str, bool]:
         f"{c.lost:,} lost",
     ]
     text = (
-        f"mass-tui headless: {', '.join(parts)}; {c.anomalies:,} anomalies; "
+        f"{name}: {', '.join(parts)}; {c.anomalies:,} anomalies; "
         f"{c.accepted:,} analysed in {elapsed:.1f} s "
         f"({c.accepted / elapsed if elapsed else 0:,.0f} obs/s)"
     )
@@ -121,25 +121,31 @@ def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     pipeline = build_pipeline(loaded, store=store)
     writer = LineWriter()
     pipeline.subscribe(anomalies=writer.anomaly, alerts=writer.alert)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
-    tell_problems = ProblemTeller("mass-tui headless")
+    watch = PipelineWatch(pipeline, "mass-tui headless")
     pipeline.start()
     try:
-        deadline = None if duration is None else started + duration
-        told = "ok"
-        while not stop.is_set() and not writer.broken.is_set() and not pipeline.finished():
-            told = _report_source(pipeline, told)
-            tell_problems(pipeline.problems())
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            stop.wait(0.2 if remaining is None else min(0.2, remaining))
-    except KeyboardInterrupt:
-        pass
+        run_until_stopped(
+            lambda: watch.step() and not writer.broken.is_set(), interval=0.2, duration=duration
+        )
     finally:
         pipeline.stop()
-    text, sound = summary(pipeline, time.monotonic() - started)
+    text, sound = summary(pipeline, time.monotonic() - started, "mass-tui headless")
     print(text, file=sys.stderr)
     return 0 if sound else 1
+
+
+class PipelineWatch:
+    """The step of a command running a pipeline: say on stderr when the source or the
+    pipeline's health changes; False once a finite source is played and stored."""
+
+    def __init__(self, pipeline: Pipeline, name: str) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self._told = "ok"
+        self._tell_problems = ProblemTeller(name)
+
+    def step(self) -> bool:
+        self._told = _report_source(self.pipeline, self._told, self.name)
+        self._tell_problems(self.pipeline.problems())
+        return not self.pipeline.finished()

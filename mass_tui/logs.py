@@ -82,10 +82,12 @@ def setup_logging(
     *,
     secrets: Sequence[str] = (),
     secret_urls: Sequence[str] = (),
+    to_stderr: bool = False,
 ) -> Path | None:
     """Log to ``data_dir/logs/<name>.log``; returns its path, or None if it cannot be written
     (then warnings go to stderr, which is what a headless run has). ``secrets`` (API keys,
-    tokens, passwords) and the path and query of ``secret_urls`` never reach a log line."""
+    tokens, passwords) and the path and query of ``secret_urls`` never reach a log line.
+    ``to_stderr``: every line to stderr as well, without a time stamp (journald adds one)."""
     root = logging.getLogger()
     root.setLevel(settings.level)
     for handler in list(root.handlers):
@@ -104,6 +106,11 @@ def setup_logging(
     handler.addFilter(RedactingFilter(secrets, secret_urls))
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
+    if to_stderr and path is not None:
+        echo = logging.StreamHandler(sys.stderr)
+        echo.addFilter(RedactingFilter(secrets, secret_urls))
+        echo.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(echo)
     if path is not None:
         _make_private(path.parent.glob(f"{path.name}.*"))
     return path

@@ -9,13 +9,13 @@ reason. State changes go to stderr, a summary at exit.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 
 from mass_tui.assemble import build_source, open_publisher
 from mass_tui.config import ConfigError, LoadedSettings
+from mass_tui.http.serve import serving_metrics
+from mass_tui.run_loop import run_until_stopped
 from mass_tui.state_changes import StateTeller
 from pipeline.clock import ObservedClock, SystemClock
 from pipeline.kafka.publisher import ObservationPublisher
@@ -36,32 +36,26 @@ class ProducerLoop:
         self.publisher = publisher
         self.accepted = 0
         self.dead_lettered = 0
-        self.stop = threading.Event()
         self.tell = StateTeller("mass-tui produce")
 
-    def run(self, deadline: float | None) -> None:
-        while not self.stop.is_set():
-            try:
-                batch = self.source.poll()
-                if batch:
-                    self.publisher.publish(batch)
-                    self.accepted += len(batch)
-                rejected = self.source.drain_rejections()
-                if rejected:
-                    self.publisher.dead_letter(
-                        [((r.station_id or "").encode(), r.payload.encode()) for r in rejected],
-                        "; ".join(sorted({r.reason for r in rejected}))[:1000],
-                    )
-                    self.dead_lettered += len(rejected)
-            except SpoolError as exc:  # a full disk: say so, keep polling, try again
-                _say(f"cannot spool: {exc}")
-            self._tell()
-            wait = self.source.poll_interval_s
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    return
-            self.stop.wait(wait)
+    def step(self) -> bool:
+        """One poll of the source, handed to the publisher (the run loop's step)."""
+        try:
+            batch = self.source.poll()
+            if batch:
+                self.publisher.publish(batch)
+                self.accepted += len(batch)
+            rejected = self.source.drain_rejections()
+            if rejected:
+                self.publisher.dead_letter(
+                    [((r.station_id or "").encode(), r.payload.encode()) for r in rejected],
+                    "; ".join(sorted({r.reason for r in rejected}))[:1000],
+                )
+                self.dead_lettered += len(rejected)
+        except SpoolError as exc:  # a full disk: say so, keep polling, try again
+            _say(f"cannot spool: {exc}")
+        self._tell()
+        return True
 
     def _tell(self) -> None:
         """Say on stderr when the broker or the source changes state."""
@@ -71,7 +65,7 @@ class ProducerLoop:
         self.tell(state)
 
 
-def run_produce(loaded: LoadedSettings, *, duration: float | None) -> int:
+def run_produce(loaded: LoadedSettings, *, duration: float | None, http: str | None = None) -> int:
     try:
         source, clock, _ = build_source(loaded, None, SystemClock(), os.environ)
     except ValueError as exc:
@@ -80,16 +74,14 @@ def run_produce(loaded: LoadedSettings, *, duration: float | None) -> int:
         source = ObservedTimeSource(source, clock, loaded.settings.validation.max_future_s)
     publisher = open_publisher(loaded, os.environ, clock)
     loop = ProducerLoop(source, publisher)
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop.set())
     started = time.monotonic()
     _say(
         f"{source.name} -> {loaded.settings.kafka.bootstrap_servers} "
         f"topic {loaded.settings.kafka.topic}; spool {publisher.spool.path}"
     )
     try:
-        loop.run(None if duration is None else started + duration)
-    except KeyboardInterrupt:
-        pass
+        with serving_metrics(http, None, "produce", publisher=publisher, source=source):
+            run_until_stopped(loop.step, interval=lambda: source.poll_interval_s, duration=duration)
     finally:
         source.close()
         publisher.stop()

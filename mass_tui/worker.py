@@ -8,13 +8,13 @@ from watching consoles), go to stderr; a summary at exit.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 
 from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
+from mass_tui.http.serve import serving_metrics
+from mass_tui.run_loop import run_until_stopped
 from mass_tui.state_changes import ProblemTeller, StateTeller
 from pipeline.alerts import Alert
 from pipeline.times import iso_utc
@@ -37,12 +37,10 @@ def _tell_people_s_changes(alert: Alert) -> None:
     _say(f"alert {alert.id} {alert.station_id} {alert.rule} {alert.variable} {who}")
 
 
-def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
+def run_worker(loaded: LoadedSettings, *, duration: float | None, http: str | None = None) -> int:
     store = open_store(loaded)
     pipeline, bus = build_worker(loaded, store=store)
     pipeline.subscribe(alerts=_tell_people_s_changes)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
     _say(
         f"group {loaded.settings.kafka.group_id} on {loaded.settings.kafka.bootstrap_servers}"
@@ -51,15 +49,15 @@ def run_worker(loaded: LoadedSettings, *, duration: float | None) -> int:
     pipeline.start()
     tell = StateTeller("mass-tui worker")
     tell_problems = ProblemTeller("mass-tui worker")
+
+    def step() -> bool:
+        tell(bus.state() + (f"; {bus.problem()}" if bus.problem() else ""))
+        tell_problems([p for p in pipeline.problems() if not p.startswith("bus ")])
+        return True
+
     try:
-        while not stop.is_set():
-            tell(bus.state() + (f"; {bus.problem()}" if bus.problem() else ""))
-            tell_problems([p for p in pipeline.problems() if not p.startswith("bus ")])
-            if duration is not None and time.monotonic() - started >= duration:
-                break
-            stop.wait(0.5)
-    except KeyboardInterrupt:
-        pass
+        with serving_metrics(http, pipeline, "worker", bus=bus):
+            run_until_stopped(step, interval=0.5, duration=duration)
     finally:
         pipeline.stop()
     c = pipeline.analytics.counters

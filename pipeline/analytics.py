@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
 from pipeline.events import EventGrouper
 from pipeline.frame import ObservationFrame
-from pipeline.health import Counters, IntakeMeter, RateMeter
+from pipeline.health import Counters, IntakeMeter, LatencyTally, RateMeter, ReasonTally
 from pipeline.history import RecentHistory
 from pipeline.maintenance import SensorFaultWatch
 from pipeline.persistence import PersistenceWatch
@@ -131,6 +132,8 @@ class Analytics:
         self.wall = wall or SystemClock()
         self.rate = RateMeter(wall=self.wall)
         self.intake = IntakeMeter()
+        self.rejection_kinds = ReasonTally()
+        self.store_latency = LatencyTally()
         self.store_error: str | None = None
         self._unstored: deque[UnstoredBatch] = deque()
         self.anomaly_listeners: list[AnomalyListener] = []
@@ -201,6 +204,8 @@ class Analytics:
         counters.rejected_readings += sum(r.readings for r in rejections if r.variable)
         messages = len(delivery.observations) + len(delivery.rejections)
         self.intake.add(messages, len(whole), whole[-1].reason if whole else "")
+        if rejections:
+            self.rejection_kinds.add([r.reason for r in rejections])
         self._ensure_stations()
         if self.stamped is not None:
             self._follow_producers(delivery.sent_at, frame)
@@ -406,6 +411,7 @@ class Analytics:
         ]
         self.counters.rejected_messages += len(kept)
         self.intake.add(len(kept), len(kept), reason)
+        self.rejection_kinds.add([reason] * len(kept))
         empty = ObservationFrame(
             np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, len(self.variables)))
         )
@@ -527,6 +533,7 @@ class Analytics:
             if missing:  # writes would go on, to a file nobody will find: keep them waiting
                 raise StoreError(missing)
             self._record_stations()
+            started = time.perf_counter()
             stored = self.store.write(
                 station_keys=self._store_keys[rows.station],
                 observed_at=rows.observed_at,
@@ -536,6 +543,7 @@ class Analytics:
                 anomalies=batch.anomalies,
                 rejections=batch.rejections,
             )
+            self.store_latency.add(time.perf_counter() - started)
         except StoreError as exc:
             self.counters.store_failures += 1
             problem = str(exc)

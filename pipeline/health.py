@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -127,3 +128,67 @@ class RateMeter:
         with self._lock:
             recent = [c for t, c in self._marks if t >= now - self.window_s]
         return sum(recent) / self.window_s
+
+
+LATENCY_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class LatencyTally:
+    """How long an operation took, as a histogram over :data:`LATENCY_BOUNDS_S` (what a
+    Prometheus histogram exposes), kept here so the pipeline needs no metrics library."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self.buckets = [0] * len(LATENCY_BOUNDS_S)  # counts at or below each bound (not cumulative)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.count += 1
+            self.total_s += seconds
+            for i, bound in enumerate(LATENCY_BOUNDS_S):
+                if seconds <= bound:
+                    self.buckets[i] += 1
+                    break
+
+    def cumulative(self) -> tuple[list[tuple[float, int]], int, float]:
+        """``[(bound, count at or below)]``, the count and the sum, taken together."""
+        with self._lock:
+            running, pairs = 0, []
+            for bound, n in zip(LATENCY_BOUNDS_S, self.buckets, strict=True):
+                running += n
+                pairs.append((bound, running))
+            return pairs, self.count, self.total_s
+
+
+REASON_KINDS_KEPT = 20  # distinct reasons counted by name; the rest as "other"
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?")
+
+
+def reason_kind(reason: str) -> str:
+    """A rejection's reason without what varies from message to message (quoted values,
+    numbers, line numbers), so that reasons can be counted by kind."""
+    text = _VARYING.sub("…", reason.split("; ")[0])
+    return " ".join(text.split())[:60] or "unknown"
+
+
+class ReasonTally:
+    """Rejections counted by :func:`reason_kind`, at most :data:`REASON_KINDS_KEPT` kinds (a
+    metrics label per distinct message would grow without bound)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, reasons: list[str]) -> None:
+        with self._lock:
+            for reason in reasons:
+                kind = reason_kind(reason)
+                if kind not in self._counts and len(self._counts) >= REASON_KINDS_KEPT:
+                    kind = "other"
+                self._counts[kind] = self._counts.get(kind, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)

@@ -28,14 +28,15 @@ from typing import Self
 
 import numpy as np
 
+from pipeline import rollup
 from pipeline.anomaly import Anomaly
 from pipeline.exclusive import ExclusiveLock, LockHeld
 from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
 from pipeline.stations import Station
 
-SCHEMA_VERSION = 4  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start;
-# 4: observations' QC flags
+SCHEMA_VERSION = 5  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start;
+# 4: observations' QC flags; 5: minute roll-ups (see pipeline.rollup)
 
 _KEY_COLUMNS = ("station", "observed_at", "source")
 QC_COLUMN = "qc_suspect"
@@ -327,6 +328,28 @@ class StoreReader:
             for row in rows
         ]
 
+    def stats(
+        self,
+        variable: str,
+        step_s: float,
+        since: float,
+        until: float = math.inf,
+        station_id: str | None = None,
+    ) -> list[rollup.PeriodStats]:
+        """Count, min, mean, max and standard deviation of ``variable`` per station and period
+        of ``step_s`` (a whole number of minutes: hours, days) from the minute roll-ups, for
+        the periods starting in ``[since, until)``, by station then time."""
+        if step_s < rollup.MINUTE_S or step_s % rollup.MINUTE_S:
+            raise ValueError(f"a period must be a whole number of minutes, not {step_s:g} s")
+        self._column(variable)
+        query = rollup.select(variable, step_s, one_station=station_id is not None)
+        start = rollup.period_start(since, step_s)
+        end = min(until, 1e15)
+        params = (start, end) if station_id is None else (start, end, station_id)
+        with self._lock, self._errors(f"read the {variable} statistics"):
+            rows = self._conn.execute(query, params).fetchall()
+        return rollup.stats_rows(variable, rows)
+
     def suspect_readings(
         self, station_id: str, since: float, until: float = math.inf
     ) -> list[tuple[float, tuple[str, ...]]]:
@@ -483,6 +506,13 @@ class Store(StoreReader):
                     self._conn.execute(
                         f"ALTER TABLE observations ADD COLUMN {_quote(variable)} REAL"
                     )
+            had_rollups = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (rollup.TABLE,)
+            ).fetchone()
+            self._conn.execute(rollup.create_table(self.variables))
+            rollup.add_columns(self._conn, self.variables)
+            if not had_rollups:  # written before version 5
+                rollup.rebuild(self._conn, self.variables)
             counted = {name for (name,) in self._conn.execute("SELECT name FROM totals")}
             for table in {"observations", "anomalies", "quarantine"} - counted:
                 self._conn.execute(f"INSERT INTO totals SELECT '{table}', COUNT(*) FROM {table}")
@@ -574,6 +604,10 @@ class Store(StoreReader):
         )
         with self._transaction("write a batch") as conn:
             inserted = conn.executemany(self._insert_observations, rows).rowcount
+            if inserted == n:
+                rollup.add_batch(conn, self.variables, station_keys, observed_at, values)
+            elif inserted:  # some were stored before: count each reading once
+                rollup.recompute(conn, self.variables, rollup.touched(station_keys, observed_at))
             conn.executemany(
                 f"INSERT INTO anomalies ({', '.join(_ANOMALY_COLUMNS)})"
                 f" VALUES ({', '.join('?' * len(_ANOMALY_COLUMNS))})",
@@ -613,6 +647,11 @@ class Store(StoreReader):
                 "DELETE FROM observations WHERE station = ? AND observed_at < ?",
                 ((key, cutoff) for (key,) in keys),
             ).rowcount
+            first_minute = rollup.period_start(cutoff, rollup.MINUTE_S)
+            conn.executemany(
+                f"DELETE FROM {rollup.TABLE} WHERE station = ? AND minute < ?",
+                ((key, first_minute) for (key,) in keys),
+            )
             anomalies = conn.execute(
                 "DELETE FROM anomalies WHERE observed_at < ?", (cutoff,)
             ).rowcount

@@ -38,3 +38,26 @@ def implausible_time(seconds: float) -> str | None:
             )
         return f"impossible observed_at {seconds!r} (after year 9999)"
     return None
+
+
+def parse_instant(text: str) -> float:
+    """An instant given by a person or a query string: ISO 8601 (``Z`` or an offset; a time
+    without one is UTC) or seconds since the epoch. Raises ValueError saying what is expected."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"not a time: {text[:40]!r} (ISO 8601 such as 2026-01-01T00:00:00Z, or epoch "
+                "seconds)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp()
+    problem = implausible_time(seconds)
+    if problem is not None:
+        raise ValueError(problem.replace("observed_at ", ""))
+    return seconds

@@ -14,7 +14,7 @@ import pytest
 from pipeline.anomaly import Anomaly
 from pipeline.quarantine import Rejection
 from pipeline.stations import Station
-from pipeline.store import Store, StoreError
+from pipeline.store import SCHEMA_VERSION, Store, StoreError
 
 VARIABLES = ("temperature_c", "pressure_hpa", "wind_speed_ms")
 T0 = 1_700_000_000.0
@@ -403,7 +403,7 @@ def test_a_version_1_store_is_migrated_keeping_its_stations(tmp_path: Path):
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path):
@@ -426,7 +426,7 @@ def test_a_version_2_store_gains_the_event_start_of_its_anomalies(tmp_path: Path
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_quarantined_messages_age_by_the_wall_time_they_were_received_at(store: Store):
