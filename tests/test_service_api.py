@@ -34,9 +34,11 @@ def service(tmp_path):
         metrics=registry_of(collector),
         pid=1234,
     )
-    with serving(api.app(), "127.0.0.1:0") as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            yield client, console, access, collector
+    with (
+        serving(api.app(), "127.0.0.1:0") as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        yield client, console, access, collector
     api.reader.close()
 
 
@@ -154,7 +156,7 @@ def test_bad_requests_get_a_json_error(service, path, params, status, says):
 
 
 def test_anomalies_filter_by_station_detector_and_score(service):
-    client, console, _, _ = service
+    client, _, _, _ = service
     everything = client.get("/api/v1/anomalies", params={"limit": "10000"}).json()
     assert everything and everything == sorted(
         everything, key=lambda a: a["observed_at"], reverse=True
@@ -323,6 +325,7 @@ def test_the_console_document_rebuilds_the_snapshot(service):
     assert view.thresholds["temperature_c"] == console.pipeline.thresholds("temperature_c")
     times, values = console.pipeline.recent_series("lon")
     np.testing.assert_array_equal(view.series["lon"].times, times)
+    np.testing.assert_array_equal(view.series["lon"].values, values)
 
 
 def test_beyond_loopback_a_token_is_required_for_everything(tmp_path):
