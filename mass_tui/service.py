@@ -23,7 +23,7 @@ from mass_tui.http.access import TOKEN_VARIABLE, Access, AccessError, parse_addr
 from mass_tui.http.api import ServiceApi
 from mass_tui.http.metrics import PipelineCollector, registry_of
 from mass_tui.http.serve import serving
-from mass_tui.run_loop import run_until_stopped
+from mass_tui.run_loop import StopRequest, run_until_stopped, signals_caught
 from mass_tui.service_file import ServiceInfo, ServiceRegistration
 from mass_tui.threshold_settings import reload_thresholds
 from pipeline.exclusive import LockHeld
@@ -110,18 +110,21 @@ def _serve(
 
     started = time.monotonic()
     watch = PipelineWatch(pipeline, NAME)
+    request = StopRequest()
     try:
-        with serving(api.app(), address) as server:
+        # Caught from before the service is announced: a SIGHUP at once must not kill it.
+        with signals_caught(request, reload=True), serving(api.app(), address) as server:
             assert server is not None
             registration.publish(ServiceInfo(os.getpid(), server.url, access.local_token))
             pipeline.start()
             _say(f"serving {server.url}; data {loaded.data_dir}; pid {os.getpid()}")
             notify_systemd("READY=1")
-            request = run_until_stopped(
+            run_until_stopped(
                 lambda: watch.step() or True,
                 interval=0.5,
                 duration=duration,
                 on_reload=reload_settings,
+                request=request,
             )
             notify_systemd("STOPPING=1")
             if request.signal:

@@ -488,3 +488,66 @@ def test_qc_flags_name_the_variables_held_back_and_only_those_rows(store: Store)
     )
     assert store.suspect_readings("lon", 0.0) == [(20.0, (VARIABLES[0], VARIABLES[-1]))]
     assert store.suspect_readings("lon", 25.0) == []
+
+
+def expected_stats(times, values, step):
+    """Per period of ``step`` seconds: (start, count, min, mean, max, std) computed directly."""
+    rows = []
+    present = ~np.isnan(values)
+    times, values = times[present], values[present]
+    for start in np.unique(np.floor(times / step) * step):
+        inside = values[(times >= start) & (times < start + step)]
+        rows.append((start, len(inside), inside.min(), inside.mean(), inside.max(), inside.std()))
+    return rows
+
+
+def assert_stats(store, variable, column, times, values, step=3600.0):
+    found = store.stats(variable, step, T0 - DAY)
+    want = expected_stats(np.asarray(times), np.asarray(values)[:, column], step)
+    assert len(found) == len(want)
+    for got, (start, count, low, mean, high, std) in zip(found, want, strict=True):
+        assert (got.start, got.count, got.minimum, got.maximum) == (start, count, low, high)
+        assert math.isclose(got.mean, mean, rel_tol=1e-12)
+        assert count == 1 or math.isclose(got.stddev, std, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_minute_rollups_count_every_reading_once(store: Store):
+    rng = np.random.default_rng(5)
+    times = (T0 + np.arange(0, 3 * 3600, 7.0)).tolist()
+    values = np.column_stack(
+        [
+            rng.normal(10, 3, len(times)),
+            rng.normal(1000, 5, len(times)),
+            rng.gamma(2, 2, len(times)),
+        ]
+    )
+    values[rng.random(values.shape) < 0.1] = np.nan  # readings missing here and there
+    write(store, LONDON, times[:900], values[:900].tolist())
+    # Overlapping batches (a replay after a restart): the 100 already stored count once.
+    write(store, LONDON, times[800:], values[800:].tolist())
+    write(store, LONDON, times[1000:1200], values[1000:1200].tolist())
+    for column, variable in enumerate(VARIABLES):
+        assert_stats(store, variable, column, times, values)
+    assert_stats(store, "temperature_c", 0, times, values, step=60.0)
+    with pytest.raises(ValueError, match="whole number of minutes"):
+        store.stats("temperature_c", 90.0, T0)
+
+
+def test_a_store_written_before_rollups_gets_them_from_its_rows(tmp_path: Path):
+    path = tmp_path / "v4.sqlite3"
+    times = [T0 + 30.0 * i for i in range(400)]
+    values = [[float(i % 17), 1000.0 + i % 5, float(i % 3)] for i in range(400)]
+    with open_store(path) as store:
+        write(store, LONDON, times, values)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE rollup_minute")
+        conn.execute("UPDATE meta SET value = '4'")
+    with open_store(path) as store:
+        assert_stats(store, "temperature_c", 0, times, values)
+
+
+def test_pruning_drops_the_rollups_of_what_it_deletes(store: Store):
+    write(store, LONDON, [T0, T0 + 8 * DAY], [[1.0, 1000.0, 2.0], [3.0, 1001.0, 4.0]])
+    store.prune(T0 + 8 * DAY)
+    (only,) = store.stats("temperature_c", DAY, T0 - DAY)
+    assert only.count == 1 and only.mean == 3.0

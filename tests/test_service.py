@@ -1,0 +1,162 @@
+"""``mass-tui service`` as its users run it: a subprocess on a data directory, called over
+HTTP, stopped with signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mass_tui.service_file import running_service
+
+MASS_TUI = [sys.executable, "-m", "mass_tui"]
+
+
+def fast_config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "fast.toml"
+    config.write_text(
+        "[simulator]\nrate_per_station = 20.0\ntime_scale = 1200.0\n"
+        "start = '2026-01-01T00:00:00Z'\n" + extra
+    )
+    return config
+
+
+class Service:
+    def __init__(self, tmp_path: Path, *args: str, config: Path | None = None) -> None:
+        self.data = tmp_path / "data"
+        config = config or fast_config(tmp_path)
+        self.proc = subprocess.Popen(
+            [
+                *MASS_TUI,
+                "service",
+                *("--config", str(config), "--data-dir", str(self.data)),
+                *("--http", "127.0.0.1:0", *args),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MASS_TUI_API_TOKEN": ""},
+        )
+        deadline = time.monotonic() + 30
+        while (info := running_service(self.data)) is None:
+            assert self.proc.poll() is None, self.proc.communicate()[1]
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.1)
+        self.info = info
+        self.client = httpx.Client(base_url=info.url, timeout=10)
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def service(tmp_path):
+    running = Service(tmp_path)
+    yield running
+    if running.proc.poll() is None:
+        running.proc.kill()
+        running.proc.communicate()
+
+
+def wait_for(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return result
+
+
+def test_sigterm_stops_it_with_everything_stored_and_exit_0(service):
+    assert service.info.pid == service.proc.pid
+    wait_for(lambda: service.client.get("/healthz").json()["status"] == "ok")
+    wait_for(lambda: all(s["latest_at"] for s in service.client.get("/api/v1/stations").json()))
+    code, err = service.stop()
+    assert code == 0, err
+    assert "Traceback" not in err
+    summary = err.strip().splitlines()[-1]
+    stored = int(re.search(r"([\d,]+) observations stored", summary)[1].replace(",", ""))
+    accepted = int(re.search(r"([\d,]+) analysed", summary)[1].replace(",", ""))
+    assert accepted > 0 and stored == accepted and " 0 lost" in summary
+    with sqlite3.connect(service.data / "mass.sqlite3") as db:
+        assert db.execute("select count(*) from observations").fetchone() == (accepted,)
+    assert running_service(service.data) is None
+    assert not (service.data / "service.json").exists()
+
+
+def test_a_second_service_on_the_data_directory_exits_2_naming_the_first(service, tmp_path):
+    second = subprocess.run(
+        [*MASS_TUI, "service", "--data-dir", str(service.data), "--http", "127.0.0.1:0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2
+    assert f"process {service.proc.pid}" in second.stderr
+    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+    assert service.client.get("/healthz").status_code == 200  # the first runs on
+
+
+def test_a_headless_run_on_its_data_directory_is_refused(service, tmp_path):
+    result = subprocess.run(
+        [*MASS_TUI, "headless", "--data-dir", str(service.data), "--duration", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and f"process {service.proc.pid}" in result.stderr
+
+
+def test_sighup_reloads_thresholds_from_the_config(tmp_path):
+    config = fast_config(tmp_path, "[detectors.zscore.thresholds]\ntemperature_c = 5.0\n")
+    running = Service(tmp_path, config=config)
+    try:
+
+        def zscore() -> float:
+            listed = running.client.get("/api/v1/thresholds").json()
+            return next(
+                t["value"]
+                for t in listed
+                if (t["detector"], t["variable"]) == ("zscore", "temperature_c")
+            )
+
+        assert zscore() == 5.0
+        config.write_text(config.read_text().replace("5.0", "7.5"))
+        running.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: zscore() == 7.5)
+        config.write_text("[detectors.zscore]\nwindow = -1\n")  # a broken edit is refused
+        running.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert zscore() == 7.5 and running.proc.poll() is None
+    finally:
+        code, err = running.stop()
+    assert code == 0, err
+    assert "thresholds reloaded: detectors.zscore.thresholds.temperature_c = 7.5" in err
+    assert "settings not reloaded" in err and "detectors.zscore.window" in err
+
+
+def test_beyond_loopback_it_refuses_to_start_without_a_token(tmp_path):
+    result = subprocess.run(
+        [*MASS_TUI, "service", "--data-dir", str(tmp_path / "d"), "--http", "0.0.0.0:0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MASS_TUI_API_TOKEN": ""},
+    )
+    assert result.returncode == 2
+    assert "MASS_TUI_API_TOKEN" in result.stderr and "Traceback" not in result.stderr
