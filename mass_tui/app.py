@@ -14,6 +14,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from mass_tui.anomaly_filter import AnomalyFilter
+from mass_tui.attached import AttachedPipeline
+from mass_tui.background_reads import BackgroundReads
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
@@ -37,7 +40,7 @@ from pipeline.detectors import Threshold, control_band
 from pipeline.events import event_key
 from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
-from pipeline.store import StoreError, StoreReader
+from pipeline.store import StoreReader
 from pipeline.text import printable
 from pipeline.units import IMPERIAL, METRIC, display_unit, format_value
 from themes import CONSOLE_CSS, THEME_NAMES, THEMES
@@ -58,6 +61,7 @@ SPARK_POINTS = 60
 CHART_QUERY_EVERY_S = 1.0
 LISTS_EVERY_S = 1.0
 BAND_LEAD_IN_S = 3 * 3600.0
+ENVELOPE_FROM_S = 6 * 3600.0  # longer chart spans show minute ranges from the roll-ups
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 HELD_NOTIFICATION_S = 24 * 3600.0  # deterministic mode: a notification stays until dismissed
 RULE_DETECTORS = ("pressure_fall", "gust")
@@ -139,6 +143,13 @@ class MassApp(App[None]):
         self._chart_key: tuple = ()
         self._chart_due = 0.0
         self._filtered: tuple[AnomalyFilter, list[Anomaly]] | None = None
+        self.reads = BackgroundReads(
+            lambda: self.call_from_thread(self.refresh_now),
+            lambda problem: self.call_from_thread(
+                self.notify, f"cannot read the history: {problem}", severity="warning"
+            ),
+            inline=deterministic,
+        )
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -174,6 +185,10 @@ class MassApp(App[None]):
         theme = self.loaded.settings.ui.theme
         self.theme = theme if theme in THEME_NAMES else THEME_NAMES[0]
         self._apply_size()
+        if isinstance(self.pipeline, AttachedPipeline):  # the service's answers to our keys
+            self.pipeline.tell = lambda message, severity: self.call_from_thread(
+                self.notify, message, severity=severity, timeout=6
+            )
         if self.start_pipeline:
             self.run_worker(self._start_pipeline, thread=True, name="pipeline-start")
         self.refresh_view()
@@ -285,6 +300,31 @@ class MassApp(App[None]):
             problems=tuple(problems),
             paused=self.paused,
             units=self.units,
+            running=self._how_it_runs()[0],
+        )
+
+    def _how_it_runs(self) -> tuple[str, str]:
+        """How this console runs: a label for the status line, a paragraph for the help."""
+        if isinstance(self.pipeline, AttachedPipeline):
+            return (
+                f"attached · service pid {self.pipeline.service_pid}",
+                f"Attached to the service at {printable(self.pipeline.client.url)} (pid "
+                f"{self.pipeline.service_pid}): analysis and notifications go on when you quit. "
+                "Acknowledgements, silences and threshold changes are sent to it; it applies and "
+                "saves them.",
+            )
+        if self.pipeline.commands_go_to:
+            return (
+                "watching",
+                f"Watching: {self.pipeline.commands_go_to} do the analysis and go on when you "
+                "quit; your acknowledgements and silences are sent to them.",
+            )
+        return (
+            "embedded · stops when you quit",
+            "Embedded: this console runs the pipeline itself, and analysis and notifications stop "
+            "when you quit. To keep them running, start `mass-tui service` on this data "
+            "directory (or install `docs/mass-tui.service` for systemd): `mass-tui` then "
+            "attaches to it, and any number of consoles can.",
         )
 
     def _tell_problems(self, snap: PipelineSnapshot) -> None:
@@ -385,25 +425,33 @@ class MassApp(App[None]):
         times, values = self.pipeline.recent_series(self.station_id or "")
         series = values[:, column] if len(values) else np.empty(0)
         since = snap.now - span
+        envelope = span > ENVELOPE_FROM_S
         if self.reader is not None and (not len(times) or times[0] > since):
-            try:  # the in-memory history is short: longer spans come from the store, with a
-                # lead-in so the EWMA band is warmed up by the left edge of the chart
-                times, series = self.reader.series(
+            # The in-memory history is short: longer spans come from the store (read off the
+            # UI thread; the recent history shows meanwhile), with a lead-in so the EWMA band
+            # is warmed up by the left edge; the longest from its minute roll-ups.
+            stored = self.reads.get(
+                ("chart", self.station_id, self.variable, span),
+                partial(
+                    _stored_series,
+                    self.reader,
                     self.station_id or "",
                     self.variable,
-                    since - BAND_LEAD_IN_S,
+                    since,
                     snap.now,
-                    max_points=4_000,
-                )
-            except (StoreError, ValueError) as exc:
-                log.warning("chart query failed: %s", exc)
+                    envelope=envelope,
+                ),
+                CHART_QUERY_EVERY_S,
+            )
+            if stored is not None:
+                times, series = stored
         known = ~np.isnan(series)
         times, series = times[known], series[known]
         station = next((s.name for s in snap.stations if s.station_id == self.station_id), "")
         unit = display_unit(spec.unit, self.units)
         title = f"{station} · {spec.label} · last {SPAN_LABELS[self.span_index]}"
         bands: tuple[np.ndarray | None, ...] = (None, None, None)
-        if spec.statistical and len(times):
+        if spec.statistical and len(times) and not envelope:  # a band of minute ranges is none
             settings = self.pipeline.settings.detectors
             bands = control_band(
                 times, series, settings.ewma, spec.resolution, max_gap_s=settings.max_gap_s
@@ -481,13 +529,15 @@ class MassApp(App[None]):
         if self.reader is None:
             return recent
         if self._filtered is None or self._filtered[0] != self.anomaly_filter:
-            try:
-                stored = self.reader.anomalies(
-                    limit=20_000, min_score=self.anomaly_filter.min_score
-                )
-            except StoreError as exc:
-                self.notify(f"cannot read stored anomalies: {exc}", severity="warning")
-                stored = []
+            stored = self.reads.get(
+                ("anomalies", self.anomaly_filter),
+                partial(
+                    self.reader.anomalies, limit=20_000, min_score=self.anomaly_filter.min_score
+                ),
+                math.inf,
+            )
+            if stored is None:  # being read
+                return recent
             self._filtered = (
                 self.anomaly_filter,
                 [
@@ -599,7 +649,12 @@ class MassApp(App[None]):
         return rows
 
     def apply_threshold(self, threshold: Threshold, value: float) -> bool:
-        """Apply at once to the running detectors, then save; True when it applied."""
+        """Apply at once to the running detectors, then save; True when it applied (sent, for
+        an attached console: the service applies and saves it, and its answer is told)."""
+        if isinstance(self.pipeline, AttachedPipeline):
+            self.pipeline.put_threshold(threshold, value, self.user)
+            self.notify(f"{setting_key(threshold)} = {value:g}: sent to the service", timeout=3)
+            return True
         try:
             change = change_threshold(
                 self.loaded, self.pipeline, [v.name for v in self.variables], threshold, value
@@ -690,7 +745,7 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self._how_it_runs()[1]))
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -735,9 +790,9 @@ class MassApp(App[None]):
     def _done(self, what: str) -> str:
         """ "acknowledged by ann"; a watching console's commands go to the workers, and the
         alert changes when their transition comes back."""
-        if self.pipeline.analytics.detect:
+        if not self.pipeline.commands_go_to:
             return f"{what} by {self.user}"
-        return f"{what} by {self.user}: sent to the workers"
+        return f"{what} by {self.user}: sent to {self.pipeline.commands_go_to}"
 
     def _selected_alert(self, doing: str) -> Alert | None:
         """The alert under the alert panel's cursor, or None (said) when there is none."""
@@ -834,7 +889,23 @@ class MassApp(App[None]):
     async def action_quit(self) -> None:
         self.notify("stopping: flushing the store…", timeout=2)
         await self.run_worker(self.pipeline.stop, thread=True, name="pipeline-stop").wait()
+        self.reads.close()
         self.exit()
+
+
+def _stored_series(
+    reader: StoreReader,
+    station_id: str,
+    variable: str,
+    since: float,
+    until: float,
+    *,
+    envelope: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A chart's stored series: minute ranges for a long span, else the readings (thinned)."""
+    if envelope:
+        return reader.minute_envelope(station_id, variable, since, until)
+    return reader.series(station_id, variable, since - BAND_LEAD_IN_S, until, max_points=4_000)
 
 
 def _trend(series: np.ndarray, resolution: float) -> str:

@@ -409,4 +409,5 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
         source_label=f"topic {loaded.settings.kafka.topic}",
     )
     pipeline.relay = bus.send_command
+    pipeline.commands_go_to = "the workers"
     return pipeline

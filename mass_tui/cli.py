@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --bus kafka: attach to a running system as a viewer (workers elsewhere "
         "do the analytics)",
     )
+    parser.add_argument(
+        "--attach",
+        metavar="URL",
+        help="attach to the service at URL (e.g. http://host:8765; token from "
+        "MASS_TUI_API_TOKEN); without it the console attaches to the service running on its "
+        "data directory, if any, else runs embedded",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     headless = commands.add_parser(
@@ -289,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from mass_tui.console import run_console
 
-        return run_console(loaded, watch=args.watch)
+        return run_console(loaded, watch=args.watch, attach_url=args.attach)
     except ConfigError as exc:  # paths and names in it are the user's, escaped here once
         print(f"mass-tui: {printable(str(exc))}", file=sys.stderr)
         return 2

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from mass_tui.app import MassApp
 from mass_tui.assemble import build_pipeline, build_watcher, open_store
-from mass_tui.config import LoadedSettings
+from mass_tui.attached import AttachedPipeline, ServiceReader, ServiceUnreachable, attach
+from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
+from mass_tui.http.access import TOKEN_VARIABLE
+from mass_tui.service_file import running_service
 from pipeline.runtime import Pipeline
 from pipeline.store import Store, StoreError, StoreInUse
 
 log = logging.getLogger(__name__)
 
 
-def run_console(loaded: LoadedSettings, *, watch: bool = False) -> int:
-    """A store that cannot be opened does not stop the console: it runs without one and says
-    so (the pipeline still analyses; nothing is kept). A store another process runs a pipeline
-    on does (StoreInUse, exit 2): a second pipeline would notify people twice. A watching
-    console has no store: the workers keep the data."""
+def run_console(
+    loaded: LoadedSettings, *, watch: bool = False, attach_url: str | None = None
+) -> int:
+    """Attached to the service of ``attach_url``, or to the one running on the data directory;
+    else embedded. A store that cannot be opened does not stop an embedded console: it runs
+    without one and says so (the pipeline still analyses; nothing is kept). A store another
+    process runs a pipeline on does (StoreInUse, exit 2): a second pipeline would notify people
+    twice. A watching console has no store: the workers keep the data."""
     if watch:
         return _run(loaded, build_watcher(loaded), None)
+    service = running_service(loaded.data_dir) if attach_url is None else None
+    if attach_url is not None or service is not None:
+        url = attach_url or service.url
+        token = os.environ.get(TOKEN_VARIABLE) if service is None else service.token
+        try:
+            attached = attach(url, token, pipeline_settings(loaded, []))
+        except ServiceUnreachable as exc:
+            raise ConfigError(str(exc)) from None
+        return _run(loaded, attached, ServiceReader(attached.client))
     problem = None
     try:
         store = open_store(loaded)
@@ -33,9 +49,12 @@ def run_console(loaded: LoadedSettings, *, watch: bool = False) -> int:
 
 
 def _run(
-    loaded: LoadedSettings, pipeline: Pipeline, store: Store | None, problem: str | None = None
+    loaded: LoadedSettings,
+    pipeline: Pipeline | AttachedPipeline,
+    store: Store | ServiceReader | None,
+    problem: str | None = None,
 ) -> int:
-    reader = store.reader() if store is not None else None
+    reader = store.reader() if isinstance(store, Store) else store
     app = MassApp(loaded, pipeline, reader=reader)
     if problem:
         app.call_later(app.notify, problem, severity="error", timeout=15)

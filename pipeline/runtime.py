@@ -148,6 +148,7 @@ class Pipeline:
             raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")
         self.notifications: Notifications | None = None
         self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
+        self.commands_go_to = ""  # where acknowledgements go when not kept here ("the workers")
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
         self._recent_lock = threading.Lock()

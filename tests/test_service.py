@@ -160,3 +160,69 @@ def test_beyond_loopback_it_refuses_to_start_without_a_token(tmp_path):
     )
     assert result.returncode == 2
     assert "MASS_TUI_API_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tmp_path):
+    """The demo front opens alerts at the service; a pilot console attached to it shows them,
+    says it is attached, and `a` acknowledges the top one at the service (recorded there)."""
+    from mass_tui.app import MassApp
+    from mass_tui.attached import ServiceReader, attach
+    from mass_tui.config import load_settings, pipeline_settings
+    from widgets.status_bar import StatusBar
+
+    running = Service(tmp_path, "--demo")
+    try:
+        open_alert = wait_for(
+            lambda: next(
+                (a for a in running.client.get("/api/v1/alerts").json() if a["state"] == "active"),
+                None,
+            ),
+            timeout=60,
+        )
+        loaded = load_settings(
+            environ={},
+            cwd=tmp_path,
+            user_config=tmp_path / "user.toml",
+            flags={"data_dir": str(running.data)},
+        )
+        attached = attach(running.info.url, running.info.token, pipeline_settings(loaded, []))
+        app = MassApp(loaded, attached, reader=ServiceReader(attached.client), user="tester")
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(100):
+                await pilot.pause(0.1)
+                if app._alerts:
+                    break
+            status = str(app.main.query_one(StatusBar).text)
+            assert f"attached · service pid {running.proc.pid}" in status
+            top = app._alerts[0]
+            await pilot.press("a")
+            acknowledged = wait_for(
+                lambda: next(
+                    (
+                        a
+                        for a in running.client.get(
+                            "/api/v1/alerts", params={"state": "all"}
+                        ).json()
+                        if a["id"] == top.id and a["acknowledged_by"]
+                    ),
+                    None,
+                )
+            )
+            assert acknowledged["acknowledged_by"] == "tester"
+            for _ in range(50):  # the console follows the service's state
+                await pilot.pause(0.1)
+                shown = next(a for a in app._alerts if a.id == top.id)
+                if shown.state == "acknowledged":
+                    break
+            assert shown.state == "acknowledged"
+        assert open_alert["id"]
+    finally:
+        code, err = running.stop()
+    assert code == 0, err
+    with sqlite3.connect(running.data / "mass.sqlite3") as db:
+        recorded = db.execute(
+            "SELECT transition, by_user FROM alert_events WHERE alert_id = ?"
+            " AND transition = 'acknowledged'",
+            (top.id,),
+        ).fetchall()
+    assert recorded == [("acknowledged", "tester")]

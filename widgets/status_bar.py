@@ -23,6 +23,7 @@ class StatusLine:
     problems: tuple[str, ...]  # "consumer failed: ...", "store failing: ..." — empty when healthy
     paused: bool = False
     units: str = "metric"
+    running: str = ""  # "embedded · stops when you quit", "attached · service pid 42"
 
 
 class StatusBar(TextLine):
@@ -49,6 +50,8 @@ class StatusBar(TextLine):
             text.append("✔ ok", style="green")
         if status.paused:
             text.append("  PAUSED", style="reverse bold")
+        if status.running:
+            text.append("  " + (status.running.split(" · ")[0] if narrow else status.running))
         text.append("  " + (status.clock.split(" ")[-1] if narrow else status.clock))
         text.append(f"  {status.rate:,.0f} obs/s")
         text.append(f"  {status.anomalies_last_hour} anom/h")

@@ -51,6 +51,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close"),
     ]
 
+    def __init__(self, running: str = "") -> None:
+        """``running``: how this console runs (embedded, attached), in a paragraph."""
+        super().__init__()
+        self.running = running
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Markdown(
+                HELP + (f"\n## This console\n\n{self.running}\n" if self.running else "")
+            )
