@@ -167,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-stderr", action="store_true", help="log to stderr too (for journald)"
     )
 
+    web = commands.add_parser(
+        "web", help="serve the console in a browser (textual-serve), attached to the service"
+    )
+    _common(web)
+    web.add_argument("--host", default="127.0.0.1", help="loopback only (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="default: 8000")
+    web.add_argument(
+        "--attach", metavar="URL", help="the service's URL (default: the one on --data-dir)"
+    )
+
     produce = commands.add_parser(
         "produce", help="run a source and publish its observations to Kafka"
     )
@@ -278,6 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_service(
                 loaded, duration=args.duration, http=args.http, reload=lambda: load(args)
+            )
+        if args.command == "web":
+            from mass_tui.web import run_web
+
+            return run_web(
+                loaded, host=args.host, port=args.port, config=args.config, attach_url=args.attach
             )
         if args.command == "alerts":
             from mass_tui.alerts_test import run_alerts_test
