@@ -18,6 +18,7 @@ from pipeline.kafka.client import BrokerWatch, KafkaConnection
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.kafka.spool import SpoolError
 from pipeline.locked_db import SideTableError
+from pipeline.notify.apprise_channel import AppriseChannel, AppriseUrlError
 from pipeline.notify.channels import Channel, EmailChannel, WebhookChannel
 from pipeline.notify.dispatcher import Dispatcher
 from pipeline.notify.notifier import AlertNotifier, NotifyRules
@@ -231,23 +232,32 @@ def csv_station(csv: CsvSettings) -> list[Station]:
 
 def notification_channels(loaded: LoadedSettings, environ: Mapping[str, str]) -> list[Channel]:
     """The configured channels; secrets (``SMTP_PASS``, ``ALERT_WEBHOOK_TOKEN``) come from the
-    environment or .env only."""
+    environment or .env only. Raises ConfigError for an Apprise URL Apprise cannot use."""
     alerts = loaded.settings.alerts
     channels: list[Channel] = []
     if alerts.email.host and alerts.email.to:
         channels.append(EmailChannel(alerts.email, environ.get("SMTP_PASS", "")))
     if alerts.webhook.url:
         channels.append(WebhookChannel(alerts.webhook, environ.get("ALERT_WEBHOOK_TOKEN", "")))
+    if alerts.apprise.urls:
+        try:
+            channels.append(AppriseChannel(list(alerts.apprise.urls)))
+        except AppriseUrlError as exc:
+            raise ConfigError(f"config error: {exc}") from None
     return channels
 
 
 def attach_notifications(
-    loaded: LoadedSettings, pipeline: Pipeline, environ: Mapping[str, str], wall: Clock
+    loaded: LoadedSettings,
+    pipeline: Pipeline,
+    environ: Mapping[str, str],
+    wall: Clock,
+    channels: list[Channel] | None = None,
 ) -> Notifications:
     """Alert history and notifications next to the store (in its file). Raises ConfigError
-    when that file cannot be opened."""
+    when that file cannot be opened, or a channel is misconfigured."""
     alerts = loaded.settings.alerts
-    channels = notification_channels(loaded, environ)
+    channels = notification_channels(loaded, environ) if channels is None else channels
     names = [v.name for v in loaded.variables]
     units = {v.name: v.unit for v in loaded.variables}
 
@@ -267,7 +277,13 @@ def attach_notifications(
         raise ConfigError(str(exc)) from None
     dispatcher = Dispatcher(outbox, channels, wall=wall.now)
     notifier = AlertNotifier(
-        NotifyRules(alerts.enabled, alerts.cooldown_min * 60, alerts.outbox_expire_hours * 3600),
+        NotifyRules(
+            alerts.enabled,
+            alerts.cooldown_min * 60,
+            alerts.outbox_expire_hours * 3600,
+            resolved=alerts.resolved,
+            remind_s=alerts.remind_min * 60,
+        ),
         outbox,
         [c.name for c in channels],
         clock=pipeline.clock.now,
@@ -352,9 +368,11 @@ def attach_notifications_or_say(
     loaded: LoadedSettings, pipeline: Pipeline, environ: Mapping[str, str], wall: Clock
 ) -> None:
     """Alerts still show without notifications: a file that cannot be opened is a problem in
-    the health line and the log, not a refusal to start."""
+    the health line and the log, not a refusal to start. A misconfigured channel is (a
+    ConfigError): running would mean nobody is told."""
+    channels = notification_channels(loaded, environ)
     try:
-        attach_notifications(loaded, pipeline, environ, wall)
+        attach_notifications(loaded, pipeline, environ, wall, channels)
     except ConfigError as exc:
         log.error("running without alert history and notifications: %s", exc)
         pipeline.health.report("notify", "failed", f"no notifications: {exc}")

@@ -33,6 +33,7 @@ SECRET_VARIABLES = (
     "SMTP_PASS",
     "KAFKA_SASL_PASSWORD",
     "MASS_TUI_API_TOKEN",
+    "ALERT_APPRISE_URLS",
 )
 
 
@@ -275,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded.data_dir,
             loaded.settings.logging,
             "mass-tui-service" if args.command == "service" else "mass-tui",
-            secrets=[os.environ[k] for k in SECRET_VARIABLES if os.environ.get(k)],
+            secrets=[os.environ[k] for k in SECRET_VARIABLES if os.environ.get(k)]
+            + loaded.settings.alerts.apprise.urls,
             secret_urls=[webhook] if webhook else [],
             to_stderr=getattr(args, "log_stderr", False),
         )

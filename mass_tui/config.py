@@ -149,6 +149,10 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
         lambda text: [a.strip() for a in text.split(",") if a.strip()],
     ),
     "ALERT_WEBHOOK_URL": ("alerts.webhook.url", str),
+    "ALERT_APPRISE_URLS": (
+        "alerts.apprise.urls",
+        lambda text: [u for u in re.split(r"[,\s]+", text) if u],
+    ),
     "KAFKA_BOOTSTRAP_SERVERS": ("kafka.bootstrap_servers", str),
     "KAFKA_TOPIC": ("kafka.topic", str),
     "KAFKA_CLIENT_ID": ("kafka.client_id", str),

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
 STORE_RETRY_S = 1.0  # how often a failing store is tried again
 STORE_CHECK_S = 5.0  # how often the store file is checked to still be there
+REMIND_EVERY_S = 5.0  # how often unacknowledged warnings are looked at for reminders
 PRODUCER = "producer"
 CONSUMER = "consumer"
 STORE = "store"
@@ -272,7 +273,7 @@ class Pipeline:
 
     def _consume(self) -> None:
         batch_size = self.settings.bus.batch_size
-        next_prune = next_store_check = retry_at = 0.0
+        next_prune = next_store_check = next_remind = retry_at = 0.0
         while True:
             # Stop only once asked to, the producer has finished, and the bus is drained; a
             # consumer fed by a broker stops after its current batch (the broker keeps the rest).
@@ -308,6 +309,9 @@ class Pipeline:
             if now >= next_store_check:
                 next_store_check = now + STORE_CHECK_S
                 self.analytics.watch_store()
+            if now >= next_remind and self.notifications is not None:
+                next_remind = now + REMIND_EVERY_S
+                self.notifications.notifier.remind(self.analytics.alerts.alerts())
             if not self._consumer_failing:
                 self.health.beat(CONSUMER)
 

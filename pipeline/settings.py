@@ -303,6 +303,13 @@ class WebhookSettings(Strict):
     timeout_s: Positive = 10.0
 
 
+class AppriseSettings(Strict):
+    """Apprise URLs (Telegram, Slack, Teams, ntfy, Matrix, SMS gateways...). They carry tokens:
+    give them in ``ALERT_APPRISE_URLS`` (the environment or .env) rather than here."""
+
+    urls: list[str] = []
+
+
 class PersistenceSettings(Strict):
     """An alert when a station's statistical anomalies persist: ``count`` within
     ``window_min`` of observed time."""
@@ -335,11 +342,14 @@ class AlertSettings(Strict):
     silence_min: Positive = 60.0
     bell: bool = True
     outbox_expire_hours: Positive = 24.0
+    resolved: bool = True  # tell when a notified alert clears
+    remind_min: NonNegative = 0.0  # re-tell an unacknowledged warning this often; 0: never
     persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
     no_data: NoDataSettings = msgspec.field(default_factory=NoDataSettings)
     sensor_faults: SensorFaultSettings = msgspec.field(default_factory=SensorFaultSettings)
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    apprise: AppriseSettings = msgspec.field(default_factory=AppriseSettings)
 
 
 class KafkaSettings(Strict):

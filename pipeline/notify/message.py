@@ -45,6 +45,10 @@ COUNT_UNITS = {
 }
 """Rules whose quantity is not in the variable's unit, and the unit it is in."""
 
+TOLD = "told"  # an alert opened or escalated
+RESOLVED = "resolved"  # a told alert cleared
+REMINDER = "reminder"  # an active warning still unacknowledged
+
 EVENT_NAMESPACE = uuid.UUID("21b4f6f6-2a3e-4069-918e-f6d1e0d5840b")
 """The UUIDv5 namespace of alert event ids (RFC 9562 section 5.5): fixed, so ids are stable."""
 
@@ -72,29 +76,51 @@ def body_text(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
-def event_id(alert: Alert) -> str:
-    """The same alert event always gets the same id; another transition, another id."""
+def event_id(alert: Alert, reminded_at: float | None = None) -> str:
+    """The same alert event always gets the same id; another transition, another id (and each
+    reminder its own: it is another message about the same transition)."""
     when = (repr(alert.opened_at), alert.last_transition, alert.severity, repr(alert.updated_at))
+    if reminded_at is not None:
+        when += (f"reminder {reminded_at!r}",)
     return str(uuid.uuid5(EVENT_NAMESPACE, "|".join((*alert.key, *when))))
 
 
 def compose(
-    alert: Alert, station_name: str, unit: str, trend: Sequence[tuple[float, float]]
+    alert: Alert,
+    station_name: str,
+    unit: str,
+    trend: Sequence[tuple[float, float]],
+    *,
+    occasion: str = TOLD,
+    at: float | None = None,
 ) -> Notification:
-    """``trend``: recent (observed_at, value) readings of the alert's variable, oldest first."""
+    """``trend``: recent (observed_at, value) readings of the alert's variable, oldest first.
+    ``occasion``: :data:`TOLD`, :data:`RESOLVED` or :data:`REMINDER` (``at``: when, observed
+    time)."""
     station_name, station_id = printable(station_name), printable(alert.station_id)
     rule, variable, unit = printable(alert.rule), printable(alert.variable), printable(unit)
     severity = printable(alert.severity)
     unit = COUNT_UNITS.get(alert.rule, unit)  # no_data: seconds silent; the rest counts
     what = RULE_WORDS.get(alert.rule, rule)
     amount = alert.quantity if alert.quantity is not None else alert.value
-    subject = (
-        f"[M.A.S.S. {severity.upper()}] {station_name} ({station_id}): "
-        f"{what} {amount:.1f} {unit}".rstrip()
-    )
+    tag = {
+        TOLD: severity.upper(),
+        RESOLVED: f"RESOLVED {severity}",
+        REMINDER: f"{severity.upper()}, REMINDER",
+    }[occasion]
+    subject = f"[M.A.S.S. {tag}] {station_name} ({station_id}): {what} {amount:.1f} {unit}".rstrip()
     lines = [
         f"{severity.capitalize()} at {station_name} ({station_id}) since "
         f"{iso(alert.opened_at)}: {what} on {variable}.",
+    ]
+    if occasion == RESOLVED:
+        lines.append(f"Resolved: it cleared at {iso(alert.cleared_at or alert.updated_at)}.")
+    elif occasion == REMINDER and at is not None:
+        lines.append(
+            f"Reminder: still active and not acknowledged after "
+            f"{(at - alert.opened_at) / 60:.0f} min."
+        )
+    lines += [
         "",
         f"  value now:   {alert.value:.1f} {unit}",
         f"  measured:    {amount:.1f} {unit} (threshold {alert.threshold:.1f} {unit})",
@@ -103,10 +129,12 @@ def compose(
     if trend:
         lines += ["", "Recent readings:"]
         lines += [f"  {iso(t)}  {v:.1f} {unit}" for t, v in trend]
-    lines += ["", "Acknowledge or silence it in the console (keys a and z)."]
+    if occasion != RESOLVED:
+        lines += ["", "Acknowledge or silence it in the console (keys a and z)."]
     document = {
         "text": subject,
-        "event_id": event_id(alert),
+        "occasion": occasion,
+        "event_id": event_id(alert, at if occasion == REMINDER else None),
         "alert": {
             "id": alert.id,
             "station_id": station_id,
@@ -126,7 +154,7 @@ def compose(
     }
     return Notification(
         alert_key="|".join(alert.key),
-        severity=alert.severity,
+        severity=RESOLVED if occasion == RESOLVED else alert.severity,
         subject=subject,
         body="\n".join(lines) + "\n",
         document=document,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.alerts import Alert
-from pipeline.notify.message import compose
+from pipeline.notify.message import REMINDER, RESOLVED, TOLD, compose
 from pipeline.notify.outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ class NotifyRules:
     enabled: bool
     cooldown_s: float
     ttl_s: float  # how long undelivered notifications are retried
+    resolved: bool = False  # tell when an alert that was told of clears
+    remind_s: float = 0.0  # re-tell an active, unacknowledged warning this often; 0: never
 
 
 class AlertNotifier:
@@ -57,9 +59,13 @@ class AlertNotifier:
         self.queued = 0
         self.held_back = 0
         self._last: dict[tuple[str, str], float] = {}
+        # When each alert key was last told of (opened, escalated, reminded): read back from
+        # the outbox, so a restart neither forgets to tell a clearing nor re-reminds at once.
+        self._told: dict[str, float] = {}
         for key, (at, _) in outbox.last_queued().items():
             station_id, rule = key.split("|")[:2]
             self._last[(station_id, rule)] = max(at, self._last.get((station_id, rule), at))
+            self._told[key] = at
 
     def wants(self, alert: Alert, now: float) -> bool:
         if alert.last_transition not in ("opened", "escalated"):
@@ -70,23 +76,62 @@ class AlertNotifier:
         # A clock behind the last notification (a replay of older data) is outside the cooldown.
         return last is None or not 0 <= now - last < self.rules.cooldown_s
 
+    def _told_of(self, alert: Alert) -> float | None:
+        """When this alert (not an earlier one of its key) was last told of, if ever."""
+        at = self._told.get("|".join(alert.key))
+        return at if at is not None and at >= alert.opened_at else None
+
     def __call__(self, alert: Alert) -> None:
         now = self._clock()
-        if not (self.rules.enabled and self.channels) or not self.wants(alert, now):
-            if alert.last_transition in ("opened", "escalated"):
-                self.held_back += 1
+        if not (self.rules.enabled and self.channels):
+            self.held_back += alert.last_transition in ("opened", "escalated")
             return
+        if alert.last_transition == "cleared":
+            if self.rules.resolved and self._told_of(alert) is not None:
+                self._queue(alert, now, RESOLVED)
+            self._told.pop("|".join(alert.key), None)
+            return
+        if not self.wants(alert, now):
+            self.held_back += alert.last_transition in ("opened", "escalated")
+            return
+        if self._queue(alert, now, TOLD):
+            self._last[(alert.station_id, alert.rule)] = now
+
+    def remind(self, alerts: Sequence[Alert]) -> int:
+        """Tell again of each active warning nobody acknowledged or silenced, every
+        ``remind_s`` since it was last told of (the consumer thread calls this now and then);
+        returns how many were queued."""
+        if not (self.rules.remind_s and self.rules.enabled and self.channels):
+            return 0
+        now, reminded = self._clock(), 0
+        for alert in alerts:
+            told = self._told_of(alert)
+            if (
+                alert.state == "active"
+                and alert.severity == "warning"
+                and not alert.is_silenced(now)
+                and told is not None
+                and now - told >= self.rules.remind_s
+            ):
+                reminded += self._queue(alert, now, REMINDER)
+        return reminded
+
+    def _queue(self, alert: Alert, now: float, occasion: str) -> bool:
         notification = compose(
             alert,
             self._station_name(alert.station_id),
             self._unit(alert.variable),
             self._trend(alert.station_id, alert.variable),
+            occasion=occasion,
+            at=now,
         )
         try:
             self.outbox.add(notification, self.channels, now, self._wall(), self.rules.ttl_s)
         except OutboxError as exc:
             log.error("cannot queue the notification for alert %d: %s", alert.id, exc)
-            return
-        self._last[(alert.station_id, alert.rule)] = now
+            return False
+        if occasion != RESOLVED:
+            self._told["|".join(alert.key)] = now
         self.queued += 1
         self._wake()
+        return True

@@ -163,11 +163,12 @@ class Outbox:
         return int(count)
 
     def last_queued(self) -> dict[str, tuple[float, str]]:
-        """Per alert key, when it was last queued and at what severity (the cooldown survives
-        a restart)."""
+        """Per alert key, when it was last told of and at what severity (the cooldown survives
+        a restart); a notification that it cleared is no telling of it."""
         rows = self._run(
             "read the last notifications",
-            "SELECT alert_key, MAX(alert_time), severity FROM outbox GROUP BY alert_key",
+            "SELECT alert_key, MAX(alert_time), severity FROM outbox"
+            " WHERE severity != 'resolved' GROUP BY alert_key",
         ).fetchall()
         return {key: (at, severity) for key, at, severity in rows}
 
