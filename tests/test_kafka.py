@@ -56,6 +56,7 @@ from widgets.anomaly_log import AnomalyLog
 from widgets.station_list import StationList
 from widgets.status_bar import StatusBar
 
+MASS_TUI_CLI = [sys.executable, "-m", "mass_tui"]
 PARTITIONS = 4
 
 
@@ -825,3 +826,65 @@ def test_bench_with_no_broker_says_so_in_one_line(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "cannot list topics" in done.stderr.splitlines()[-1]
+
+
+def test_worker_and_produce_serve_healthz_and_metrics(kafka_broker, tmp_path):
+    """``--http``: a producer and a worker as their users run them, scraped while they run."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
+    worker_port, producer_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    common = ["--bootstrap", kafka_broker.bootstrap]
+    processes = [
+        subprocess.Popen(
+            [
+                *(*MASS_TUI_CLI, "worker", "--data-dir", str(loaded.data_dir), *common),
+                *("--http", f"127.0.0.1:{worker_port}"),
+            ],
+            cwd=tmp_path / "cwd",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        ),
+        subprocess.Popen(
+            [
+                *(*MASS_TUI_CLI, "produce", "--demo", "--data-dir", str(tmp_path / "producer")),
+                *(*common, "--http", f"127.0.0.1:{producer_port}"),
+            ],
+            cwd=tmp_path / "cwd",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        ),
+    ]
+
+    def scrape(port: int) -> dict[str, float]:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return {}
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    try:
+        wait_for(
+            lambda: scrape(producer_port).get("mass_tui_produced_delivered_total", 0) > 0,
+            60,
+            "delivered",
+        )
+        wait_for(
+            lambda: scrape(worker_port).get("mass_tui_observations_stored_total", 0) > 0,
+            60,
+            "stored",
+        )
+        assert "mass_tui_bus_depth" in scrape(worker_port)  # the consumer lag
+        for port, role in ((worker_port, "worker"), (producer_port, "produce")):
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert health.status_code == 200 and health.json()["role"] == role
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        codes = [p.wait(30) for p in processes]
+        errors = [p.stderr.read().decode() for p in processes]
+    assert codes == [0, 0], errors
