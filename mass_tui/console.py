@@ -10,7 +10,7 @@ from mass_tui.assemble import build_pipeline, build_watcher, open_store
 from mass_tui.attached import AttachedPipeline, ServiceReader, ServiceUnreachable, attach
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from mass_tui.http.access import TOKEN_VARIABLE
-from mass_tui.service_file import running_service
+from mass_tui.service_file import data_dir_held, running_service
 from pipeline.runtime import Pipeline
 from pipeline.store import Store, StoreError, StoreInUse
 
@@ -36,6 +36,11 @@ def run_console(
         except ServiceUnreachable as exc:
             raise ConfigError(str(exc)) from None
         return _run(loaded, attached, ServiceReader(attached.client))
+    with data_dir_held(loaded.data_dir):
+        return _run_embedded(loaded)
+
+
+def _run_embedded(loaded: LoadedSettings) -> int:
     problem = None
     try:
         store = open_store(loaded)

@@ -13,6 +13,7 @@ import msgspec
 from mass_tui.assemble import build_pipeline, open_store
 from mass_tui.config import LoadedSettings
 from mass_tui.run_loop import run_until_stopped
+from mass_tui.service_file import data_dir_held
 from mass_tui.state_changes import ProblemTeller
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
@@ -117,6 +118,11 @@ def summary(pipeline: Pipeline, elapsed: float, name: str) -> tuple[str, bool]:
 def run_headless(loaded: LoadedSettings, *, duration: float | None) -> int:
     """Runs until the duration is up, Ctrl-C or SIGTERM, or a replay has been played to the
     end (and all of it stored). Exit status 1 if anything was lost."""
+    with data_dir_held(loaded.data_dir):
+        return _run_headless(loaded, duration)
+
+
+def _run_headless(loaded: LoadedSettings, duration: float | None) -> int:
     store = open_store(loaded)
     pipeline = build_pipeline(loaded, store=store)
     writer = LineWriter()

@@ -68,7 +68,7 @@ def run_service(
     try:
         registration = ServiceRegistration.take(loaded.data_dir)
     except LockHeld as held:
-        raise ConfigError(f"{held}: a service already runs there (attach with mass-tui)") from None
+        raise ConfigError(f"{held}; stop it first, or give this one its own --data-dir") from None
     except OSError as exc:
         raise ConfigError(f"cannot use the data directory {loaded.data_dir}: {exc}") from None
     try:

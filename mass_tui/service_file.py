@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from pipeline.exclusive import ExclusiveLock
+from pipeline.exclusive import ExclusiveLock, LockHeld
 
 LOCK_NAME = "service.lock"
 FILE_NAME = "service.json"
@@ -26,6 +28,31 @@ class ServiceInfo(msgspec.Struct):
     pid: int
     url: str
     token: str
+
+
+def hold_data_dir(data_dir: Path) -> ExclusiveLock:
+    """The data directory for a pipeline that is not the service (``headless``, ``worker``,
+    an embedded console): two pipelines on one directory would both notify people, even with
+    storage off. Raises :class:`~pipeline.exclusive.LockHeld` naming the holder."""
+    return ExclusiveLock(data_dir / LOCK_NAME, "the data directory")
+
+
+@contextmanager
+def data_dir_held(data_dir: Path) -> Iterator[None]:
+    """:func:`hold_data_dir` while inside; a held directory or one that cannot be used is a
+    ConfigError (exit 2) naming the holder."""
+    from mass_tui.config import ConfigError
+
+    try:
+        lock = hold_data_dir(data_dir)
+    except LockHeld as held:
+        raise ConfigError(f"{held}; stop it first, or give this one its own --data-dir") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data directory {data_dir}: {exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -38,7 +65,7 @@ class ServiceRegistration:
     @classmethod
     def take(cls, data_dir: Path) -> ServiceRegistration:
         """Raises :class:`~pipeline.exclusive.LockHeld` naming the running service."""
-        return cls(ExclusiveLock(data_dir / LOCK_NAME, "the data directory"), data_dir / FILE_NAME)
+        return cls(hold_data_dir(data_dir), data_dir / FILE_NAME)
 
     def publish(self, info: ServiceInfo) -> None:
         temporary = self.path.with_suffix(".tmp")

@@ -15,6 +15,7 @@ from mass_tui.assemble import build_worker, open_store
 from mass_tui.config import LoadedSettings
 from mass_tui.http.serve import serving_metrics
 from mass_tui.run_loop import run_until_stopped
+from mass_tui.service_file import data_dir_held
 from mass_tui.state_changes import ProblemTeller, StateTeller
 from pipeline.alerts import Alert
 from pipeline.times import iso_utc
@@ -38,6 +39,11 @@ def _tell_people_s_changes(alert: Alert) -> None:
 
 
 def run_worker(loaded: LoadedSettings, *, duration: float | None, http: str | None = None) -> int:
+    with data_dir_held(loaded.data_dir):
+        return _run_worker(loaded, duration, http)
+
+
+def _run_worker(loaded: LoadedSettings, duration: float | None, http: str | None) -> int:
     store = open_store(loaded)
     pipeline, bus = build_worker(loaded, store=store)
     pipeline.subscribe(alerts=_tell_people_s_changes)

@@ -226,3 +226,42 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
             (top.id,),
         ).fetchall()
     assert recorded == [("acknowledged", "tester")]
+
+
+def test_two_pipelines_on_one_data_directory_even_without_storage_are_refused(tmp_path):
+    """With storage off there is no store to lock, but both would notify people."""
+    config = fast_config(tmp_path, "[storage]\nenabled = false\n")
+    data = tmp_path / "data"
+    first = subprocess.Popen(
+        [*MASS_TUI, "headless", "--config", str(config), "--data-dir", str(data)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: (data / "service.lock").exists() and (data / "service.lock").stat().st_size
+        )
+        second = subprocess.run(
+            [
+                *MASS_TUI,
+                "headless",
+                "--config",
+                str(config),
+                "--data-dir",
+                str(data),
+                "--duration",
+                "1",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"process {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
