@@ -49,12 +49,35 @@ class ServiceUnreachable(Exception):
 
 
 class ServiceClient:
-    """HTTP calls to a service, with its token."""
+    """HTTP calls to a service, with its token. ``locate`` finds the service again (its URL
+    and token) when it cannot be reached or refuses the token: a service on this machine makes
+    a new local token each time it starts (and may listen elsewhere), and a console attached
+    across its restart reads them from its ``service.json``."""
 
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url = url
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT_S)
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        locate: Callable[[], tuple[str, str | None] | None] | None = None,
+    ) -> None:
+        self._locate = locate
+        self._client = httpx.Client(timeout=TIMEOUT_S)
+        self._use(url, token)
+
+    def _use(self, url: str, token: str | None) -> None:
+        self.url, self._token = url, token
+        self._client.base_url = httpx.URL(url)
+        self._client.headers.pop("Authorization", None)
+        if token:
+            self._client.headers["Authorization"] = f"Bearer {token}"
+
+    def _found_again(self) -> bool:
+        """Whether the service is now elsewhere or has another token (then use them)."""
+        found = self._locate() if self._locate is not None else None
+        if found is None or found == (self.url, self._token):
+            return False
+        self._use(*found)
+        return True
 
     def view(self, series: list[str]) -> ConsoleView:
         response = self._call("GET", "/api/v1/console", params={"series": ",".join(series)})
@@ -72,7 +95,14 @@ class ServiceClient:
 
     def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
-            response = self._client.request(method, path, **kwargs)
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if not self._found_again():
+                    raise
+                response = self._client.request(method, path, **kwargs)
+            if response.status_code == 401 and self._found_again():
+                response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnreachable(f"cannot reach the service at {self.url}: {exc}") from None
         if response.status_code >= 400:
@@ -158,6 +188,7 @@ class AttachedPipeline:
                     self._view = view
                     self._snapshot = snapshot_of(view)
                     self.clock.value = view.now
+                    self.service_pid = view.pid  # a new one after the service restarted
                 self._problem = ""
             self._stop.wait(self.poll_s)
 
@@ -301,9 +332,15 @@ class AttachedPipeline:
         self._commands.put(send)
 
 
-def attach(url: str, token: str | None, settings: PipelineSettings) -> AttachedPipeline:
-    """Connect to the service at ``url``; raises ServiceUnreachable (said in one line)."""
-    client = ServiceClient(url, token)
+def attach(
+    url: str,
+    token: str | None,
+    settings: PipelineSettings,
+    locate: Callable[[], tuple[str, str | None] | None] | None = None,
+) -> AttachedPipeline:
+    """Connect to the service at ``url``; raises ServiceUnreachable (said in one line).
+    ``locate``: see :class:`ServiceClient`."""
+    client = ServiceClient(url, token, locate)
     try:
         first = client.view([])
     except ServiceUnreachable:

@@ -31,8 +31,15 @@ def run_console(
     if attach_url is not None or service is not None:
         url = attach_url or service.url
         token = os.environ.get(TOKEN_VARIABLE) if service is None else service.token
+
+        def locate() -> tuple[str, str | None] | None:  # the service restarted
+            again = running_service(loaded.data_dir)
+            return (again.url, again.token) if again is not None else None
+
         try:
-            attached = attach(url, token, pipeline_settings(loaded, []))
+            attached = attach(
+                url, token, pipeline_settings(loaded, []), locate if service is not None else None
+            )
         except ServiceUnreachable as exc:
             raise ConfigError(str(exc)) from None
         return _run(loaded, attached, ServiceReader(attached.client))

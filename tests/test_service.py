@@ -265,3 +265,52 @@ def test_two_pipelines_on_one_data_directory_even_without_storage_are_refused(tm
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=30)
     assert first.returncode == 0, err
+
+
+def test_an_attached_console_says_when_the_service_is_gone_and_follows_its_restart(tmp_path):
+    from mass_tui.attached import attach
+    from mass_tui.config import load_settings, pipeline_settings
+
+    first = Service(tmp_path)
+    loaded = load_settings(
+        environ={},
+        cwd=tmp_path,
+        user_config=tmp_path / "u.toml",
+        flags={"data_dir": str(first.data)},
+    )
+
+    def locate():
+        found = running_service(first.data)
+        return (found.url, found.token) if found is not None else None
+
+    attached = attach(first.info.url, first.info.token, pipeline_settings(loaded, []), locate)
+    attached.poll_s = 0.2
+    attached.start()
+    second = None
+    try:
+        wait_for(lambda: attached.snapshot().counters.accepted > 0)
+        seen = attached.snapshot().counters.accepted
+        code, err = first.stop()
+        assert code == 0, err
+        problems = wait_for(attached.problems)
+        assert "cannot reach the service" in problems[0]
+        assert attached.snapshot().counters.accepted >= seen  # the last data stays
+        second = Service(tmp_path, "--demo")  # another port, another local token
+        assert (second.info.url, second.info.token) != (first.info.url, first.info.token)
+        wait_for(lambda: not attached.problems() and attached.service_pid == second.proc.pid)
+        alert = wait_for(
+            lambda: next((a for a in attached.snapshot().alerts if a.state == "active"), None),
+            timeout=60,
+        )
+        assert attached.acknowledge(alert.id, "tester") is not None
+        wait_for(
+            lambda: any(
+                a["id"] == alert.id and a["acknowledged_by"] == "tester"
+                for a in second.client.get("/api/v1/alerts", params={"state": "all"}).json()
+            )
+        )
+    finally:
+        attached.stop()
+        if second is not None:
+            code, err = second.stop()
+            assert code == 0, err
