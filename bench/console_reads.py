@@ -22,17 +22,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mass_tui.config import load_settings, pipeline_settings  # noqa: E402
-from mass_tui.http.access import Access  # noqa: E402
-from mass_tui.http.api import ServiceApi  # noqa: E402
-from mass_tui.http.metrics import PipelineCollector, registry_of  # noqa: E402
-from mass_tui.http.serve import serving  # noqa: E402
-from pipeline.bus import MemoryBus  # noqa: E402
-from pipeline.clock import FixedClock  # noqa: E402
-from pipeline.runtime import Pipeline  # noqa: E402
-from pipeline.settings import SimulatorSettings  # noqa: E402
-from pipeline.simulator import StationSimulator  # noqa: E402
-from pipeline.store import Store  # noqa: E402
+from mass_tui.config import load_settings, pipeline_settings
+from mass_tui.http.access import Access
+from mass_tui.http.api import ServiceApi
+from mass_tui.http.metrics import PipelineCollector, registry_of
+from mass_tui.http.serve import serving
+from pipeline.bus import MemoryBus
+from pipeline.clock import FixedClock
+from pipeline.runtime import Pipeline
+from pipeline.settings import SimulatorSettings
+from pipeline.simulator import StationSimulator
+from pipeline.store import Store
 
 START = 1_767_225_600.0
 DAY = 86_400

@@ -18,6 +18,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -448,6 +449,8 @@ class Store(StoreReader):
         super().__init__(path, variables, connection)
         self.retention_s = retention_s
         self._station_keys: dict[str, tuple[Station, int]] = {}
+        self._unrolled: dict[int, tuple[float, float]] = {}  # station key -> times not rolled up
+        self._rolled_at = time.monotonic()
         columns = ", ".join(map(_quote, (*_KEY_COLUMNS, QC_COLUMN, *self.variables)))
         marks = ", ".join("?" * (len(_KEY_COLUMNS) + 1 + len(self.variables)))
         self._insert_observations = (
@@ -534,6 +537,8 @@ class Store(StoreReader):
             rollup.add_columns(self._conn, self.variables)
             if not had_rollups:  # written before version 5
                 rollup.rebuild(self._conn, self.variables)
+            else:  # what a process killed before rolling up left
+                rollup.catch_up(self._conn, self.variables)
             counted = {name for (name,) in self._conn.execute("SELECT name FROM totals")}
             for table in {"observations", "anomalies", "quarantine"} - counted:
                 self._conn.execute(f"INSERT INTO totals SELECT '{table}', COUNT(*) FROM {table}")
@@ -625,10 +630,8 @@ class Store(StoreReader):
         )
         with self._transaction("write a batch") as conn:
             inserted = conn.executemany(self._insert_observations, rows).rowcount
-            if inserted == n:
-                rollup.add_batch(conn, self.variables, station_keys, observed_at, values)
-            elif inserted:  # some were stored before: count each reading once
-                rollup.recompute(conn, self.variables, rollup.touched(station_keys, observed_at))
+            if inserted:
+                rollup.widen(self._unrolled, rollup.written_ranges(station_keys, observed_at))
             conn.executemany(
                 f"INSERT INTO anomalies ({', '.join(_ANOMALY_COLUMNS)})"
                 f" VALUES ({', '.join('?' * len(_ANOMALY_COLUMNS))})",
@@ -645,7 +648,25 @@ class Store(StoreReader):
                 anomalies=len(anomalies),
                 quarantine=len(rejections),
             )
+        if time.monotonic() - self._rolled_at >= rollup.EVERY_S:
+            self.roll_up()
         return inserted
+
+    def roll_up(self) -> None:
+        """Bring the minute roll-ups up to what is stored (:mod:`pipeline.rollup`)."""
+        if self._unrolled:
+            with self._transaction("roll up the stored minutes") as conn:
+                rollup.recompute_ranges(conn, self.variables, self._unrolled)
+            self._unrolled.clear()
+        self._rolled_at = time.monotonic()
+
+    def stats(self, *args, **kwargs) -> list[rollup.PeriodStats]:
+        self.roll_up()  # the writer sees everything it wrote
+        return super().stats(*args, **kwargs)
+
+    def minute_envelope(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        self.roll_up()
+        return super().minute_envelope(*args, **kwargs)
 
     def _qc_flags(self, suspect: np.ndarray | None, n: int) -> list[str | None]:
         flags: list[str | None] = [None] * n
@@ -698,6 +719,9 @@ class Store(StoreReader):
                 return
             self._closed = True
             try:
+                if self._unrolled:  # what the next start would otherwise catch up on
+                    with self._transaction("roll up the stored minutes") as conn:
+                        rollup.recompute_ranges(conn, self.variables, self._unrolled)
                 with self._errors("close the store"):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:

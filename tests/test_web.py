@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import socket
 import subprocess
 import time
 
+import aiohttp
+import httpx
 from PIL import Image, ImageChops
 
 from tests.browser import Chromium
@@ -52,6 +55,8 @@ def test_the_console_in_a_browser_tab(tmp_path):
     )
     browser = Chromium(tmp_path / "profile")
     try:
+        assert web.stderr is not None
+        address = re.search(r"open (http://\S+)", web.stderr.readline())[1]
         deadline = time.monotonic() + 30
         while True:  # the web server is up once it accepts a connection
             try:
@@ -61,7 +66,12 @@ def test_the_console_in_a_browser_tab(tmp_path):
                 assert web.poll() is None, web.communicate()[1]
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-        before, after = asyncio.run(_look_and_press(browser, f"http://127.0.0.1:{port}/"))
+        # Without the key printed at start, or from another site's page: refused.
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/").status_code == 403
+        assert httpx.get(f"{base}/?key=guess").status_code == 403
+        assert asyncio.run(_websocket_status(address, "http://evil.example")) == 403
+        before, after = asyncio.run(_look_and_press(browser, address))
         before.save(tmp_path / "console.png")
         after.save(tmp_path / "help.png")
         # The console, not textual-serve's loading screen: its status line across the top...
@@ -74,6 +84,19 @@ def test_the_console_in_a_browser_tab(tmp_path):
         web.communicate(timeout=30)
         code, err = service.stop()
     assert code == 0, err
+
+
+async def _websocket_status(address: str, origin: str) -> int:
+    """The status of a WebSocket handshake to the console with the key's cookie, from
+    ``origin`` (what a page of another site would try in the visitor's browser)."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(address) as page:  # sets the cookie
+            assert page.status == 200
+        try:
+            async with session.ws_connect(address.split("?")[0] + "ws", headers={"Origin": origin}):
+                return 101
+        except aiohttp.WSServerHandshakeError as refused:
+            return refused.status
 
 
 async def _look_and_press(browser: Chromium, url: str) -> tuple[Image.Image, Image.Image]:
