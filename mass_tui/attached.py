@@ -44,6 +44,12 @@ TIMEOUT_S = 5.0
 Notice = Callable[[str, str], None]  # (message, severity)
 
 
+def path_segment(station_id: str) -> str:
+    """A station id as one path segment: a "/" or a "." or ".." id would otherwise be taken
+    apart or normalised away on its way to the service."""
+    return quote(station_id, safe="").replace(".", "%2E")
+
+
 class ServiceUnreachable(Exception):
     """The service cannot be reached or refuses the console (the message says which)."""
 
@@ -90,7 +96,7 @@ class ServiceClient:
         return self._call("GET", path, params=params).json()
 
     def call(self, method: str, path: str, user: str, body: dict | None = None) -> dict:
-        response = self._call(method, path, json=body, headers={USER_HEADER: user})
+        response = self._call(method, path, json=body, headers={USER_HEADER: quote(user, safe="")})
         return response.json()
 
     def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
@@ -194,7 +200,10 @@ class AttachedPipeline:
 
     def _send(self) -> None:
         while (command := self._commands.get()) is not None:
-            command()
+            try:
+                command()
+            except Exception:  # one command must not end the sending of the next
+                log.exception("sending a command to the service failed")
 
     # -- what to show ----------------------------------------------------------------------
 
@@ -240,8 +249,8 @@ class AttachedPipeline:
         def send() -> None:
             try:
                 self.client.call(method, path, user, body)
-            except ServiceUnreachable as exc:
-                log.warning("%s: %s", what, exc)
+            except Exception as exc:  # said, and the sender goes on with the next
+                log.warning("%s failed", what, exc_info=not isinstance(exc, ServiceUnreachable))
                 self.tell(f"{what} failed: {exc}", "error")
 
         self._commands.put(send)
@@ -287,7 +296,7 @@ class AttachedPipeline:
             self._ask(
                 f"{action} station {station_id}",
                 "POST",
-                f"/api/v1/stations/{quote(station_id, safe='')}/{action}",
+                f"/api/v1/stations/{path_segment(station_id)}/{action}",
                 user,
                 body,
             )
@@ -358,7 +367,7 @@ class ServiceReader:
         self.client = client
 
     def _points(self, station_id: str, params: dict) -> dict:
-        path = f"/api/v1/stations/{quote(station_id, safe='')}/series"
+        path = f"/api/v1/stations/{path_segment(station_id)}/series"
         return self.client.get(path, params)
 
     def series(

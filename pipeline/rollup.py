@@ -175,7 +175,8 @@ def stats_rows(variable: str, rows: list[tuple]) -> list[PeriodStats]:
     result = []
     for station_id, start, count, total, squares, lowest, highest in rows:
         mean = total / count
-        variance = max(squares / count - mean * mean, 0.0)
+        # A constant series is exactly 0 (the sums of squares would leave rounding residue).
+        variance = 0.0 if lowest == highest else max(squares / count - mean * mean, 0.0)
         result.append(
             PeriodStats(
                 station_id,

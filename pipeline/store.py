@@ -359,14 +359,15 @@ class StoreReader:
         station_id: str | None = None,
     ) -> list[rollup.PeriodStats]:
         """Count, min, mean, max and standard deviation of ``variable`` per station and period
-        of ``step_s`` (a whole number of minutes: hours, days) from the minute roll-ups, for
-        the periods starting in ``[since, until)``, by station then time."""
+        of ``step_s`` (a whole number of minutes: hours, days) from the minute roll-ups, by
+        station then time. Whole periods: from the one ``since`` falls in to the last one
+        starting before ``until``."""
         if step_s < rollup.MINUTE_S or step_s % rollup.MINUTE_S:
             raise ValueError(f"a period must be a whole number of minutes, not {step_s:g} s")
         self._column(variable)
         query = rollup.select(variable, step_s, one_station=station_id is not None)
         start = rollup.period_start(since, step_s)
-        end = min(until, 1e15)
+        end = -rollup.period_start(-min(until, 1e15), step_s)  # up to the end of its period
         params = (start, end) if station_id is None else (start, end, station_id)
         with self._lock, self._errors(f"read the {variable} statistics"):
             rows = self._conn.execute(query, params).fetchall()
@@ -442,6 +443,8 @@ class Store(StoreReader):
         except OSError as error:
             raise StoreError(f"{path}: cannot open the store: {error}") from error
         try:
+            if not path.exists():  # the readings are the user's: theirs alone, like the log
+                path.touch(mode=0o600)
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as error:
             self._owner.release()

@@ -186,7 +186,8 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
             flags={"data_dir": str(running.data)},
         )
         attached = attach(running.info.url, running.info.token, pipeline_settings(loaded, []))
-        app = MassApp(loaded, attached, reader=ServiceReader(attached.client), user="tester")
+        user = "josé"  # not ASCII: HTTP headers are
+        app = MassApp(loaded, attached, reader=ServiceReader(attached.client), user=user)
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
                 await pilot.pause(0.1)
@@ -208,7 +209,7 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
                     None,
                 )
             )
-            assert acknowledged["acknowledged_by"] == "tester"
+            assert acknowledged["acknowledged_by"] == user
             for _ in range(50):  # the console follows the service's state
                 await pilot.pause(0.1)
                 shown = next(a for a in app._alerts if a.id == top.id)
@@ -225,7 +226,7 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
             " AND transition = 'acknowledged'",
             (top.id,),
         ).fetchall()
-    assert recorded == [("acknowledged", "tester")]
+    assert recorded == [("acknowledged", "josé")]
 
 
 def test_two_pipelines_on_one_data_directory_even_without_storage_are_refused(tmp_path):

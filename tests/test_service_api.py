@@ -146,6 +146,8 @@ def test_series_raw_and_rolled_up_agree(service):
         ("/api/v1/stats", {"variable": "temperature_c", "period": "week"}, 400, "period"),
         ("/api/v1/stats", {}, 400, "variable"),
         ("/api/v1/nothing", {}, 404, "Not Found"),
+        ("/api/v1/stations/a%2Fb/series", {"variable": "temperature_c"}, 404, "no station 'a/b'"),
+        ("/api/v1/stations/%2E%2E/series", {"variable": "temperature_c"}, 404, "no station '..'"),
     ],
 )
 def test_bad_requests_get_a_json_error(service, path, params, status, says):
@@ -154,6 +156,28 @@ def test_bad_requests_get_a_json_error(service, path, params, status, says):
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert says in response.json()["error"]
+
+
+def test_hostile_requests_get_a_json_4xx_and_the_service_goes_on(service):
+    client, _, access, _ = service
+    headers = acting(access)
+    for alert_id in ("%C2%B2", "9" * 5000, "-1", "1.0"):
+        response = client.post(f"/api/v1/alerts/{alert_id}/ack", headers=headers)
+        assert response.status_code == 400, alert_id
+        assert "not an alert id" in response.json()["error"]
+    deep = b'{"a":' * 10_000
+    response = client.post("/api/v1/stations/lon/silence", content=deep, headers=headers)
+    assert response.status_code == 400 and "not JSON" in response.json()["error"]
+    huge = b'{"minutes": 5, "x": "' + b"y" * 100_000 + b'"}'
+    response = client.post("/api/v1/stations/lon/silence", content=huge, headers=headers)
+    assert response.status_code == 413
+    rebound = client.get("/api/v1/stations", headers={"Host": "attacker.example:8765"})
+    assert rebound.status_code == 400 and "loopback" in rebound.json()["error"]
+    for bad in (2.5, 1e300):
+        change = {"detector": "stuck", "parameter": "samples", "variable": "wind_dir_deg"}
+        response = client.put("/api/v1/thresholds", json={**change, "value": bad}, headers=headers)
+        assert response.status_code == 422, bad
+    assert client.get("/healthz").status_code == 200  # the same connection, still served
 
 
 def test_anomalies_filter_by_station_detector_and_score(service):
@@ -280,6 +304,17 @@ def test_stats_per_hour_and_day_match_the_stored_readings(service):
     ).json()
     (day,) = daily["rows"]
     assert day["count"] == 330 and day["period_start"] == "2026-01-01T00:00:00Z"
+    # Whole periods: from the one `since` falls in to the last one starting before `until`.
+    edges = client.get(
+        "/api/v1/stats",
+        params={
+            "variable": "temperature_c",
+            "station": "nyc",
+            "since": str(START + 1800),
+            "until": str(START + 3601),
+        },
+    ).json()["rows"]
+    assert [(r["period_start"][11:16], r["count"]) for r in edges] == [("00:00", 60), ("01:00", 60)]
     assert (
         client.get(
             "/api/v1/stats", params={"variable": "temperature_c", "station": "zz"}
@@ -332,9 +367,13 @@ def test_the_console_document_rebuilds_the_snapshot(service):
 def test_beyond_loopback_a_token_is_required_for_everything(tmp_path):
     with pytest.raises(AccessError, match="MASS_TUI_API_TOKEN"):
         Access.for_address("0.0.0.0", None)
-    access = Access.for_address("0.0.0.0", "s3cret")
+    with pytest.raises(AccessError, match="too short"):
+        Access.for_address("0.0.0.0", "s3cret")
+    token = "a-long-enough-secret-token"
+    access = Access.for_address("0.0.0.0", token)
     anonymous = access.caller(None, None)
     assert access.refusal(anonymous, changes_state=False)
-    assert access.refusal(access.caller("Bearer s3cret", None), changes_state=True) is None
-    assert access.caller("Bearer s3cret", "\x1b[31mmallory").user == "\\x1b[31mmallory"
+    assert access.refusal(access.caller(f"Bearer {token}", None), changes_state=True) is None
+    assert access.caller(f"Bearer {token}", "\x1b[31mmallory").user == "\\x1b[31mmallory"
+    assert access.caller(f"Bearer {token}", "jos%C3%A9%0A").user == "josé"  # UTF-8, encoded
     assert Access.for_address("::1", None).loopback

@@ -551,3 +551,12 @@ def test_pruning_drops_the_rollups_of_what_it_deletes(store: Store):
     store.prune(T0 + 8 * DAY)
     (only,) = store.stats("temperature_c", DAY, T0 - DAY)
     assert only.count == 1 and only.mean == 3.0
+
+
+def test_a_constant_series_has_no_spread(store: Store):
+    times = [T0 + i for i in range(3600)]
+    write(store, LONDON, times, [[1013.3, 1001.7, 0.1]] * len(times))
+    for found in store.stats("temperature_c", 3600.0, T0 - DAY) + store.stats(
+        "pressure_hpa", 60.0, T0
+    ):
+        assert found.stddev == 0.0 or (found.count == 1 and math.isnan(found.stddev))

@@ -13,11 +13,13 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pipeline.text import printable
 
 TOKEN_VARIABLE = "MASS_TUI_API_TOKEN"
-USER_HEADER = "x-mass-user"
+MIN_TOKEN_LENGTH = 16
+USER_HEADER = "x-mass-user"  # percent-encoded UTF-8 (HTTP headers are ASCII)
 
 
 class AccessError(Exception):
@@ -70,6 +72,12 @@ class Access:
                 f"serving {host} beyond this machine needs {TOKEN_VARIABLE} (a bearer token) in "
                 "the environment or .env; or serve 127.0.0.1"
             )
+        if not loopback and len(token or "") < MIN_TOKEN_LENGTH:
+            raise AccessError(
+                f"{TOKEN_VARIABLE} is too short to guard {host}: give at least "
+                f"{MIN_TOKEN_LENGTH} characters (e.g. python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))')"
+            )
         return cls(token or None, secrets.token_urlsafe(24), loopback)
 
     def caller(self, authorization: str | None, user: str | None) -> Caller:
@@ -82,7 +90,7 @@ class Access:
             token = "api token"
         elif presented and hmac.compare_digest(presented.encode(), self.local_token.encode()):
             token = "local token"
-        name = printable(" ".join((user or "").split()), 40)
+        name = printable(" ".join(unquote(user or "").split()), 40)
         return Caller(name, token)
 
     def refusal(self, caller: Caller, *, changes_state: bool) -> str | None:

@@ -41,6 +41,8 @@ PERIODS = {"minute": MINUTE_S, "hour": 3600.0, "day": 86_400.0}
 ALERT_STATES = ("open", "active", "acknowledged", "cleared", "all")
 MAX_LIMIT = 10_000
 MAX_POINTS = 100_000
+MAX_BODY = 64 * 1024
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 REF = "#/components/schemas/{name}"
 
 
@@ -79,7 +81,7 @@ class Endpoint:
 
 SINCE = Param("since", "string", "ISO 8601 time or epoch seconds")
 UNTIL = Param("until", "string", "ISO 8601 time or epoch seconds")
-STATION_PATH = Param("station_id", "string", "the station's id", True, "path")
+STATION_PATH = Param("station_id", "string", "the station's id (percent-encoded)", True, "path")
 ALERT_PATH = Param("alert_id", "integer", "the alert's id", True, "path")
 
 ENDPOINTS = (
@@ -95,7 +97,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "GET",
-        "/api/v1/stations/{station_id}/series",
+        "/api/v1/stations/{station_id:path}/series",
         "series",
         "One variable's readings, or roll-ups per step (a whole number of minutes)",
         schemas.Series,
@@ -160,7 +162,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "POST",
-        "/api/v1/stations/{station_id}/silence",
+        "/api/v1/stations/{station_id:path}/silence",
         "silence_station",
         "Silence a station's notifications for some minutes",
         schemas.AlertsChanged,
@@ -170,7 +172,7 @@ ENDPOINTS = (
     ),
     Endpoint(
         "POST",
-        "/api/v1/stations/{station_id}/unsilence",
+        "/api/v1/stations/{station_id:path}/unsilence",
         "unsilence_station",
         "Lift a station's silence",
         schemas.AlertsChanged,
@@ -247,15 +249,16 @@ class ServiceApi:
         routes = [
             Route(e.path, self._handler(e), methods=[e.method], name=e.handler) for e in ENDPOINTS
         ]
-        return Starlette(
-            routes=routes,
-            exception_handlers={HTTPException: _http_error, Exception: _internal_error},
-        )
+        return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
     def _handler(self, endpoint: Endpoint) -> Callable:
         method = getattr(self, endpoint.handler)
 
         async def handle(request: Request) -> Response:
+            if self.access.loopback and _host(request) not in LOOPBACK_NAMES:
+                # A page of another site whose name was made to point here (DNS rebinding)
+                # must not read what a local caller may.
+                raise fail(400, "this service answers to its loopback address only")
             caller = self.access.caller(
                 request.headers.get("authorization"), request.headers.get(USER_HEADER)
             )
@@ -265,14 +268,13 @@ class ServiceApi:
                     raise fail(401, refusal)
             body = None
             if endpoint.body is not None:
-                raw = await request.body()
-                try:
-                    body = msgspec.json.decode(raw or b"{}", type=endpoint.body)
-                except msgspec.ValidationError as exc:
-                    raise fail(422, f"bad request body: {exc}") from None
-                except msgspec.DecodeError as exc:
-                    raise fail(400, f"request body is not JSON: {exc}") from None
-            result = await run_in_threadpool(method, request, caller, body)
+                body = decode_body(await _body(request), endpoint.body)
+            try:
+                result = await run_in_threadpool(method, request, caller, body)
+            except HTTPException:
+                raise
+            except Exception as exc:  # answered here: a re-raised error drops the connection
+                return _internal_error(request, exc)
             return result if isinstance(result, Response) else JsonResponse(result)
 
         return handle
@@ -403,8 +405,9 @@ class ServiceApi:
             return schemas.Series(
                 station=station_id, variable=variable, unit=unit, step_s=step, periods=periods
             )
+        before = math.nextafter(until, -math.inf)  # [since, until), as the roll-ups
         times, values = self._read(
-            lambda: reader.series(station_id, variable, since, until, max_points=MAX_POINTS)
+            lambda: reader.series(station_id, variable, since, before, max_points=MAX_POINTS)
         )
         points = [
             schemas.Point(t=iso_utc(t) or "", value=v)
@@ -451,8 +454,8 @@ class ServiceApi:
 
     def _alert_id(self, request: Request) -> int:
         text = request.path_params["alert_id"]
-        if not text.isdigit():
-            raise fail(400, f"not an alert id: {text!r}")
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise fail(400, f"not an alert id: {text[:40]!r}")
         alert_id = int(text)
         known = {a.id: a for a in self.pipeline.analytics.alerts.alerts()}
         if alert_id not in known:
@@ -562,13 +565,42 @@ class ServiceApi:
         )
 
 
+def _host(request: Request) -> str:
+    """The Host header's name, without the port (``[::1]:8765`` -> ``[::1]``)."""
+    host = request.headers.get("host", "")
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0] if host.count(":") <= 1 else host
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused past :data:`MAX_BODY` (nothing here takes more)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise fail(413, f"request body over {MAX_BODY // 1024} KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_body(raw: bytes, kind: type):
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise fail(422, f"bad request body: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise fail(400, f"request body is not JSON: {exc}") from None
+
+
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return JsonResponse(schemas.Error(error=str(exc.detail)), status_code=exc.status_code)
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("api: %s %s failed", request.method, request.url.path, exc_info=exc)
+    path = printable(request.url.path, 200)
+    log.error("api: %s %s failed", request.method, path, exc_info=exc)
     return JsonResponse(
         schemas.Error(error=f"internal error: {type(exc).__name__} (see the service log)"),
         status_code=500,

@@ -31,12 +31,16 @@ SEVERITIES = ("advisory", "warning")
 
 @dataclass
 class DetectorTally:
-    """Anomalies by detector since start (an anomaly listener: consumer thread)."""
+    """Anomaly events by detector since start (an anomaly listener: consumer thread). A new
+    peak of a burst already told (``event_start`` set) is not another event: counted as the
+    console's "since start" and the exit summary count them."""
 
     counts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, anomaly: Anomaly) -> None:
+        if anomaly.event_start is not None:
+            return
         with self._lock:
             self.counts[anomaly.detector] = self.counts.get(anomaly.detector, 0) + 1
 
@@ -73,7 +77,7 @@ class PipelineCollector(Collector):
         yield _gauge("observations_waiting", "Observations waiting for the store", c.waiting)
         yield _counter("store_write_failures", "Store writes that failed", c.store_failures)
         anomalies = CounterMetricFamily(
-            "mass_tui_anomalies", "Anomalies found, by detector", labels=["detector"]
+            "mass_tui_anomalies", "Anomaly events found, by detector", labels=["detector"]
         )
         for detector, n in sorted(self.detectors.snapshot().items()):
             anomalies.add_metric([detector], n)

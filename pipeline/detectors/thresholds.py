@@ -43,6 +43,11 @@ class Threshold:
     unit: str
 
 
+THRESHOLD_RANGE = (1e-3, 1e5)
+"""No threshold of any detector or rule means anything outside this (in σ, samples, hPa, m/s,
+times the spacing): a value there is a typo, refused rather than saved."""
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     detector: str
@@ -196,6 +201,13 @@ class ThresholdTable:
             raise ValueError(f"{detector}.{parameter} must be a positive number, got {value!r}")
         if detector == "gap" and value <= 1:
             raise ValueError(f"gap.factor must be above 1 (times the usual spacing), got {value}")
+        if parameter == "samples" and (value != int(value) or value < 2):
+            raise ValueError(f"{detector}.samples must be a whole number of 2 or more, got {value}")
+        if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
+            raise ValueError(
+                f"{detector}.{parameter} {value:g} is outside any sensible threshold "
+                f"({THRESHOLD_RANGE[0]:g} to {THRESHOLD_RANGE[1]:g})"
+            )
         with self._lock:
             values = self._values[detector, parameter]
             if math.isnan(values[i]):
