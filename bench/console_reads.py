@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python bench/console_reads.py``. Prints, side by side in the same run:
 
 - the 24 h chart read the straightforward way (every reading of the span from the store,
-  thinned to 4,000 points, as the console did before roll-ups) and from the minute roll-ups
-  (two points a minute);
+  thinned to 4,000 points in Python, as the console did before) and as minute ranges
+  aggregated by SQLite (two points a minute);
 - an attached console's refresh: ``GET /api/v1/console`` from a service on loopback, next to
   the embedded console's in-process ``pipeline.snapshot()``; for 5 and 100 stations.
 """
@@ -73,7 +73,7 @@ def chart_reads(directory: Path) -> None:
     n_rolled = len(reader.minute_envelope("s", "temperature_c", now - DAY, now)[0]) // 2
     print("24 h chart of one variable at 1 Hz")
     print(f"  every reading (thinned to 4,000): {raw * 1000:7.1f} ms  ({n_raw:,} rows read)")
-    print(f"  minute roll-ups:                  {rolled * 1000:7.1f} ms  ({n_rolled:,} rows read)")
+    print(f"  minute ranges by SQLite:          {rolled * 1000:7.1f} ms  ({n_rolled:,} rows read)")
     print(f"  ratio:                            {raw / rolled:7.1f}x")
     reader.close()
     store.close()

@@ -61,7 +61,10 @@ SPARK_POINTS = 60
 CHART_QUERY_EVERY_S = 1.0
 LISTS_EVERY_S = 1.0
 BAND_LEAD_IN_S = 3 * 3600.0
-ENVELOPE_FROM_S = 6 * 3600.0  # longer chart spans show minute ranges from the roll-ups
+ENVELOPE_FROM_S = 6 * 3600.0  # longer chart spans show each minute's range
+# ...read again this often: SQLite takes ~60 ms to aggregate a day of 1 Hz readings, and the
+# chart's right edge moves a pixel in minutes (bench/console_reads.py)
+LONG_SPAN_QUERY_EVERY_S = 30.0
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 HELD_NOTIFICATION_S = 24 * 3600.0  # deterministic mode: a notification stays until dismissed
 RULE_DETECTORS = ("pressure_fall", "gust")
@@ -429,7 +432,7 @@ class MassApp(App[None]):
         if self.reader is not None and (not len(times) or times[0] > since):
             # The in-memory history is short: longer spans come from the store (read off the
             # UI thread; the recent history shows meanwhile), with a lead-in so the EWMA band
-            # is warmed up by the left edge; the longest from its minute roll-ups.
+            # is warmed up by the left edge; the longest as each minute's range.
             stored = self.reads.get(
                 ("chart", self.station_id, self.variable, span),
                 partial(
@@ -441,7 +444,7 @@ class MassApp(App[None]):
                     snap.now,
                     envelope=envelope,
                 ),
-                CHART_QUERY_EVERY_S,
+                LONG_SPAN_QUERY_EVERY_S if envelope else CHART_QUERY_EVERY_S,
             )
             if stored is not None:
                 times, series = stored

@@ -18,7 +18,6 @@ import math
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pipeline.series import min_max_thin
 from pipeline.stations import Station
 
 SCHEMA_VERSION = 5  # 2: a station's position may be unknown (NULL); 3: anomalies' event_start;
-# 4: observations' QC flags; 5: minute roll-ups (see pipeline.rollup)
+# 4: observations' QC flags; 5: hourly roll-ups (see pipeline.rollup)
 
 _KEY_COLUMNS = ("station", "observed_at", "source")
 QC_COLUMN = "qc_suspect"
@@ -333,21 +332,13 @@ class StoreReader:
         self, station_id: str, variable: str, since: float, until: float = math.inf
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each minute's lowest and highest reading of one variable at one station, as two
-        points a minute (low at :20, high at :40), from the roll-ups: a day is 2,880 points
-        read from 1,440 rows however often the station reports, and a spike still shows."""
-        self._column(variable)
-        _, _, _, lo, hi = (rollup.part(kind, variable) for kind in ("n", "s", "q", "lo", "hi"))
-        query = (
-            f"SELECT r.minute, r.{lo}, r.{hi} FROM {rollup.TABLE} AS r"
-            " JOIN stations AS s ON s.id = r.station WHERE s.station_id = ?"
-            f" AND r.minute >= ? AND r.minute <= ? AND r.{lo} IS NOT NULL ORDER BY r.minute"
-        )
-        start = rollup.period_start(since, rollup.MINUTE_S)
-        with self._lock, self._errors(f"read the {variable} roll-ups of {station_id}"):
-            rows = self._conn.execute(query, (station_id, start, min(until, 1e15))).fetchall()
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
-        times = np.column_stack([table[:, 0] + 20.0, table[:, 0] + 40.0]).ravel()
-        values = table[:, 1:].ravel()
+        points a minute (low at :20, high at :40): a day is 2,880 points however often the
+        station reports, and a spike still shows. Aggregated by SQLite along the station's
+        key (see :mod:`pipeline.rollup` for why not from a minute table)."""
+        periods = self.stats(variable, rollup.MINUTE_S, since, until, station_id)
+        starts = np.array([p.start for p in periods], dtype=np.float64)
+        times = np.column_stack([starts + 20.0, starts + 40.0]).ravel()
+        values = np.array([(p.minimum, p.maximum) for p in periods], dtype=np.float64).ravel()
         return times, values
 
     def stats(
@@ -359,16 +350,19 @@ class StoreReader:
         station_id: str | None = None,
     ) -> list[rollup.PeriodStats]:
         """Count, min, mean, max and standard deviation of ``variable`` per station and period
-        of ``step_s`` (a whole number of minutes: hours, days) from the minute roll-ups, by
-        station then time. Whole periods: from the one ``since`` falls in to the last one
-        starting before ``until``."""
+        of ``step_s`` (a whole number of minutes), by station then time: whole hours and days
+        from the hourly roll-ups, shorter periods (one station) from its rows. Whole periods:
+        from the one ``since`` falls in to the last one starting before ``until``."""
         if step_s < rollup.MINUTE_S or step_s % rollup.MINUTE_S:
             raise ValueError(f"a period must be a whole number of minutes, not {step_s:g} s")
         self._column(variable)
         query = rollup.select(variable, step_s, one_station=station_id is not None)
         start = rollup.period_start(since, step_s)
         end = -rollup.period_start(-min(until, 1e15), step_s)  # up to the end of its period
-        params = (start, end) if station_id is None else (start, end, station_id)
+        if step_s % rollup.HOUR_S:  # from the rows, along the station's key
+            params: tuple = (station_id, start, end)
+        else:
+            params = (start, end) if station_id is None else (start, end, station_id)
         with self._lock, self._errors(f"read the {variable} statistics"):
             rows = self._conn.execute(query, params).fetchall()
         return rollup.stats_rows(variable, rows)
@@ -452,8 +446,6 @@ class Store(StoreReader):
         super().__init__(path, variables, connection)
         self.retention_s = retention_s
         self._station_keys: dict[str, tuple[Station, int]] = {}
-        self._unrolled: dict[int, tuple[float, float]] = {}  # station key -> times not rolled up
-        self._rolled_at = time.monotonic()
         columns = ", ".join(map(_quote, (*_KEY_COLUMNS, QC_COLUMN, *self.variables)))
         marks = ", ".join("?" * (len(_KEY_COLUMNS) + 1 + len(self.variables)))
         self._insert_observations = (
@@ -536,12 +528,11 @@ class Store(StoreReader):
             had_rollups = self._conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = ?", (rollup.TABLE,)
             ).fetchone()
+            self._conn.execute("DROP TABLE IF EXISTS rollup_minute")  # a development schema
             self._conn.execute(rollup.create_table(self.variables))
             rollup.add_columns(self._conn, self.variables)
             if not had_rollups:  # written before version 5
                 rollup.rebuild(self._conn, self.variables)
-            else:  # what a process killed before rolling up left
-                rollup.catch_up(self._conn, self.variables)
             counted = {name for (name,) in self._conn.execute("SELECT name FROM totals")}
             for table in {"observations", "anomalies", "quarantine"} - counted:
                 self._conn.execute(f"INSERT INTO totals SELECT '{table}', COUNT(*) FROM {table}")
@@ -633,8 +624,10 @@ class Store(StoreReader):
         )
         with self._transaction("write a batch") as conn:
             inserted = conn.executemany(self._insert_observations, rows).rowcount
-            if inserted:
-                rollup.widen(self._unrolled, rollup.written_ranges(station_keys, observed_at))
+            if inserted == n:
+                rollup.add_batch(conn, self.variables, station_keys, observed_at, values)
+            elif inserted:  # some were stored before: count each reading once
+                rollup.recompute(conn, self.variables, station_keys, observed_at)
             conn.executemany(
                 f"INSERT INTO anomalies ({', '.join(_ANOMALY_COLUMNS)})"
                 f" VALUES ({', '.join('?' * len(_ANOMALY_COLUMNS))})",
@@ -651,25 +644,7 @@ class Store(StoreReader):
                 anomalies=len(anomalies),
                 quarantine=len(rejections),
             )
-        if time.monotonic() - self._rolled_at >= rollup.EVERY_S:
-            self.roll_up()
         return inserted
-
-    def roll_up(self) -> None:
-        """Bring the minute roll-ups up to what is stored (:mod:`pipeline.rollup`)."""
-        if self._unrolled:
-            with self._transaction("roll up the stored minutes") as conn:
-                rollup.recompute_ranges(conn, self.variables, self._unrolled)
-            self._unrolled.clear()
-        self._rolled_at = time.monotonic()
-
-    def stats(self, *args, **kwargs) -> list[rollup.PeriodStats]:
-        self.roll_up()  # the writer sees everything it wrote
-        return super().stats(*args, **kwargs)
-
-    def minute_envelope(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        self.roll_up()
-        return super().minute_envelope(*args, **kwargs)
 
     def _qc_flags(self, suspect: np.ndarray | None, n: int) -> list[str | None]:
         flags: list[str | None] = [None] * n
@@ -692,10 +667,10 @@ class Store(StoreReader):
                 "DELETE FROM observations WHERE station = ? AND observed_at < ?",
                 ((key, cutoff) for (key,) in keys),
             ).rowcount
-            first_minute = rollup.period_start(cutoff, rollup.MINUTE_S)
+            first_hour = rollup.period_start(cutoff, rollup.HOUR_S)
             conn.executemany(
-                f"DELETE FROM {rollup.TABLE} WHERE station = ? AND minute < ?",
-                ((key, first_minute) for (key,) in keys),
+                f"DELETE FROM {rollup.TABLE} WHERE station = ? AND hour < ?",
+                ((key, first_hour) for (key,) in keys),
             )
             anomalies = conn.execute(
                 "DELETE FROM anomalies WHERE observed_at < ?", (cutoff,)
@@ -722,9 +697,6 @@ class Store(StoreReader):
                 return
             self._closed = True
             try:
-                if self._unrolled:  # what the next start would otherwise catch up on
-                    with self._transaction("roll up the stored minutes") as conn:
-                        rollup.recompute_ranges(conn, self.variables, self._unrolled)
                 with self._errors("close the store"):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:

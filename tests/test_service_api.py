@@ -25,7 +25,6 @@ def service(tmp_path):
     console = make_console(tmp_path, steps=10)
     collector = PipelineCollector(console.pipeline)  # counts anomalies from here on
     console.feed(320)
-    console.store.roll_up()  # (readers see roll-ups at most rollup.EVERY_S behind)
     access = Access.for_address("127.0.0.1", None)
     api = ServiceApi(
         console.pipeline,

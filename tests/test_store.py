@@ -502,7 +502,7 @@ def expected_stats(times, values, step):
 
 
 def assert_stats(store, variable, column, times, values, step=3600.0):
-    found = store.stats(variable, step, T0 - DAY)
+    found = store.stats(variable, step, T0 - DAY, station_id="lon")
     want = expected_stats(np.asarray(times), np.asarray(values)[:, column], step)
     assert len(found) == len(want)
     for got, (start, count, low, mean, high, std) in zip(found, want, strict=True):
@@ -511,7 +511,7 @@ def assert_stats(store, variable, column, times, values, step=3600.0):
         assert count == 1 or math.isclose(got.stddev, std, rel_tol=1e-6, abs_tol=1e-9)
 
 
-def test_minute_rollups_count_every_reading_once(store: Store):
+def test_rollups_count_every_reading_once(store: Store):
     rng = np.random.default_rng(5)
     times = (T0 + np.arange(0, 3 * 3600, 7.0)).tolist()
     values = np.column_stack(
@@ -540,7 +540,7 @@ def test_a_store_written_before_rollups_gets_them_from_its_rows(tmp_path: Path):
     with open_store(path) as store:
         write(store, LONDON, times, values)
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE rollup_minute")
+        conn.execute("DROP TABLE rollup_hour")
         conn.execute("UPDATE meta SET value = '4'")
     with open_store(path) as store:
         assert_stats(store, "temperature_c", 0, times, values)
@@ -556,7 +556,6 @@ def test_pruning_drops_the_rollups_of_what_it_deletes(store: Store):
 def test_a_constant_series_has_no_spread(store: Store):
     times = [T0 + i for i in range(3600)]
     write(store, LONDON, times, [[1013.3, 1001.7, 0.1]] * len(times))
-    for found in store.stats("temperature_c", 3600.0, T0 - DAY) + store.stats(
-        "pressure_hpa", 60.0, T0
-    ):
+    hourly = store.stats("temperature_c", 3600.0, T0 - DAY)
+    for found in hourly + store.stats("pressure_hpa", 60.0, T0, station_id="lon"):
         assert found.stddev == 0.0 or (found.count == 1 and math.isnan(found.stddev))
