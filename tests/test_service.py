@@ -315,3 +315,35 @@ def test_an_attached_console_says_when_the_service_is_gone_and_follows_its_resta
         if second is not None:
             code, err = second.stop()
             assert code == 0, err
+
+
+def test_under_systemd_it_says_ready_and_stopping_and_logs_to_stderr(tmp_path):
+    """``Type=notify``: sd_notify datagrams on $NOTIFY_SOCKET (a real socket here, as
+    systemd's); ``--log-stderr`` for journald."""
+    import socket as sockets
+
+    address = tmp_path / "notify.sock"
+    listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(30)
+    try:
+        proc = subprocess.Popen(
+            [
+                *(*MASS_TUI, "service", "--config", str(fast_config(tmp_path))),
+                *("--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0", "--log-stderr"),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NOTIFY_SOCKET": str(address)},
+        )
+        assert listener.recv(100) == b"READY=1"
+        proc.send_signal(signal.SIGTERM)
+        assert listener.recv(100) == b"STOPPING=1"
+        _, err = proc.communicate(timeout=30)
+    finally:
+        listener.close()
+    assert proc.returncode == 0, err
+    assert "INFO mass_tui.http.serve: serving HTTP on http://127.0.0.1:" in err
+    assert "INFO mass_tui.service: stopping on SIGTERM" in err
