@@ -5,7 +5,9 @@ path the console runs (:func:`mass_tui.evaluation.runner.run_chunks`): the in-me
 validation, de-duplication, detectors, rules, alerts and, in the second pass, the SQLite
 store. Only that processing is timed, in this one thread, so the figures are per core.
 Detection quality compares the anomalies with the simulator's labelled events (its ground
-truth), as ``mass-tui evaluate`` does.
+truth), as ``mass-tui evaluate`` does. The same observations are also fed as wire JSON (what a
+Kafka worker receives: decoding timed with the rest), next to msgspec decoding those bytes and
+nothing else, the limit any pipeline taking JSON works under.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import math
 import resource
 import sys
 import tempfile
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from mass_tui.evaluation.simulated import (
     simulated_chunks,
     simulated_stations,
 )
+from pipeline.codec import WireObservation, encode_observation
+from pipeline.observation import Observation
 from pipeline.simulator import StationSimulator
 from pipeline.stations import Station
 from pipeline.store import Store
@@ -44,6 +50,9 @@ class BenchResult:
     n_variables: int
     obs_per_s: float
     obs_per_s_detect_only: float
+    obs_per_s_from_json: float  # wire JSON bytes -> decode -> detect -> store
+    obs_per_s_from_json_detect_only: float
+    decode_only_obs_per_s: float  # msgspec decoding the same bytes, nothing else: the limit
     peak_rss_mb: float
     anomalies: int
     event_recall: float | None
@@ -62,6 +71,8 @@ def run_with_storage(
     stations: list[Station],
     n_obs: int,
     batch: int,
+    *,
+    from_json: bool = False,
 ) -> tuple[float, int]:
     """The pass the console runs, storing in a scratch SQLite file: (seconds, accepted)."""
     names = [v.name for v in loaded.variables]
@@ -72,8 +83,31 @@ def run_with_storage(
             retention_s=loaded.settings.storage.retention_days * 86_400,
         )
         chunks = simulated_chunks(simulator, stations, names, _steps(n_obs, stations))
-        outcome = run_chunks(loaded, stations, chunks, batch=batch, store=store)
+        outcome = run_chunks(
+            loaded, stations, encoded(chunks) if from_json else chunks, batch=batch, store=store
+        )
     return outcome.seconds, outcome.accepted
+
+
+def encoded(
+    chunks: Iterable[tuple[float, list[Observation]]],
+) -> Iterator[tuple[float, list[bytes]]]:
+    """The chunks as wire JSON messages (what a Kafka worker receives); encoding is not timed."""
+    for now, observations in chunks:
+        yield now, [encode_observation(o) for o in observations]
+
+
+def decode_only(chunks: Iterable[tuple[float, list[bytes]]]) -> tuple[float, int]:
+    """msgspec decoding the messages into its structs and nothing more: (seconds, messages)."""
+    decode = msgspec.json.Decoder(WireObservation).decode
+    seconds, count = 0.0, 0
+    for _, payloads in chunks:
+        began = time.perf_counter()
+        for payload in payloads:
+            decode(payload)
+        seconds += time.perf_counter() - began
+        count += len(payloads)
+    return seconds, count
 
 
 def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
@@ -99,6 +133,19 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         loaded, simulator, stations, args.observations, batch
     )
     say(f"  with storage: {stored_accepted / stored_s:,.0f} obs/s")
+    decode_s, decoded = decode_only(encoded(simulated_chunks(simulator, stations, names, steps)))
+    say(f"  decode only (msgspec): {decoded / decode_s:,.0f} obs/s")
+    json_detected = run_chunks(
+        loaded,
+        stations,
+        encoded(simulated_chunks(simulator, stations, names, steps)),
+        batch=batch,
+    )
+    say(f"  from JSON, detect-only: {json_detected.accepted / json_detected.seconds:,.0f} obs/s")
+    json_s, json_accepted = run_with_storage(
+        loaded, simulator, stations, args.observations, batch, from_json=True
+    )
+    say(f"  from JSON, with storage: {json_accepted / json_s:,.0f} obs/s")
     interval = simulator.settings.interval_s
     end = START + steps * interval
     quality = match(
@@ -115,6 +162,9 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         n_variables=len(loaded.variables),
         obs_per_s=round(stored_accepted / stored_s, 1),
         obs_per_s_detect_only=round(detected.accepted / detected.seconds, 1),
+        obs_per_s_from_json=round(json_accepted / json_s, 1),
+        obs_per_s_from_json_detect_only=round(json_detected.accepted / json_detected.seconds, 1),
+        decode_only_obs_per_s=round(decoded / decode_s, 1),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         anomalies=len(detected.anomalies),
         event_recall=quality["recall"],

@@ -284,6 +284,9 @@ def test_bench_json_has_the_promised_fields(tmp_path):
     for key in (
         "obs_per_s",
         "obs_per_s_detect_only",
+        "obs_per_s_from_json",
+        "obs_per_s_from_json_detect_only",
+        "decode_only_obs_per_s",
         "peak_rss_mb",
         "n_obs",
         "event_recall",

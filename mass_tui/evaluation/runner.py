@@ -11,9 +11,11 @@ import msgspec
 from mass_tui.config import LoadedSettings, pipeline_settings
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
-from pipeline.bus import MemoryBus
+from pipeline.bus import Delivery, MemoryBus
 from pipeline.clock import FixedClock
+from pipeline.codec import decode_message_batch
 from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
 from pipeline.runtime import Pipeline
 from pipeline.stations import Station
 from pipeline.store import Store
@@ -34,12 +36,14 @@ class Outcome:
 def run_chunks(
     loaded: LoadedSettings,
     stations: Sequence[Station],
-    chunks: Iterable[tuple[float, list[Observation]]],
+    chunks: Iterable[tuple[float, list[Observation]]] | Iterable[tuple[float, list[bytes]]],
     *,
     batch: int | None = None,
     store: Store | None = None,
 ) -> Outcome:
-    """Push each chunk ``(clock time, observations)`` through one pipeline, in order.
+    """Push each chunk ``(clock time, observations)`` through one pipeline, in order. A chunk
+    of wire messages (bytes, as a Kafka worker gets them) is decoded first, batch by batch,
+    and the decoding is timed with the rest.
 
     The clock is set to the chunk's time before it is published, so the future check and
     the no-data watch see the observed time, not the wall clock: a replayed year is judged
@@ -61,11 +65,20 @@ def run_chunks(
     )
     outcome = Outcome()
     pipeline.subscribe(anomalies=outcome.anomalies.append, alerts=outcome.alerts.append)
-    for now, observations in chunks:
+    for now, items in chunks:
         clock.set(now)
         began = time.perf_counter()
-        pipeline.bus.publish(observations)
-        pipeline.process_pending()
+        if items and isinstance(items[0], bytes):
+            for first in range(0, len(items), batch):
+                decoded = decode_message_batch(
+                    items[first : first + batch], received_at=now, source="bench"
+                )
+                observations = [d for d in decoded if isinstance(d, Observation)]
+                rejections = [d for d in decoded if isinstance(d, Rejection)]
+                pipeline.process(Delivery(observations, rejections))
+        else:
+            pipeline.bus.publish(items)
+            pipeline.process_pending()
         outcome.seconds += time.perf_counter() - began
     if store is not None:
         began = time.perf_counter()
