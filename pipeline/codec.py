@@ -87,8 +87,8 @@ def _epoch(moment: datetime | float) -> float | str:
         if not EARLIEST <= seconds <= LATEST:  # written as a date: not an epoch in ms
             edge = "before 1900" if seconds < EARLIEST else "after year 9999"
             return f"impossible observed_at {moment.isoformat()} ({edge} in UTC)"
-    else:
-        seconds = float(moment)
+        return seconds  # a calendar date in range: finite, and not milli- or microseconds
+    seconds = float(moment)
     return implausible_time(seconds) or seconds
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detectors import DetectorBank
+from pipeline.detectors import DetectorBank, windows
 from pipeline.detectors.windows import N_BUCKETS, WindowExtremes, running_max, trailing_max
 from pipeline.frame import ObservationFrame
 from pipeline.settings import DetectorSettings, GustSettings, RuleSettings
@@ -171,19 +171,29 @@ def test_running_max_restarts_with_each_group():
     ]
 
 
-def test_window_extremes_across_batches_match_brute_force():
+@pytest.mark.parametrize(
+    ("stations", "chunks", "few_readings"),
+    [(3, 7, 0), (3, 7, 1_000), (40, 60, 0), (40, 60, 1_000)],
+    ids=["grid", "rounds", "many-stations-grid", "many-stations-rounds"],
+)
+def test_window_extremes_across_batches_match_brute_force(
+    monkeypatch, stations, chunks, few_readings
+):
+    """Both ways of taking a batch (on the grid; a round at a time) give every reading its
+    exact window extremes, across batches, silences and missing values."""
+    monkeypatch.setattr(windows, "FEW_READINGS", few_readings)
     rng = np.random.default_rng(2)
     n = 600
-    station = rng.integers(0, 3, size=n)
+    station = rng.integers(0, stations, size=n)
     times = np.sort(rng.uniform(0, 20 * HOUR, size=n))
     times[n // 3 :] += 2 * 24 * HOUR  # silences far longer than a window, within a batch
     times[n // 2 :] += 5 * 24 * HOUR
     values = rng.normal(size=(n, 2))
     values[rng.random((n, 2)) < 0.1] = np.nan
     windows_s = [3 * HOUR, 1 * HOUR]
-    extremes = WindowExtremes([0, 1], windows_s, capacity=3)
+    extremes = WindowExtremes([0, 1], windows_s, capacity=stations)
     got_high, got_low = np.empty((n, 2)), np.empty((n, 2))
-    for chunk in np.array_split(np.arange(n), 7):
+    for chunk in np.array_split(np.arange(n), chunks):
         order = chunk[np.lexsort((times[chunk], station[chunk]))]
         starts = np.flatnonzero(np.r_[True, np.diff(station[order]) != 0])
         high, low = extremes.update(station[order], times[order], values[order], starts)
