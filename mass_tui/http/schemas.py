@@ -11,7 +11,7 @@ import msgspec
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold
-from pipeline.health import Counters, WorkerHealth
+from pipeline.health import WorkerHealth
 from pipeline.rollup import PeriodStats
 from pipeline.times import iso_utc
 
@@ -241,7 +241,3 @@ def stats_row(s: PeriodStats) -> StatsRow:
 
 def worker_doc(w: WorkerHealth) -> Worker:
     return Worker(name=w.name, state=w.state, detail=w.detail)
-
-
-def counters_doc(c: Counters) -> dict[str, int]:
-    return {name: getattr(c, name) for name in Counters.__slots__}
