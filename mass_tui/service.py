@@ -26,7 +26,6 @@ from mass_tui.http.serve import serving
 from mass_tui.run_loop import StopRequest, run_until_stopped, signals_caught
 from mass_tui.service_file import ServiceInfo, ServiceRegistration
 from mass_tui.threshold_settings import reload_thresholds
-from pipeline.exclusive import LockHeld
 
 log = logging.getLogger(__name__)
 NAME = "mass-tui service"
@@ -65,12 +64,7 @@ def run_service(
         access = Access.for_address(host, os.environ.get(TOKEN_VARIABLE))
     except (ValueError, AccessError) as exc:
         raise ConfigError(f"config error: service.http {address!r}: {exc}") from None
-    try:
-        registration = ServiceRegistration.take(loaded.data_dir)
-    except LockHeld as held:
-        raise ConfigError(f"{held}; stop it first, or give this one its own --data-dir") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot use the data directory {loaded.data_dir}: {exc}") from None
+    registration = ServiceRegistration.take(loaded.data_dir)
     try:
         return _serve(loaded, access, address, registration, duration, reload)
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from mass_tui.config import ConfigError
 from pipeline.exclusive import ExclusiveLock, LockHeld
 
 LOCK_NAME = "service.lock"
@@ -31,24 +32,22 @@ class ServiceInfo(msgspec.Struct):
 
 
 def hold_data_dir(data_dir: Path) -> ExclusiveLock:
-    """The data directory for a pipeline that is not the service (``headless``, ``worker``,
-    an embedded console): two pipelines on one directory would both notify people, even with
-    storage off. Raises :class:`~pipeline.exclusive.LockHeld` naming the holder."""
-    return ExclusiveLock(data_dir / LOCK_NAME, "the data directory")
-
-
-@contextmanager
-def data_dir_held(data_dir: Path) -> Iterator[None]:
-    """:func:`hold_data_dir` while inside; a held directory or one that cannot be used is a
-    ConfigError (exit 2) naming the holder."""
-    from mass_tui.config import ConfigError
-
+    """The data directory, for one pipeline (the service, ``headless``, ``worker``, an
+    embedded console): two pipelines on one directory would both notify people, even with
+    storage off. A held directory or one that cannot be used is a ConfigError (exit 2)
+    naming the holder."""
     try:
-        lock = hold_data_dir(data_dir)
+        return ExclusiveLock(data_dir / LOCK_NAME, "the data directory")
     except LockHeld as held:
         raise ConfigError(f"{held}; stop it first, or give this one its own --data-dir") from None
     except OSError as exc:
         raise ConfigError(f"cannot use the data directory {data_dir}: {exc}") from None
+
+
+@contextmanager
+def data_dir_held(data_dir: Path) -> Iterator[None]:
+    """:func:`hold_data_dir` while inside."""
+    lock = hold_data_dir(data_dir)
     try:
         yield
     finally:
@@ -64,7 +63,8 @@ class ServiceRegistration:
 
     @classmethod
     def take(cls, data_dir: Path) -> ServiceRegistration:
-        """Raises :class:`~pipeline.exclusive.LockHeld` naming the running service."""
+        """Raises ConfigError naming the process holding the directory (see
+        :func:`hold_data_dir`)."""
         return cls(hold_data_dir(data_dir), data_dir / FILE_NAME)
 
     def publish(self, info: ServiceInfo) -> None:

@@ -309,9 +309,10 @@ class Pipeline:
             if now >= next_store_check:
                 next_store_check = now + STORE_CHECK_S
                 self.analytics.watch_store()
-            if now >= next_remind and self.notifications is not None:
+            notifier = self.notifications.notifier if self.notifications is not None else None
+            if now >= next_remind and notifier is not None and notifier.reminds:
                 next_remind = now + REMIND_EVERY_S
-                self.notifications.notifier.remind(self.analytics.alerts.alerts())
+                notifier.remind(self.analytics.alerts.alerts())
             if not self._consumer_failing:
                 self.health.beat(CONSUMER)
 

@@ -97,11 +97,16 @@ class AlertNotifier:
         if self._queue(alert, now, TOLD):
             self._last[(alert.station_id, alert.rule)] = now
 
+    @property
+    def reminds(self) -> bool:
+        """Whether reminders can go out at all (the caller then need not gather alerts)."""
+        return bool(self.rules.remind_s and self.rules.enabled and self.channels)
+
     def remind(self, alerts: Sequence[Alert]) -> int:
         """Tell again of each active warning nobody acknowledged or silenced, every
         ``remind_s`` since it was last told of (the consumer thread calls this now and then);
         returns how many were queued."""
-        if not (self.rules.remind_s and self.rules.enabled and self.channels):
+        if not self.reminds:
             return 0
         now, reminded = self._clock(), 0
         for alert in alerts:
