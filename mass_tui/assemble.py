@@ -49,7 +49,7 @@ def open_store(loaded: LoadedSettings) -> Store | None:
         return None
     return Store(
         loaded.database_path,
-        [v.name for v in loaded.variables],
+        loaded.variable_names,
         retention_s=storage.retention_days * 86_400,
     )
 
@@ -96,7 +96,7 @@ def simulated_source(
     source = SimulatorSource(
         simulator,
         stations,
-        [v.name for v in loaded.variables],
+        loaded.variable_names,
         clock,
         interval_s=sim.time_scale / sim.rate_per_station,
         start=first_reading(start, sim.backfill_hours * 3600, store),
@@ -258,7 +258,7 @@ def attach_notifications(
     when that file cannot be opened, or a channel is misconfigured."""
     alerts = loaded.settings.alerts
     channels = notification_channels(loaded, environ) if channels is None else channels
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     units = {v.name: v.unit for v in loaded.variables}
 
     def station_name(station_id: str) -> str:
@@ -340,7 +340,10 @@ def build_pipeline(
     if loaded.settings.bus.kind == "kafka":
         publisher = open_publisher(loaded, environ, clock)
         bus: Bus = KafkaBus(
-            kafka_connection(loaded, environ), publisher=publisher, watch=publisher.watch
+            kafka_connection(loaded, environ),
+            variables=loaded.variable_names,
+            publisher=publisher,
+            watch=publisher.watch,
         )
         pipeline = Pipeline(
             pipeline_settings(loaded, stations),
@@ -386,7 +389,7 @@ def build_worker(
     Its clock is the observed time of what it consumes (the producers own "now"), starting
     from the newest reading in its store so restoring and retention work from there."""
     environ = os.environ if environ is None else environ
-    bus = KafkaBus(kafka_connection(loaded, environ))
+    bus = KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names)
     pipeline = worker_pipeline(loaded, bus, store)
     attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
     return pipeline, bus
@@ -414,7 +417,7 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
     anomalies and alerts, finds none itself and stores nothing (the workers do); its
     acknowledgements and silences go to the workers."""
     environ = os.environ if environ is None else environ
-    bus = KafkaBus(kafka_connection(loaded, environ), mode="watch")
+    bus = KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names, mode="watch")
     clock = ObservedClock(0.0)
     pipeline = Pipeline(
         pipeline_settings(loaded, []),

@@ -75,7 +75,7 @@ def run_with_storage(
     from_json: bool = False,
 ) -> tuple[float, int]:
     """The pass the console runs, storing in a scratch SQLite file: (seconds, accepted)."""
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
         store = Store(
             Path(scratch) / "bench.sqlite3",
@@ -119,7 +119,7 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
             print(message, file=progress, flush=True)
 
     batch = args.batch or loaded.settings.bus.batch_size
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     say(
         f"bench: {args.observations} observations, {len(stations)} stations, "
         f"{len(loaded.variables)} variables, batches of {batch}"

@@ -105,10 +105,10 @@ def _worker(
 ) -> tuple[float, int]:
     store = Store(
         scratch / "bench.sqlite3",
-        [v.name for v in loaded.variables],
+        loaded.variable_names,
         retention_s=loaded.settings.storage.retention_days * 86_400,
     )
-    bus = KafkaBus(KafkaConnection(settings))
+    bus = KafkaBus(KafkaConnection(settings), variables=loaded.variable_names)
     pipeline = worker_pipeline(loaded, bus, store)
     counters = pipeline.analytics.counters
     began, last_progress = None, time.monotonic()
@@ -148,7 +148,7 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     )
     stations = pool[: args.stations]
     simulator = StationSimulator(stations, loaded.variables, sim)
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     steps = math.ceil(args.observations / len(stations))
     say(
         f"bench: {steps * len(stations)} observations of {len(stations)} stations -> "

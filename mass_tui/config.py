@@ -108,6 +108,10 @@ class LoadedSettings:
     provenance: dict[str, str]
     """Dotted key -> the layer that set it (a file path, ``environment NAME``, ``command line``)."""
 
+    @property
+    def variable_names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
     def overridden_by(self, dotted: str) -> str | None:
         """The layer above the user config file that sets ``dotted``, if any: a value saved to
         the user config file would not take effect at the next start while that layer sets it."""

@@ -23,7 +23,7 @@ from pipeline.clock import Clock, ObservedClock, SystemClock
 from pipeline.codec import observation_as_text
 from pipeline.detectors import DetectorBank
 from pipeline.events import EventGrouper
-from pipeline.frame import ObservationFrame
+from pipeline.frame import ObservationFrame, concat
 from pipeline.health import Counters, IntakeMeter, LatencyTally, RateMeter, ReasonTally
 from pipeline.history import RecentHistory
 from pipeline.maintenance import SensorFaultWatch
@@ -194,15 +194,21 @@ class Analytics:
         received_at = self.wall.now()
         counters = self.counters
         delivery.rejections.extend(self._take_deferred())
-        counters.received += len(delivery.observations) + len(delivery.rejections)
+        counters.received += delivery.count + len(delivery.rejections)
         frame, rejections = self.validator.to_frame(
             delivery.observations, self.registry, received_at
         )
+        if delivery.wire is not None and len(delivery.wire):
+            columns, refused = self.validator.columns_to_frame(
+                delivery.wire, self.registry, received_at
+            )
+            frame = concat(columns, frame) if len(frame) else columns
+            rejections += refused
         rejections = delivery.rejections + rejections
         whole = [r for r in rejections if r.variable is None]
         counters.rejected_messages += len(whole)
         counters.rejected_readings += sum(r.readings for r in rejections if r.variable)
-        messages = len(delivery.observations) + len(delivery.rejections)
+        messages = delivery.count + len(delivery.rejections)
         self.intake.add(messages, len(whole), whole[-1].reason if whole else "")
         if rejections:
             self.rejection_kinds.add([r.reason for r in rejections])
@@ -407,7 +413,7 @@ class Analytics:
                 payload=observation_as_text(obs),
                 station_id=obs.station_id,
             )
-            for obs in delivery.observations
+            for obs in delivery.every_observation()
         ]
         self.counters.rejected_messages += len(kept)
         self.intake.add(len(kept), len(kept), reason)
@@ -503,7 +509,7 @@ class Analytics:
         if self.store is None:
             self.counters.late += len(late)
             return
-        rows = fresh if not len(late) else _concat(fresh, late)
+        rows = fresh if not len(late) else concat(fresh, late)
         self._unstored.append(UnstoredBatch(rows, len(fresh), anomalies, rejections))
         self.counters.waiting += len(rows)
         self.flush_unstored()
@@ -599,25 +605,3 @@ def tell_listeners(listeners: list, item: object) -> None:
             listener(item)
         except Exception:
             log.exception("a listener failed on %r", item)
-
-
-def _concat(a: ObservationFrame, b: ObservationFrame) -> ObservationFrame:
-    source = None
-    if a.source is not None and b.source is not None:
-        source = np.concatenate([a.source, b.source])
-    suspect = None
-    if a.suspect is not None or b.suspect is not None:
-        suspect = np.concatenate([_flags(a), _flags(b)])
-    return ObservationFrame(
-        np.concatenate([a.station, b.station]),
-        np.concatenate([a.observed_at, b.observed_at]),
-        np.concatenate([a.values, b.values]),
-        source,
-        suspect,
-    )
-
-
-def _flags(frame: ObservationFrame) -> np.ndarray:
-    if frame.suspect is not None:
-        return frame.suspect
-    return np.zeros(frame.values.shape, dtype=bool)

@@ -16,6 +16,7 @@ from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
+from pipeline.wire_columns import WireColumns
 
 
 class BusClosed(Exception):
@@ -24,9 +25,10 @@ class BusClosed(Exception):
 
 @dataclass(slots=True)
 class Delivery:
-    """A batch handed to a consumer. ``rejections`` are messages the bus could not decode;
-    ``anomalies`` and ``alerts`` were found upstream (by workers, for a watching console);
-    ``commands`` are people's, from watching consoles (for workers)."""
+    """A batch handed to a consumer. ``wire``: messages a bus decoded straight into columns
+    (:mod:`pipeline.wire_columns`); ``observations``: the others; ``rejections`` are messages
+    the bus could not decode; ``anomalies`` and ``alerts`` were found upstream (by workers, for
+    a watching console); ``commands`` are people's, from watching consoles (for workers)."""
 
     observations: list[Observation]
     rejections: list[Rejection] = field(default_factory=list)
@@ -35,12 +37,22 @@ class Delivery:
     alerts: list[Alert] = field(default_factory=list)
     sent_at: float | None = None  # the producers' clock: newest decoded message's broker stamp
     commands: list[AlertCommand] = field(default_factory=list)
+    wire: WireColumns | None = None
 
     @property
     def empty(self) -> bool:
-        return not (
-            self.observations or self.rejections or self.anomalies or self.alerts or self.commands
-        )
+        return not (self.count or self.rejections or self.anomalies or self.alerts or self.commands)
+
+    @property
+    def count(self) -> int:
+        """Observations carried, in columns or not."""
+        return len(self.observations) + (len(self.wire) if self.wire is not None else 0)
+
+    def every_observation(self) -> list[Observation]:
+        """Every observation carried, as objects: for the rare paths that go one by one (a
+        batch that failed, kept in the quarantine)."""
+        columns = self.wire.observations() if self.wire is not None else []
+        return self.observations + columns
 
 
 class Bus(Protocol):

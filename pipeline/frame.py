@@ -37,3 +37,26 @@ class ObservationFrame:
         return ObservationFrame(
             self.station[rows], self.observed_at[rows], self.values[rows], source, suspect
         )
+
+
+def concat(a: ObservationFrame, b: ObservationFrame) -> ObservationFrame:
+    """``a``'s rows, then ``b``'s."""
+    source = None
+    if a.source is not None and b.source is not None:
+        source = np.concatenate([a.source, b.source])
+    suspect = None
+    if a.suspect is not None or b.suspect is not None:
+        suspect = np.concatenate([_flags(a), _flags(b)])
+    return ObservationFrame(
+        np.concatenate([a.station, b.station]),
+        np.concatenate([a.observed_at, b.observed_at]),
+        np.concatenate([a.values, b.values]),
+        source,
+        suspect,
+    )
+
+
+def _flags(frame: ObservationFrame) -> np.ndarray:
+    if frame.suspect is not None:
+        return frame.suspect
+    return np.zeros(frame.values.shape, dtype=bool)

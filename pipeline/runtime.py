@@ -326,7 +326,7 @@ class Pipeline:
             self.analytics.process(delivery)
             self._consumer_failing = False
         except Exception as exc:
-            log.exception("processing a batch of %d failed", len(delivery.observations))
+            log.exception("processing a batch of %d failed", delivery.count)
             self._consumer_failing = True
             self.health.report(CONSUMER, "failing", f"{type(exc).__name__}: {exc}")
             self.analytics.counters = counted  # counted again as it is processed piecemeal
@@ -337,7 +337,7 @@ class Pipeline:
             except Exception:  # one command must not take the consumer down
                 log.exception("applying %s failed", command)
         self._held.append(delivery)
-        self._held_observations += len(delivery.observations)
+        self._held_observations += delivery.count
         if not self.analytics.unstored:
             self._ack_held()
 
@@ -345,7 +345,8 @@ class Pipeline:
         """A batch that failed, again one station at a time: one station's bad readings must
         not keep every other station's from being analysed and stored."""
         by_station: dict[str, list[Observation]] = {}
-        for observation in delivery.observations:
+        observations = delivery.every_observation()
+        for observation in observations:
             by_station.setdefault(observation.station_id, []).append(observation)
         parts = [Delivery([], delivery.rejections)] + [Delivery(o) for o in by_station.values()]
         for part in parts if len(by_station) > 1 else parts[:1]:
@@ -354,16 +355,14 @@ class Pipeline:
             except Exception:
                 log.exception("processing %d observations failed again", len(part.observations))
                 self.analytics.quarantine(part, f"processing failed: {error}")
-        if len(by_station) <= 1 and delivery.observations:
-            self.analytics.quarantine(
-                Delivery(delivery.observations), f"processing failed: {error}"
-            )
+        if len(by_station) <= 1 and observations:
+            self.analytics.quarantine(Delivery(observations), f"processing failed: {error}")
 
     def _ack_held(self) -> None:
         while self._held:
             delivery = self._held.popleft()
             self.bus.ack(delivery, kept=True)
-            self._held_observations -= len(delivery.observations)
+            self._held_observations -= delivery.count
 
     def process_pending(self) -> int:
         """Consume and process what is on the bus now, in the caller's thread (tests, bench)."""
@@ -373,7 +372,7 @@ class Pipeline:
             if delivery.empty:
                 return total
             self.process(delivery)
-            total += len(delivery.observations)
+            total += delivery.count
 
     # -- what to show ----------------------------------------------------------------------
 

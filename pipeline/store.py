@@ -647,11 +647,20 @@ class Store(StoreReader):
         return inserted
 
     def _qc_flags(self, suspect: np.ndarray | None, n: int) -> list[str | None]:
+        """Each row's flags as text, worked out once per distinct combination of flags."""
         flags: list[str | None] = [None] * n
         if suspect is None:
             return flags
-        for row in np.flatnonzero(suspect.any(axis=1)).tolist():
-            flags[row] = ",".join(self.variables[c] for c in np.flatnonzero(suspect[row]))
+        flagged = np.flatnonzero(suspect.any(axis=1))
+        if not flagged.size:
+            return flags
+        combinations, which = np.unique(suspect[flagged], axis=0, return_inverse=True)
+        texts = [
+            ",".join(self.variables[c] for c in np.flatnonzero(combination))
+            for combination in combinations
+        ]
+        for row, combination in zip(flagged.tolist(), which.ravel().tolist(), strict=True):
+            flags[row] = texts[combination]
         return flags
 
     def prune(self, now: float, *, received_before: float | None = None) -> int:

@@ -43,7 +43,7 @@ class Console:
     steps: int = 0
 
     def feed(self, steps: int) -> None:
-        names = [v.name for v in self.loaded.variables]
+        names = self.loaded.variable_names
         first = START + self.steps * INTERVAL
         block = self.simulator.generate(first, steps, INTERVAL)
         self.clock.set(first + (steps - 1) * INTERVAL)
@@ -73,7 +73,7 @@ def make_console(
     # A deep front in London three hours in: after 330 readings (5.5 h) its pressure-fall
     # warning is active.
     simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
-    store = Store(loaded.database_path, [v.name for v in loaded.variables], retention_s=7 * 86400)
+    store = Store(loaded.database_path, loaded.variable_names, retention_s=7 * 86400)
     clock = FixedClock(START)
     settings = loaded.settings
     pipeline = Pipeline(

@@ -21,7 +21,7 @@ def anomaly_keys(outcome) -> list[tuple]:
 def test_json_messages_and_observations_give_the_same_anomalies_and_rows(tmp_path):
     loaded = load_settings(environ={}, cwd=tmp_path, user_config=tmp_path / "u.toml")
     simulator, stations = simulated_stations(loaded, 20)
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     outcomes, stored = [], []
     for name, as_json in (("objects", False), ("json", True)):
         store = Store(tmp_path / f"{name}.sqlite3", names, retention_s=1e9)

@@ -28,11 +28,14 @@ from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS, Rejection
 from pipeline.registry import StationRegistry
 from pipeline.settings import DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.stations import Station
 from pipeline.store import Store
 from pipeline.text import has_control
 from pipeline.validation import Validator
 from pipeline.variables import STANDARD_VARIABLES
+from pipeline.wire_columns import ColumnDecoder
 
+NAN = float("nan")
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 NAMES = [v.name for v in STANDARD_VARIABLES]
 PAYLOAD_LIMIT = MAX_PAYLOAD_CHARS + 100  # the clipped text and its "[clipped: N in all]"
@@ -163,7 +166,8 @@ def wire_objects(draw: st.DrawFn) -> str:
 near_now = st.integers(min_value=int(NOW) - 86_400, max_value=int(NOW) + 3_600)
 plausible = st.floats(min_value=-200, max_value=2_000)
 sound_readings = st.one_of(plausible, plausible, plausible, st.floats(allow_nan=False))
-good_ids = st.sampled_from(["lon", "nyc", "s1", "'; DROP TABLE observations; --"])
+GOOD_IDS = ["lon", "nyc", "s1", "'; DROP TABLE observations; --"]
+good_ids = st.sampled_from(GOOD_IDS)
 known_names = st.sampled_from(NAMES)
 
 
@@ -329,6 +333,52 @@ def test_any_batch_is_processed_or_quarantined_and_stored_without_raising(store,
     assert worker.store_error is None
     assert worker.counters.rejected_messages >= len(delivery.rejections)
     assert not any(has_control(station.name) for station in worker.registry.stations)
+
+
+def frame_rows(frame, registry: StationRegistry) -> list[tuple]:
+    ids = registry.ids
+    return sorted(
+        (ids[s], t, repr(v), source)
+        for s, t, v, source in zip(
+            frame.station.tolist(),
+            frame.observed_at.tolist(),
+            frame.values.tolist(),
+            frame.source.tolist(),
+            strict=True,
+        )
+    )
+
+
+def rejection_keys(rejections: list[Rejection]) -> list[tuple]:
+    return sorted(
+        (r.reason, r.station_id or "", r.variable or "", r.readings, r.source) for r in rejections
+    )
+
+
+@FUZZ
+@given(st.lists(payloads | plausible_messages().map(str.encode), min_size=1, max_size=12))
+def test_decoding_into_columns_keeps_and_refuses_exactly_what_the_general_path_does(batch):
+    """The fast path (messages straight into columns) against the general one (each message
+    an Observation, then validated): the same rows, stations and rejections, reasons and all."""
+    known = [Station(station_id, station_id.upper(), NAN, NAN) for station_id in GOOD_IDS]
+    general, columnar = StationRegistry(known), StationRegistry(known)  # the fast path's rows
+    results = decode_message_batch(batch, received_at=NOW, source="fuzz")
+    observations = [r for r in results if isinstance(r, Observation)]
+    refused = [r for r in results if isinstance(r, Rejection)]
+    frame, rejections = validator().to_frame(observations, general, NOW)
+    decoded_batch = ColumnDecoder(NAMES).decode(batch, received_at=NOW, source="fuzz")
+    assert rejection_keys(decoded_batch.rejections) == rejection_keys(refused)
+    assert sorted(decoded_batch.rejected) == [
+        i for i, r in enumerate(results) if isinstance(r, Rejection)
+    ]
+    check = validator()
+    fast, fast_rejections = check.columns_to_frame(decoded_batch.columns, columnar, NOW)
+    more, more_rejections = check.to_frame(decoded_batch.observations, columnar, NOW)
+    assert sorted(frame_rows(fast, columnar) + frame_rows(more, columnar)) == frame_rows(
+        frame, general
+    )
+    assert rejection_keys(fast_rejections + more_rejections) == rejection_keys(rejections)
+    assert sorted(map(repr, general.stations)) == sorted(map(repr, columnar.stations))
 
 
 @FUZZ

@@ -82,7 +82,7 @@ def simulated(loaded: LoadedSettings, steps: int, first_step: int = 0) -> list[O
     simulator = StationSimulator(stations, loaded.variables, QUIET)
     simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
     block = simulator.generate(START, first_step + steps, INTERVAL)
-    observations = block.to_observations(stations, [v.name for v in loaded.variables])
+    observations = block.to_observations(stations, loaded.variable_names)
     return observations[first_step * len(stations) :]
 
 

@@ -74,7 +74,7 @@ class Station:
     steps: int = 0
 
     def feed(self, steps: int, chunk: int = 10) -> None:
-        names = [v.name for v in self.loaded.variables]
+        names = self.loaded.variable_names
         for _ in range(0, steps, chunk):
             first = START + self.steps * INTERVAL
             block = self.simulator.generate(first, chunk, INTERVAL)
@@ -117,7 +117,7 @@ def alerting(
     # station's inconsistent-readings advisory would be mail of its own.
     simulator = StationSimulator(stations, loaded.variables, NO_FAULTS)
     simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)
-    store = Store(loaded.database_path, [v.name for v in loaded.variables], retention_s=7 * 86400)
+    store = Store(loaded.database_path, loaded.variable_names, retention_s=7 * 86400)
     pipeline = Pipeline(
         pipeline_settings(loaded, stations),
         clock=FixedClock(START),

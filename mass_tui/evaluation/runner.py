@@ -13,12 +13,11 @@ from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery, MemoryBus
 from pipeline.clock import FixedClock
-from pipeline.codec import decode_message_batch
 from pipeline.observation import Observation
-from pipeline.quarantine import Rejection
 from pipeline.runtime import Pipeline
 from pipeline.stations import Station
 from pipeline.store import Store
+from pipeline.wire_columns import ColumnDecoder
 
 
 @dataclass(slots=True)
@@ -64,18 +63,19 @@ def run_chunks(
         store=store,
     )
     outcome = Outcome()
+    decoder = ColumnDecoder(loaded.variable_names)
     pipeline.subscribe(anomalies=outcome.anomalies.append, alerts=outcome.alerts.append)
     for now, items in chunks:
         clock.set(now)
         began = time.perf_counter()
         if items and isinstance(items[0], bytes):
             for first in range(0, len(items), batch):
-                decoded = decode_message_batch(
+                decoded = decoder.decode(
                     items[first : first + batch], received_at=now, source="bench"
                 )
-                observations = [d for d in decoded if isinstance(d, Observation)]
-                rejections = [d for d in decoded if isinstance(d, Rejection)]
-                pipeline.process(Delivery(observations, rejections))
+                pipeline.process(
+                    Delivery(decoded.observations, decoded.rejections, wire=decoded.columns)
+                )
         else:
             pipeline.bus.publish(items)
             pipeline.process_pending()

@@ -51,7 +51,7 @@ def evaluate_simulated(loaded: LoadedSettings, stations: int, days: float) -> di
     simulator, chosen = simulated_stations(loaded, stations)
     interval = simulator.settings.interval_s
     steps = math.ceil(days * 86_400 / interval)
-    names = [v.name for v in loaded.variables]
+    names = loaded.variable_names
     outcome: Outcome = run_chunks(loaded, chosen, simulated_chunks(simulator, chosen, names, steps))
     end = START + steps * interval
     events = simulator.events(START, end, interval)

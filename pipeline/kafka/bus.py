@@ -42,7 +42,6 @@ from confluent_kafka.admin import AdminClient
 from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.bus import BusClosed, Delivery
-from pipeline.codec import decode_message_batch
 from pipeline.kafka.client import (
     BrokerWatch,
     KafkaConnection,
@@ -61,6 +60,7 @@ from pipeline.kafka.events import (
 from pipeline.kafka.publisher import ObservationPublisher
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
+from pipeline.wire_columns import ColumnDecoder
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class KafkaBus:
         self,
         connection: KafkaConnection,
         *,
+        variables: Sequence[str],
         mode: Mode = "work",
         publisher: ObservationPublisher | None = None,
         watch: BrokerWatch | None = None,
@@ -142,6 +143,7 @@ class KafkaBus:
         self.dead_lettered = 0
         self.events_published = 0
         self._now = clock_now
+        self._decoder = ColumnDecoder(variables)  # the messages of these variables as columns
         self._admin = AdminClient(connection.config(error_cb=self.watch.on_error))
         group = settings.group_id if mode == "work" else watcher_group(settings.group_id)
         self._consumer = Consumer(consumer_config(connection, self.watch, mode, group))
@@ -242,21 +244,22 @@ class KafkaBus:
                 observed.append(message)
             else:
                 self._reject(message, "empty message", received_at, delivery)
-        source = f"kafka:{self.settings.topic}"
-        decoded = decode_message_batch(
-            [m.value() for m in observed], received_at=received_at, source=source
+        decoded = self._decoder.decode(
+            [m.value() for m in observed],
+            received_at=received_at,
+            source=f"kafka:{self.settings.topic}",
         )
-        for message, result in zip(observed, decoded, strict=True):
-            if isinstance(result, Rejection):
-                delivery.rejections.append(result)
-                self._dead_letter(message, result.reason)
-                continue
-            delivery.observations.append(result)
+        delivery.wire, delivery.observations = decoded.columns, decoded.observations
+        delivery.rejections += decoded.rejections
+        for position, rejection in zip(decoded.rejected, decoded.rejections, strict=True):
+            self._dead_letter(observed[position], rejection.reason)
+        refused = set(decoded.rejected)
+        for position, message in enumerate(observed):
             kind, stamp = message.timestamp()
-            if kind == TIMESTAMP_CREATE_TIME and stamp > 0:
-                sent_at = max(sent_at, stamp / 1000)
+            if kind == TIMESTAMP_CREATE_TIME and stamp > sent_at and position not in refused:
+                sent_at = stamp
         if sent_at > 0:
-            delivery.sent_at = sent_at
+            delivery.sent_at = sent_at / 1000
         return delivery
 
     def _reject(self, message: Message, reason: str, received_at: float, delivery: Delivery):
