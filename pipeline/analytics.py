@@ -30,6 +30,7 @@ from pipeline.maintenance import SensorFaultWatch
 from pipeline.persistence import PersistenceWatch
 from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
+from pipeline.rows import with_rows
 from pipeline.settings import (
     DetectorSettings,
     NoDataSettings,
@@ -79,6 +80,7 @@ class Analytics:
         registry: StationRegistry,
         store: Store | None,
         history_depth: int = 240,
+        history_mb: float = 48.0,
         wall: Clock | None = None,
         detect: bool = True,
         clear_after_s: float = 0.0,
@@ -114,7 +116,7 @@ class Analytics:
         self.steps = SteppedTime() if follow is not None else None
         self.bank = DetectorBank(variables, detectors, rules)
         self.events = EventGrouper(detectors.event_gap_min * 60.0)
-        self.history = RecentHistory(len(variables), history_depth)
+        self.history = RecentHistory(len(variables), history_depth, history_mb)
         self.alerts = AlertBook(clear_after_s=clear_after_s)
         # Held from an alert's change until its listeners are told (the history records it),
         # here and for a person's acknowledgement or silence from another thread: the record
@@ -149,10 +151,10 @@ class Analytics:
         n = len(self.registry)
         known = self._last_time.shape[0]
         if n > known:
-            self._last_time = np.concatenate([self._last_time, np.full(n - known, -np.inf)])
+            self._last_time = with_rows(self._last_time, n - known, -np.inf)
         if self._store_keys.shape[0] < n:  # recorded in the store when a batch is written
-            unknown = np.full(n - self._store_keys.shape[0], NOT_RECORDED, dtype=np.int64)
-            self._store_keys = np.concatenate([self._store_keys, unknown])
+            unknown = n - self._store_keys.shape[0]
+            self._store_keys = with_rows(self._store_keys, unknown, NOT_RECORDED)
 
     def _record_stations(self) -> None:
         """Record in the store the stations it does not know yet, as part of writing a batch:

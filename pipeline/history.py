@@ -4,6 +4,13 @@ A fixed ring of ``depth`` rows per station keeps memory bounded whatever the rat
 (the 6 h and 24 h charts) are read from the store instead. Values are kept as float32: seven
 significant digits are more than a chart or a panel shows, and it halves the ring, the largest
 part of a station's memory (9.6 KB instead of 17.3 KB at 240 rows of 8 variables).
+
+The ring is held within a memory budget: with more stations than ``depth`` rows each fit in
+it, each station keeps fewer (never under :data:`MIN_DEPTH`), the newest. At the default
+48 MB that is 240 rows up to 4,800 stations of 8 variables, 120 at 10,000.
+
+The latest time and the latest value of each variable are kept per station as readings
+arrive, so the console's table of every station costs a copy, not a walk of the rings.
 """
 
 from __future__ import annotations
@@ -13,24 +20,52 @@ import threading
 import numpy as np
 
 from pipeline.frame import ObservationFrame
+from pipeline.rows import with_rows
+
+MIN_DEPTH = 32
+MB = 1 << 20
 
 
 class RecentHistory:
-    def __init__(self, n_variables: int, depth: int = 240) -> None:
-        self.depth = depth
+    def __init__(self, n_variables: int, depth: int = 240, budget_mb: float = 48.0) -> None:
+        self.max_depth = self.depth = depth
         self.n_variables = n_variables
+        self.budget = budget_mb * MB
         self._times = np.full((0, depth), np.nan)
         self._values = np.full((0, depth, n_variables), np.nan, dtype=np.float32)
         self._count = np.zeros(0, dtype=np.int64)  # readings ever appended per station
+        self._latest_time = np.full(0, np.nan)
+        self._latest_values = np.full((0, n_variables), np.nan)
+        self._seen_at = np.zeros((0, n_variables), dtype=np.int64)  # its reading's position
         self._lock = threading.Lock()
 
+    def _depth_for(self, n_stations: int) -> int:
+        row = 8 + 4 * self.n_variables  # a time and the values, in bytes
+        fits = int(self.budget // (max(n_stations, 1) * row))
+        return max(MIN_DEPTH, min(self.max_depth, fits))
+
     def _grow(self, n_stations: int) -> None:
+        self._shrink_to(self._depth_for(n_stations))
         extra = n_stations - self._times.shape[0]
-        self._times = np.vstack([self._times, np.full((extra, self.depth), np.nan)])
-        self._values = np.concatenate(
-            [self._values, np.full((extra, self.depth, self.n_variables), np.nan, np.float32)]
-        )
-        self._count = np.concatenate([self._count, np.zeros(extra, dtype=np.int64)])
+        self._times = with_rows(self._times, extra, np.nan)
+        self._values = with_rows(self._values, extra, np.nan)
+        self._count = with_rows(self._count, extra, 0)
+        self._latest_time = with_rows(self._latest_time, extra, np.nan)
+        self._latest_values = with_rows(self._latest_values, extra, np.nan)
+        self._seen_at = with_rows(self._seen_at, extra, 0)
+
+    def _shrink_to(self, depth: int) -> None:
+        """Keep each station's newest ``depth`` rows, oldest first from slot 0."""
+        if depth >= self.depth:
+            return
+        start = np.maximum(self._count - depth, 0)
+        slots = (start[:, None] + np.arange(depth)) % self.depth
+        self._times = np.take_along_axis(self._times, slots, axis=1)
+        self._values = np.take_along_axis(self._values, slots[:, :, None], axis=1)
+        kept = np.minimum(self._count, depth)
+        self._seen_at -= (self._count - kept)[:, None]  # positions count from the oldest kept
+        self._count = kept
+        self.depth = depth
 
     def keep_stations(self, kept: np.ndarray) -> None:
         """Keep only the stations at ``kept``, renumbered in that order (see
@@ -39,6 +74,9 @@ class RecentHistory:
             kept = kept[kept < self._times.shape[0]]
             self._times, self._values = self._times[kept], self._values[kept]
             self._count = self._count[kept]
+            self._latest_time = self._latest_time[kept]
+            self._latest_values = self._latest_values[kept]
+            self._seen_at = self._seen_at[kept]
 
     def append(self, frame: ObservationFrame) -> None:
         """Append a frame whose rows are in time order within each station."""
@@ -52,10 +90,18 @@ class RecentHistory:
             sorted_stations = stations[order]
             starts = np.searchsorted(sorted_stations, sorted_stations, side="left")
             rank = np.arange(len(order)) - starts
-            slot = (self._count[sorted_stations] + rank) % self.depth
+            position = self._count[sorted_stations] + rank
+            slot = position % self.depth
             self._times[sorted_stations, slot] = frame.observed_at[order]
             self._values[sorted_stations, slot] = frame.values[order]
             np.add.at(self._count, sorted_stations, 1)
+            # Later rows overwrite earlier ones: the last assignment to an index wins.
+            self._latest_time[sorted_stations] = frame.observed_at[order]
+            values = frame.values[order]
+            for column in range(self.n_variables):
+                seen = np.flatnonzero(~np.isnan(values[:, column]))
+                self._latest_values[sorted_stations[seen], column] = values[seen, column]
+                self._seen_at[sorted_stations[seen], column] = position[seen]
 
     def series(self, station: int) -> tuple[np.ndarray, np.ndarray]:
         """Times (n,) and values (n, V) for one station, oldest first."""
@@ -68,21 +114,8 @@ class RecentHistory:
             return self._times[station, order], self._values[station, order].astype(np.float64)
 
     def latest(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per station: time of its latest reading and the latest known value of each variable."""
+        """Per station: time of its latest reading and the latest value of each variable still
+        in its ring (NaN for one not sent in the ring's span)."""
         with self._lock:
-            n_stations = self._times.shape[0]
-            times = np.full(n_stations, np.nan)
-            values = np.full((n_stations, self.n_variables), np.nan)
-            for station in range(n_stations):
-                count = int(self._count[station])
-                n = min(count, self.depth)
-                if not n:
-                    continue
-                order = np.arange(count - n, count) % self.depth
-                times[station] = self._times[station, order[-1]]
-                block = self._values[station, order]
-                seen = ~np.isnan(block)
-                last = np.where(seen.any(axis=0), n - 1 - np.argmax(seen[::-1], axis=0), -1)
-                has = last >= 0
-                values[station, has] = block[last[has], np.flatnonzero(has)]
-            return times, values
+            in_ring = self._seen_at >= (self._count - self.depth)[:, None]
+            return self._latest_time.copy(), np.where(in_ring, self._latest_values, np.nan)

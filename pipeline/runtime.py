@@ -144,6 +144,7 @@ class Pipeline:
             stamped=clock if stamped else None,
             max_stations=settings.limits.max_stations,
             forget_after_s=settings.limits.forget_after_s,
+            history_mb=settings.limits.recent_history_mb,
         )
         if (replayed or stamped) and not isinstance(clock, ObservedClock):
             raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")

@@ -213,6 +213,9 @@ class LimitsSettings(Strict):
     # A station silent this long (observed time) leaves memory, not the store; 0: never. At
     # least detectors.max_gap_s: a gap that long restarts a series' warm-up anyway.
     forget_after_s: NonNegative = 86_400.0
+    # Recent readings kept in memory for the console's short charts: 240 a station, fewer
+    # (at least 32) when that many stations' would not fit in this many MB.
+    recent_history_mb: Positive = 48.0
 
 
 class StorageSettings(Strict):

@@ -55,6 +55,7 @@ from pipeline.detectors.statistics import (
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
 from pipeline.detectors.windows import N_BUCKETS
 from pipeline.frame import ObservationFrame
+from pipeline.rows import with_rows
 from pipeline.settings import DetectorSettings, RuleSettings
 from pipeline.variables import ANEMOMETER, VANE, VariableSpec
 
@@ -371,12 +372,10 @@ class DetectorBank:
         # stations, holding thousands of unused ones (26 KB each).
         grown = max(n_stations, capacity + capacity // 4, 8)
         extra = grown - capacity
-        initial = np.broadcast_to(self._constants.initial, (extra, *self._constants.initial.shape))
-        self._state = np.concatenate([self._state, initial])
-        no_levels = np.zeros((extra, *self._levels.shape[1:]), dtype=np.int8)
-        self._levels = np.concatenate([self._levels, no_levels])
-        self._ring = np.concatenate([self._ring, np.zeros((extra, self._ring.shape[1]))])
-        self._last_seen = np.concatenate([self._last_seen, np.full(extra, -np.inf)])
+        self._state = with_rows(self._state, extra, self._constants.initial)
+        self._levels = with_rows(self._levels, extra, 0)
+        self._ring = with_rows(self._ring, extra, 0.0)
+        self._last_seen = with_rows(self._last_seen, extra, -np.inf)
         self._rules.windows.grow(grown)
         self._qc.grow(extra)
         self._holds.grow(extra)

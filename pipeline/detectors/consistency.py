@@ -28,6 +28,7 @@ import numpy as np
 
 from pipeline.anomaly import Anomaly, sensor_fault
 from pipeline.detectors.holds import runs
+from pipeline.rows import with_rows
 from pipeline.settings import QcSettings
 from pipeline.variables import (
     SEA_LEVEL_PRESSURE,
@@ -150,8 +151,8 @@ class ConsistencyCheck:
         return self.enabled and (bool(self.pairs) or self.station is not None)
 
     def grow(self, extra: int) -> None:
-        self.since = np.concatenate([self.since, np.full((extra, self.since.shape[1]), np.nan)])
-        self.kind = np.concatenate([self.kind, np.zeros((extra, self.kind.shape[1]), np.int8)])
+        self.since = with_rows(self.since, extra, np.nan)
+        self.kind = with_rows(self.kind, extra, 0)
 
     def keep_stations(self, kept: np.ndarray) -> None:
         kept = kept[kept < self.since.shape[0]]

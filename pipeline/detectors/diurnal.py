@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.rows import with_rows
 from pipeline.settings import DiurnalSettings
 from pipeline.variables import VariableSpec
 
@@ -60,15 +61,11 @@ class DiurnalProfile:
         return self.columns.shape[0] > 0
 
     def grow(self, extra: int) -> None:
-        k = len(self.columns)
-        for name in ("profile", "_sums", "_counts"):
-            setattr(self, name, np.concatenate([getattr(self, name), np.zeros((extra, HOURS, k))]))
-        self.days_learnt = np.concatenate([self.days_learnt, np.zeros((extra, k))])
-        self.taken_out = np.concatenate([self.taken_out, np.zeros((extra, k), dtype=bool)])
-        self._per_hour = np.concatenate([self._per_hour, np.zeros((extra, k))])
-        self._last_mean = np.concatenate([self._last_mean, np.zeros((extra, k))])
-        self._day = np.concatenate([self._day, np.full(extra, -np.inf)])
-        self._mean_day = np.concatenate([self._mean_day, np.full((extra, k), -np.inf)])
+        for name in ("profile", "_sums", "_counts", "days_learnt", "_per_hour", "_last_mean"):
+            setattr(self, name, with_rows(getattr(self, name), extra, 0.0))
+        self.taken_out = with_rows(self.taken_out, extra, False)
+        self._day = with_rows(self._day, extra, -np.inf)
+        self._mean_day = with_rows(self._mean_day, extra, -np.inf)
 
     def keep_stations(self, kept: np.ndarray) -> None:
         kept = kept[kept < self._day.shape[0]]

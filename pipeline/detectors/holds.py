@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.rows import with_rows
+
 
 @dataclass(slots=True)
 class Runs:
@@ -72,7 +74,7 @@ class LongHolds:
         self.since = np.empty((0, n_vars))  # when each series' current hold began; NaN: none
 
     def grow(self, extra: int) -> None:
-        self.since = np.concatenate([self.since, np.full((extra, self.since.shape[1]), np.nan)])
+        self.since = with_rows(self.since, extra, np.nan)
 
     def keep_stations(self, kept: np.ndarray) -> None:
         self.since = self.since[kept[kept < self.since.shape[0]]]

@@ -30,6 +30,7 @@ import numpy as np
 from pipeline.anomaly import Anomaly, sensor_fault
 from pipeline.detectors.consistency import CONSISTENCY_DETECTORS
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
+from pipeline.rows import with_rows
 from pipeline.settings import QcSettings
 from pipeline.variables import VariableSpec
 
@@ -95,8 +96,7 @@ class QualityControl:
         return self.enabled and bool(np.isfinite(self.step).any())
 
     def grow(self, extra: int) -> None:
-        fresh = np.broadcast_to(self._initial, (extra, *self._initial.shape))
-        self.state = np.concatenate([self.state, fresh])
+        self.state = with_rows(self.state, extra, self._initial)
 
     def keep_stations(self, kept: np.ndarray) -> None:
         self.state = self.state[kept[kept < self.state.shape[0]]]

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.rows import with_rows
+
 N_BUCKETS = 36
 FEW_READINGS = 8  # per station in a batch: at most this many, rounds beat the grid
 
@@ -79,10 +81,9 @@ class WindowExtremes:
 
     def grow(self, capacity: int) -> None:
         extra = capacity - self.number.shape[0]
-        shape = (extra, len(self.columns), self.slots)
-        self.number = np.concatenate([self.number, np.full(shape, -np.inf)])
-        self.high = np.concatenate([self.high, np.full(shape, -np.inf)])
-        self.low = np.concatenate([self.low, np.full(shape, np.inf)])
+        self.number = with_rows(self.number, extra, -np.inf)
+        self.high = with_rows(self.high, extra, -np.inf)
+        self.low = with_rows(self.low, extra, np.inf)
 
     def keep_stations(self, kept: np.ndarray) -> None:
         """Keep only the stations at ``kept``, renumbered in that order (see
