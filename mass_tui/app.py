@@ -59,7 +59,7 @@ RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an ano
 LOG_ROWS = 200  # more are a filter away (the filter reaches the store)
 SPARK_POINTS = 60
 CHART_QUERY_EVERY_S = 1.0
-LISTS_EVERY_S = 1.0
+LISTS_EVERY_S = 2.0
 BAND_LEAD_IN_S = 3 * 3600.0
 ENVELOPE_FROM_S = 6 * 3600.0  # longer chart spans show each minute's range
 # ...read again this often: SQLite takes ~60 ms to aggregate a day of 1 Hz readings, and the

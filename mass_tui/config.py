@@ -56,8 +56,8 @@ class ConfigError(Exception):
 
 
 class UiSettings(Strict):
-    refresh_hz: Positive = 4.0
-    chart_interval_s: Positive = 1.0
+    refresh_hz: Positive = 2.0
+    chart_interval_s: Positive = 2.0
     theme: str = "mass-dark"
     units: Literal["metric", "imperial"] = "metric"
 

@@ -43,6 +43,7 @@ class AlertPanel(DataTable):
         self.border_title = "Alerts"
         self._rows: tuple[AlertRow, ...] = ()
         self._what_width = 0
+        self._columns: list = []  # the column keys, in order
 
     @property
     def selected_alert(self) -> int | None:
@@ -56,12 +57,41 @@ class AlertPanel(DataTable):
     def show(self, rows: list[AlertRow]) -> None:
         self.set_class(any(r.state == "active" for r in rows), "has-active")
         active = sum(r.state == "active" for r in rows)
-        self.border_subtitle = f"{active} active" if active else ""
-        if tuple(rows) != self._rows or self._fit_width(len(rows)) != self._what_width:
-            self._draw(tuple(rows))
+        subtitle = f"{active} active" if active else ""
+        if subtitle != self.border_subtitle:  # assigning repaints the table, even the same text
+            self.border_subtitle = subtitle
+        rows_now = tuple(rows)
+        if rows_now == self._rows:
+            return
+        same_alerts = [r.alert_id for r in rows_now] == [r.alert_id for r in self._rows]
+        if same_alerts and self._fit_width(len(rows)) == self._what_width:
+            self._update_cells(rows_now)  # an age ticking: no new layout, no redrawn neighbours
+        else:
+            self._draw(rows_now)
+
+    def _update_cells(self, rows: tuple[AlertRow, ...]) -> None:
+        for old, new in zip(self._rows, rows, strict=True):
+            if old == new:
+                continue
+            for column, cell in zip(self._columns, self._cells(new, self._what_width), strict=True):
+                self.update_cell(str(new.alert_id), column, cell)
+        self._rows = rows
 
     def on_resize(self) -> None:
         self._draw(self._rows)
+
+    @staticmethod
+    def _cells(row: AlertRow, what_width: int) -> tuple:
+        return (
+            Text(
+                SEVERITY_SHORT.get(row.severity, row.severity.upper()),
+                style=SEVERITY_STYLE.get(row.severity, ""),
+            ),
+            plain(row.station, width=COLUMN_WIDTHS["stn"]),
+            plain(row.what, width=what_width),
+            row.age,
+            Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
+        )
 
     def _fit_width(self, n_rows: int) -> int:
         """The "what" column takes the width the others leave, so the state column is always
@@ -77,22 +107,13 @@ class AlertPanel(DataTable):
         self._what_width = width = self._fit_width(len(rows))
         self.clear(columns=True)
         # Fixed widths keep the columns apart whatever the styling of a cell.
+        self._columns = []
         for label, column_width in COLUMN_WIDTHS.items():
-            self.add_column(label, width=column_width)
+            self._columns.append(self.add_column(label, width=column_width))
             if label == "stn":
-                self.add_column("what", width=width)
+                self._columns.append(self.add_column("what", width=width))
         for row in rows:
-            self.add_row(
-                Text(
-                    SEVERITY_SHORT.get(row.severity, row.severity.upper()),
-                    style=SEVERITY_STYLE.get(row.severity, ""),
-                ),
-                plain(row.station, width=COLUMN_WIDTHS["stn"]),
-                plain(row.what, width=width),
-                row.age,
-                Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
-                key=str(row.alert_id),
-            )
+            self.add_row(*self._cells(row, width), key=str(row.alert_id))
         ids = [r.alert_id for r in rows]
         if self.has_focus and selected in ids:
             self.move_cursor(row=ids.index(selected))

@@ -48,7 +48,9 @@ class AnomalyLog(DataTable):
     def show(self, rows: list[AnomalyRow], subtitle: str = "") -> None:
         """Replace the rows (newest first); does nothing when they did not change. The
         subtitle is text (a filter as typed, "station:[/]" included), never markup."""
-        self.border_subtitle = escape(printable(subtitle))
+        subtitle = escape(printable(subtitle))
+        if subtitle != self.border_subtitle:  # assigning repaints the table, even the same text
+            self.border_subtitle = subtitle
         keys = tuple(row.key for row in rows)
         if keys == self._keys:
             return

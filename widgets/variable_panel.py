@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Sparkline
 
+from widgets.bars import Bars
 from widgets.text_line import TextLine
 
 
@@ -40,7 +40,7 @@ class VariablePanel(Vertical, can_focus=True):
     VariablePanel.anomalous:focus { border: heavy $primary; }
     VariablePanel > .value { height: 1; }
     VariablePanel > .detail { height: 1; color: $foreground 70%; }
-    VariablePanel > Sparkline { height: 2; }
+    VariablePanel > Bars { height: 2; }
     """
 
     class Focused(Message):
@@ -62,7 +62,7 @@ class VariablePanel(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield TextLine(classes="value")
         yield TextLine(classes="detail")
-        yield Sparkline([], summary_function=max)
+        yield Bars()
 
     def show(self, data: PanelData) -> None:
         value = Text(no_wrap=True, overflow="ellipsis")
@@ -75,7 +75,7 @@ class VariablePanel(Vertical, can_focus=True):
             detail.append(f" {data.threshold}")
         self.query_one(".value", TextLine).text = value
         self.query_one(".detail", TextLine).text = detail
-        self.query_one(Sparkline).data = list(data.history)
+        self.query_one(Bars).data = tuple(data.history)
         self.set_class(data.anomalous, "anomalous")
 
     def on_focus(self) -> None:
