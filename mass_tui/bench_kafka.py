@@ -7,8 +7,9 @@ messages, and by a worker (decode, validate, detect, store in a scratch SQLite f
 anomalies to a fresh anomalies topic, commit offsets after each batch). Each is timed from its
 first message to its last, so joining the group is not counted. The ratio is the share of the
 broker's deliverable rate the worker keeps. For scale, the same observations also go through
-the embedded pipeline (in-process bus, no JSON, same storage): the worker's share of that is
-what the broker path costs.
+the embedded pipeline (in-process bus, no JSON, same storage), and the same JSON messages
+through the pipeline without a broker (``obs_per_s_from_json`` of ``mass-tui bench``): the
+worker's share of that is what the broker path itself costs.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class KafkaBenchResult:
     worker_share_of_bare: float
     embedded_obs_per_s: float
     worker_share_of_embedded: float
+    from_json_obs_per_s: float  # the same JSON messages through the pipeline, no broker
+    worker_share_of_from_json: float
     anomalies_published: int
 
 
@@ -195,6 +198,19 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         f"  embedded pipeline: {embedded_rate:,.0f} obs/s"
         f" (the worker keeps {worker_rate / embedded_rate:.0%})"
     )
+    json_s, json_accepted = run_with_storage(
+        loaded,
+        StationSimulator(stations, loaded.variables, sim),
+        stations,
+        len(messages),
+        loaded.settings.bus.batch_size,
+        from_json=True,
+    )
+    json_rate = json_accepted / json_s
+    say(
+        f"  the same JSON without a broker: {json_rate:,.0f} obs/s"
+        f" (the worker keeps {worker_rate / json_rate:.0%})"
+    )
     result = KafkaBenchResult(
         bootstrap=settings.bootstrap_servers,
         topic=settings.topic,
@@ -206,6 +222,8 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         worker_share_of_bare=round(worker_rate / bare_rate, 3),
         embedded_obs_per_s=round(embedded_rate, 1),
         worker_share_of_embedded=round(worker_rate / embedded_rate, 3),
+        from_json_obs_per_s=round(json_rate, 1),
+        worker_share_of_from_json=round(worker_rate / json_rate, 3),
         anomalies_published=published,
     )
     print_result(asdict(result), as_json=args.json)

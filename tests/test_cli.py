@@ -288,6 +288,7 @@ def test_bench_json_has_the_promised_fields(tmp_path):
         "obs_per_s_from_json_detect_only",
         "decode_only_obs_per_s",
         "peak_rss_mb",
+        "bench_peak_rss_mb",
         "n_obs",
         "event_recall",
         "false_alarms_per_1k",
@@ -295,6 +296,7 @@ def test_bench_json_has_the_promised_fields(tmp_path):
         assert key in figures
     assert figures["n_obs"] == 20000
     assert figures["obs_per_s"] > 0 and 0 <= figures["event_recall"] <= 1
+    assert 0 < figures["peak_rss_mb"] < figures["bench_peak_rss_mb"]  # no simulator in it
 
 
 def test_a_replay_whose_file_goes_away_ends_with_exit_1_and_says_why(tmp_path):

@@ -796,7 +796,9 @@ def test_the_worker_says_who_acknowledged_or_silenced_an_alert(capsys):
     ]
 
 
-def test_bench_through_the_broker_reports_worker_bare_and_embedded_rates(kafka_broker, tmp_path):
+def test_bench_through_the_broker_reports_worker_bare_embedded_and_json_rates(
+    kafka_broker, tmp_path
+):
     """``mass-tui bench --bus kafka``: every message reaches both consumers; the figures are
     measured, so only their presence and consistency are checked here."""
     (tmp_path / "cwd").mkdir()
@@ -816,6 +818,9 @@ def test_bench_through_the_broker_reports_worker_bare_and_embedded_rates(kafka_b
     )
     assert figures["worker_share_of_embedded"] == pytest.approx(
         figures["worker_obs_per_s"] / figures["embedded_obs_per_s"], abs=6e-4
+    )
+    assert figures["worker_share_of_from_json"] == pytest.approx(
+        figures["worker_obs_per_s"] / figures["from_json_obs_per_s"], abs=6e-4
     )
     assert figures["anomalies_published"] > 0
 
