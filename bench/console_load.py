@@ -1,6 +1,7 @@
 """What the console costs to watch: CPU, terminal output and the time to its first frame.
 
-Run: ``.venv/bin/python bench/console_load.py [--seconds 30] [--stations 5] [--rate-per-station 1]``.
+Run: ``.venv/bin/python bench/console_load.py [--seconds 30] [--stations 5]
+[--rate-per-station 1]``.
 
 The console runs as a person runs it, in a tmux pane of 120x40 (the embedded pipeline and the
 station simulator in its process), with a fresh data directory. Printed:
@@ -58,9 +59,7 @@ def main() -> int:
             f"extra_stations = {max(0, args.stations - 5)}\n"
             f"rate_per_station = {args.rate_per_station}\n"
         )
-        command = (
-            f"exec {VENV_BIN / 'mass-tui'} --config {config} --data-dir {scratch}/data"
-        )
+        command = f"exec {VENV_BIN / 'mass-tui'} --config {config} --data-dir {scratch}/data"
         started = time.monotonic()
         tmux("new-session", "-d", "-s", session, "-x", width, "-y", height, command)
         try:

@@ -31,7 +31,6 @@ from mass_tui.anomaly_filter import AnomalyFilter
 from mass_tui.attached import AttachedPipeline
 from mass_tui.background_reads import BackgroundReads
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
-from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
 from mass_tui.threshold_settings import change_threshold, setting_key, threshold_id
 from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
@@ -748,6 +747,8 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_help(self) -> None:
+        from mass_tui.screens.help import HelpScreen  # Markdown: loaded when first asked for
+
         self.push_screen(HelpScreen(self._how_it_runs()[1]))
 
     def action_pause(self) -> None:

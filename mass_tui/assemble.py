@@ -1,5 +1,9 @@
 """Build a running pipeline from loaded settings: the one place that picks clock, source, bus
-and store, shared by the console and ``headless``."""
+and store, shared by the console and ``headless``.
+
+confluent-kafka and Apprise are imported where a setting asks for them: an embedded console
+starts without loading either (a tenth of a second of its start-up).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,13 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.alert_history import AlertHistory
 from pipeline.bus import Bus, MemoryBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
-from pipeline.kafka.bus import KafkaBus
-from pipeline.kafka.client import BrokerWatch, KafkaConnection
-from pipeline.kafka.publisher import ObservationPublisher
-from pipeline.kafka.spool import SpoolError
 from pipeline.locked_db import SideTableError
-from pipeline.notify.apprise_channel import AppriseChannel, AppriseUrlError
 from pipeline.notify.channels import Channel, EmailChannel, WebhookChannel
 from pipeline.notify.dispatcher import Dispatcher
 from pipeline.notify.notifier import AlertNotifier, NotifyRules
@@ -38,6 +38,11 @@ from pipeline.store import Store
 from pipeline.units import InputUnit, input_unit
 from pipeline.validation import station_id_problem
 from pipeline.variables import VariableSpec
+
+if TYPE_CHECKING:
+    from pipeline.kafka.bus import KafkaBus
+    from pipeline.kafka.client import KafkaConnection
+    from pipeline.kafka.publisher import ObservationPublisher
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +245,8 @@ def notification_channels(loaded: LoadedSettings, environ: Mapping[str, str]) ->
     if alerts.webhook.url:
         channels.append(WebhookChannel(alerts.webhook, environ.get("ALERT_WEBHOOK_TOKEN", "")))
     if alerts.apprise.urls:
+        from pipeline.notify.apprise_channel import AppriseChannel, AppriseUrlError
+
         try:
             channels.append(AppriseChannel(list(alerts.apprise.urls)))
         except AppriseUrlError as exc:
@@ -299,7 +306,15 @@ def attach_notifications(
 
 
 def kafka_connection(loaded: LoadedSettings, environ: Mapping[str, str]) -> KafkaConnection:
+    from pipeline.kafka.client import KafkaConnection
+
     return KafkaConnection.from_environment(loaded.settings.kafka, environ)
+
+
+def kafka_bus(loaded: LoadedSettings, environ: Mapping[str, str], **options) -> KafkaBus:
+    from pipeline.kafka.bus import KafkaBus
+
+    return KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names, **options)
 
 
 def spool_path(loaded: LoadedSettings) -> Path:
@@ -311,6 +326,10 @@ def open_publisher(
 ) -> ObservationPublisher:
     """A started observation publisher with its spool in the data directory. Raises
     ConfigError when the spool cannot be opened (another producer has it, unwritable)."""
+    from pipeline.kafka.client import BrokerWatch
+    from pipeline.kafka.publisher import ObservationPublisher
+    from pipeline.kafka.spool import SpoolError
+
     connection = kafka_connection(loaded, environ)
     watch = BrokerWatch(connection.settings.bootstrap_servers)
     try:
@@ -339,12 +358,7 @@ def build_pipeline(
     replayed = isinstance(clock, ObservedClock)  # a replay: the pipeline's clock is the data's
     if loaded.settings.bus.kind == "kafka":
         publisher = open_publisher(loaded, environ, clock)
-        bus: Bus = KafkaBus(
-            kafka_connection(loaded, environ),
-            variables=loaded.variable_names,
-            publisher=publisher,
-            watch=publisher.watch,
-        )
+        bus: Bus = kafka_bus(loaded, environ, publisher=publisher, watch=publisher.watch)
         pipeline = Pipeline(
             pipeline_settings(loaded, stations),
             clock=clock,
@@ -389,7 +403,7 @@ def build_worker(
     Its clock is the observed time of what it consumes (the producers own "now"), starting
     from the newest reading in its store so restoring and retention work from there."""
     environ = os.environ if environ is None else environ
-    bus = KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names)
+    bus = kafka_bus(loaded, environ)
     pipeline = worker_pipeline(loaded, bus, store)
     attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
     return pipeline, bus
@@ -417,7 +431,7 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
     anomalies and alerts, finds none itself and stores nothing (the workers do); its
     acknowledgements and silences go to the workers."""
     environ = os.environ if environ is None else environ
-    bus = KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names, mode="watch")
+    bus = kafka_bus(loaded, environ, mode="watch")
     clock = ObservedClock(0.0)
     pipeline = Pipeline(
         pipeline_settings(loaded, []),

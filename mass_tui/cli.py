@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from mass_tui import __version__
+import mass_tui
 from mass_tui.config import ConfigError, LoadedSettings, load_settings
 from mass_tui.evaluation.command import add_evaluate_arguments
 from mass_tui.logs import setup_logging
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mass-tui",
         description="M.A.S.S. console: live weather observations, rolling analytics, anomalies.",
     )
-    parser.add_argument("--version", action="version", version=f"mass-tui {__version__}")
+    parser.add_argument("--version", action="version", version=f"mass-tui {mass_tui.__version__}")
     _common(parser, top=True)
     _source(parser)
     _demo(parser)

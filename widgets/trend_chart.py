@@ -26,7 +26,6 @@ from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from pipeline.series import min_max_thin
-from widgets.runs import Runs
 
 NO_DATA_TITLE = "no data"
 
@@ -220,7 +219,7 @@ class TrendChart(PlotextPlot):
                 self.last_plotted = (np.empty(0), np.empty(0))
             else:
                 self._plot_data(self._drawn)
-            self._built = (key, Runs(super().render()))
+            self._built = (key, super().render())
             self.redraw_count += 1
         return self._built[1]
 
