@@ -45,6 +45,9 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=5)
     parser.add_argument("--rate-per-station", type=float, default=1.0)
     parser.add_argument("--size", default="120x40")
+    parser.add_argument(
+        "--source-tree", help="run the console of this checkout (e.g. an older commit's worktree)"
+    )
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("console_load: needs tmux", file=sys.stderr)
@@ -53,13 +56,17 @@ def main() -> int:
     session = f"mass-load-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="mass-load-") as scratch:
         output = Path(scratch) / "terminal.bin"
-        config = Path(scratch) / "config.toml"
-        config.write_text(
-            "[simulator]\n"
-            f"extra_stations = {max(0, args.stations - 5)}\n"
-            f"rate_per_station = {args.rate_per_station}\n"
-        )
-        command = f"exec {VENV_BIN / 'mass-tui'} --config {config} --data-dir {scratch}/data"
+        command = f"exec {VENV_BIN / 'mass-tui'} --data-dir {scratch}/data"
+        if (args.stations, args.rate_per_station) != (5, 1.0):  # else the defaults, as shipped
+            config = Path(scratch) / "config.toml"
+            config.write_text(
+                "[simulator]\n"
+                f"extra_stations = {max(0, args.stations - 5)}\n"
+                f"rate_per_station = {args.rate_per_station}\n"
+            )
+            command += f" --config {config}"
+        if args.source_tree:
+            command = command.replace("exec ", f"exec env PYTHONPATH={args.source_tree} ", 1)
         started = time.monotonic()
         tmux("new-session", "-d", "-s", session, "-x", width, "-y", height, command)
         try:
