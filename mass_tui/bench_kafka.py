@@ -186,27 +186,25 @@ def run_kafka_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     with tempfile.TemporaryDirectory(prefix="mass-bench-") as scratch:
         worker_rate, published = _worker(loaded, settings, len(messages), Path(scratch))
     say(f"  worker: {worker_rate:,.0f} obs/s ({worker_rate / bare_rate:.0%} of bare)")
-    embedded_s, embedded_accepted = run_with_storage(
-        loaded,
-        StationSimulator(stations, loaded.variables, sim),
-        stations,
-        len(messages),
-        loaded.settings.bus.batch_size,
-    )
-    embedded_rate = embedded_accepted / embedded_s
+
+    def without_broker(from_json: bool) -> float:
+        """The same observations through the pipeline in this process, stored likewise."""
+        seconds, accepted = run_with_storage(
+            loaded,
+            StationSimulator(stations, loaded.variables, sim),
+            stations,
+            len(messages),
+            loaded.settings.bus.batch_size,
+            from_json=from_json,
+        )
+        return accepted / seconds
+
+    embedded_rate = without_broker(from_json=False)
     say(
         f"  embedded pipeline: {embedded_rate:,.0f} obs/s"
         f" (the worker keeps {worker_rate / embedded_rate:.0%})"
     )
-    json_s, json_accepted = run_with_storage(
-        loaded,
-        StationSimulator(stations, loaded.variables, sim),
-        stations,
-        len(messages),
-        loaded.settings.bus.batch_size,
-        from_json=True,
-    )
-    json_rate = json_accepted / json_s
+    json_rate = without_broker(from_json=True)
     say(
         f"  the same JSON without a broker: {json_rate:,.0f} obs/s"
         f" (the worker keeps {worker_rate / json_rate:.0%})"
