@@ -20,7 +20,6 @@ why, never an exception, because one message that raised would stop the worker r
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -90,33 +89,6 @@ def _epoch(moment: datetime | float) -> float | str:
         return seconds  # a calendar date in range: finite, and not milli- or microseconds
     seconds = float(moment)
     return implausible_time(seconds) or seconds
-
-
-def decode_observations(
-    payloads: Iterable[bytes | str], *, received_at: float, source: str
-) -> tuple[list[Observation], list[Rejection]]:
-    """Decode wire messages; every message comes back as an observation or a rejection."""
-    observations: list[Observation] = []
-    rejections: list[Rejection] = []
-    for payload in payloads:
-        decoded = decode_observation(payload, received_at=received_at, source=source)
-        if isinstance(decoded, Rejection):
-            rejections.append(decoded)
-        else:
-            observations.append(decoded)
-    return observations, rejections
-
-
-def decode_message_batch(
-    payloads: Sequence[bytes], *, received_at: float, source: str
-) -> list[Observation | Rejection]:
-    """Decode many messages, in order, each on its own bounds.
-
-    Joining them into one JSON array would decode a third faster, but lets two malformed
-    fragments (``{"station_id": "a",`` and ``"observed_at": ...}``) join into a valid
-    observation that nobody sent.
-    """
-    return [decode_observation(p, received_at=received_at, source=source) for p in payloads]
 
 
 def decode_observation(

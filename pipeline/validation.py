@@ -156,11 +156,12 @@ class Validator:
         self, columns: WireColumns, registry: StationRegistry, received_at: float
     ) -> tuple[ObservationFrame, list[Rejection]]:
         """:meth:`to_frame` for messages decoded into columns, with its checks vectorised:
-        rows of known stations, with a plausible time and at least one reading, stay
-        columns; the rest (a new station, a time in the future, nothing sent) go through
-        :meth:`to_frame` as observations, which says exactly what is wrong with them."""
-        if not len(columns):
-            return self.to_frame([], registry, received_at)
+        rows of stations known before the batch, with a plausible time and at least one
+        reading, stay columns; the rest (a new station, a time in the future, nothing sent)
+        go through one :meth:`to_frame` call as observations, with the batch's ``others`` and
+        in the batch's order, which says exactly what is wrong with them."""
+        if not columns.rows:
+            return self.to_frame(columns.observations(), registry, received_at)
         times, values = columns.observed_at, columns.values
         found = np.array(list(map(registry.get, columns.station_id)), dtype=np.float64)
         latest = self._clock.now() + self.max_future_s
@@ -188,9 +189,9 @@ class Validator:
             usable = ~np.isnan(matrix).all(axis=1)
             if not usable.all():
                 frame = frame.take(np.flatnonzero(usable))
-        others = np.flatnonzero(~sound)
-        if others.size:
-            observations = [columns.observation(row) for row in others.tolist()]
+        unsound = np.flatnonzero(~sound)
+        if unsound.size or columns.others:
+            observations = columns.in_batch_order(unsound)
             more, refused = self.to_frame(observations, registry, received_at)
             frame = concat(frame, more)
             rejections += refused

@@ -46,7 +46,13 @@ class WireColumns:
     since the epoch, not yet checked against any clock) with ``values[i]`` (one column per
     configured variable, NaN where not sent). ``wires`` keeps each message's struct for the
     rare row that needs more than its columns: a new station's name and position, or a
-    rejection's copy of the message."""
+    rejection's copy of the message. ``position``: each row's place in its batch.
+
+    ``others`` are the batch's messages the fixed struct refused and the general path decoded
+    into observations (an unknown variable, a naive time...), at ``other_positions``: they
+    travel with the columns so that validation sees everything that is not plainly sound in
+    the order it was sent (a new station is placed and named by its first message, and the
+    station limit admits first come, first served)."""
 
     names: tuple[str, ...]
     station_id: list[str] = field(default_factory=list)
@@ -54,8 +60,16 @@ class WireColumns:
     values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     wires: list[Any] = field(default_factory=list)
     default_source: str = ""  # where messages that name no source came from
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    others: list[Observation] = field(default_factory=list)
+    other_positions: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
+        """Observations carried: the rows and the others."""
+        return len(self.station_id) + len(self.others)
+
+    @property
+    def rows(self) -> int:
         return len(self.station_id)
 
     def take(self, rows: np.ndarray) -> WireColumns:
@@ -66,6 +80,9 @@ class WireColumns:
             self.values[rows],
             [self.wires[row] for row in rows.tolist()],
             self.default_source,
+            self.position[rows],
+            self.others,
+            self.other_positions,
         )
 
     def sources(self, rows: np.ndarray) -> list[str]:
@@ -91,18 +108,23 @@ class WireColumns:
             },
         )
 
+    def in_batch_order(self, rows: np.ndarray) -> list[Observation]:
+        """``rows`` as observations, with the others, in the order the batch had them."""
+        placed = [(int(self.position[row]), self.observation(row)) for row in rows.tolist()]
+        placed += zip(self.other_positions, self.others, strict=True)
+        return [observation for _, observation in sorted(placed, key=lambda p: p[0])]
+
     def observations(self) -> list[Observation]:
-        return [self.observation(row) for row in range(len(self))]
+        return self.in_batch_order(np.arange(self.rows))
 
 
 @dataclass(slots=True)
 class DecodedBatch:
-    """Every message of a batch, once: the sound ones as columns, the others as the general
-    path decoded them (``observations``), or refused (``rejections``, and their positions in
-    the batch in ``rejected``, for a bus that dead-letters them)."""
+    """Every message of a batch, once: decoded (``columns``: see :class:`WireColumns`), or
+    refused (``rejections``, and their positions in the batch in ``rejected``, for a bus that
+    dead-letters them)."""
 
     columns: WireColumns
-    observations: list[Observation]
     rejections: list[Rejection]
     rejected: list[int]
 
@@ -137,7 +159,9 @@ class ColumnDecoder:
 
     def decode(self, payloads: Sequence[bytes], *, received_at: float, source: str) -> DecodedBatch:
         """Every payload becomes a row of the columns, an observation or a rejection; never
-        an exception."""
+        an exception. Each message is decoded on its own bounds: joining them into one JSON
+        array would decode faster, but lets two malformed fragments (``{"station_id": "a",``
+        and ``"observed_at": ...}``) join into an observation nobody sent."""
         decode = self._decode
         taken = range(len(payloads))  # the payloads the columns hold, in order
         try:  # the common case: every message fits the fixed struct
@@ -151,24 +175,26 @@ class ColumnDecoder:
                 except Exception:
                     pass
         columns = self._columns(wires, source)
+        columns.position = np.asarray(taken, dtype=np.int64)
         impossible = np.flatnonzero(
             ~((columns.observed_at >= EARLIEST) & (columns.observed_at <= LATEST))
         )
+        general: list[int] = []
         if impossible.size:  # no instant of an observation: the codec says why
-            columns = columns.take(np.setdiff1d(np.arange(len(columns)), impossible))
-        general = sorted(
-            set(range(len(payloads))).difference(taken)
-            | {taken[row] for row in impossible.tolist()}
-        )
-        observations, rejections, rejected = [], [], []
+            general = columns.position[impossible].tolist()
+            columns = columns.take(np.setdiff1d(np.arange(columns.rows), impossible))
+        if len(taken) < len(payloads):
+            general = sorted(set(range(len(payloads))).difference(taken).union(general))
+        rejections, rejected = [], []
         for position in general:  # the general path says exactly what each one is
             decoded = decode_observation(payloads[position], received_at=received_at, source=source)
             if isinstance(decoded, Rejection):
                 rejections.append(decoded)
                 rejected.append(position)
             else:
-                observations.append(decoded)
-        return DecodedBatch(columns, observations, rejections, rejected)
+                columns.others.append(decoded)
+                columns.other_positions.append(position)
+        return DecodedBatch(columns, rejections, rejected)
 
     def _columns(self, wires: list[Any], source: str) -> WireColumns:
         columns = WireColumns(self.names, default_source=source)
@@ -178,9 +204,8 @@ class ColumnDecoder:
         n = len(wires)
         readings = self._readings
         if readings is not None:  # one flat pass: several times faster than rows of tuples
-            flat = chain.from_iterable(map(readings, map(_VALUES, wires)))
-            if self._width == 1:
-                flat = map(readings, map(_VALUES, wires))
+            rows = map(readings, map(_VALUES, wires))
+            flat = rows if self._width == 1 else chain.from_iterable(rows)
             columns.values = np.fromiter(flat, np.float64, n * self._width).reshape(n, -1)
         else:
             columns.values = np.zeros((n, 0))

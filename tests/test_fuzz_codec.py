@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pipeline.analytics import Analytics
 from pipeline.bus import Delivery
 from pipeline.clock import FixedClock
-from pipeline.codec import decode_message_batch, decode_observation
+from pipeline.codec import decode_observation
 from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS, Rejection
 from pipeline.registry import StationRegistry
@@ -243,8 +243,10 @@ payloads = st.one_of(
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def validator() -> Validator:
-    return Validator(STANDARD_VARIABLES, ValidationSettings(), FixedClock(NOW))
+def validator(max_stations: int = 20_000) -> Validator:
+    return Validator(
+        STANDARD_VARIABLES, ValidationSettings(), FixedClock(NOW), max_stations=max_stations
+    )
 
 
 def assert_bounded(rejections: list[Rejection]) -> None:
@@ -292,13 +294,6 @@ def test_any_bytes_decode_to_an_observation_or_a_rejection_with_a_clipped_payloa
     else:
         assert math.isfinite(result.observed_at)
         assert all(isinstance(v, float) for v in result.values.values())
-
-
-@FUZZ
-@given(st.lists(payloads, max_size=8))
-def test_a_batch_decodes_message_by_message(batch):
-    results = decode_message_batch(batch, received_at=NOW, source="fuzz")
-    assert [type(r) for r in results] == [type(decoded(p)) for p in batch]
 
 
 @FUZZ
@@ -355,30 +350,74 @@ def rejection_keys(rejections: list[Rejection]) -> list[tuple]:
     )
 
 
+@st.composite
+def new_station_messages(draw: st.DrawFn) -> str:
+    """A few new stations, each in several messages, some with a variable nobody declared
+    (they go the general way) and some without (they fit the fixed struct), each placed and
+    named differently: which message registers a station must be the first one sent."""
+    values = {"temperature_c": draw(plausible)}
+    if draw(st.booleans()):
+        values["battery_v"] = 3.3
+    fields = {
+        "station_id": as_json(draw(st.sampled_from(["n1", "n2", "n3"]))),
+        "observed_at": str(draw(near_now)),
+        "values": as_json(values),
+        "station_name": as_json(draw(st.sampled_from(["first", "second", "third"]))),
+        "lat": as_json(draw(st.sampled_from([10.0, 20.0, 91.0]))),
+    }
+    return "{" + ",".join(f'"{key}":{value}' for key, value in fields.items()) + "}"
+
+
+batch_messages = (
+    payloads | plausible_messages().map(str.encode) | new_station_messages().map(str.encode)
+)
+
+
 @FUZZ
-@given(st.lists(payloads | plausible_messages().map(str.encode), min_size=1, max_size=12))
-def test_decoding_into_columns_keeps_and_refuses_exactly_what_the_general_path_does(batch):
+@given(st.lists(batch_messages, min_size=1, max_size=12), st.integers(0, 3))
+def test_decoding_into_columns_keeps_and_refuses_exactly_what_the_general_path_does(batch, room):
     """The fast path (messages straight into columns) against the general one (each message
-    an Observation, then validated): the same rows, stations and rejections, reasons and all."""
+    an Observation, then validated): the same rows, stations and rejections, reasons and all,
+    with room for only ``room`` new stations."""
     known = [Station(station_id, station_id.upper(), NAN, NAN) for station_id in GOOD_IDS]
     general, columnar = StationRegistry(known), StationRegistry(known)  # the fast path's rows
-    results = decode_message_batch(batch, received_at=NOW, source="fuzz")
+    limit = len(known) + room
+    results = [decoded(payload) for payload in batch]
     observations = [r for r in results if isinstance(r, Observation)]
     refused = [r for r in results if isinstance(r, Rejection)]
-    frame, rejections = validator().to_frame(observations, general, NOW)
+    frame, rejections = validator(limit).to_frame(observations, general, NOW)
     decoded_batch = ColumnDecoder(NAMES).decode(batch, received_at=NOW, source="fuzz")
     assert rejection_keys(decoded_batch.rejections) == rejection_keys(refused)
-    assert sorted(decoded_batch.rejected) == [
-        i for i, r in enumerate(results) if isinstance(r, Rejection)
-    ]
-    check = validator()
-    fast, fast_rejections = check.columns_to_frame(decoded_batch.columns, columnar, NOW)
-    more, more_rejections = check.to_frame(decoded_batch.observations, columnar, NOW)
-    assert sorted(frame_rows(fast, columnar) + frame_rows(more, columnar)) == frame_rows(
-        frame, general
-    )
-    assert rejection_keys(fast_rejections + more_rejections) == rejection_keys(rejections)
-    assert sorted(map(repr, general.stations)) == sorted(map(repr, columnar.stations))
+    assert decoded_batch.rejected == [i for i, r in enumerate(results) if isinstance(r, Rejection)]
+    fast, fast_rejections = validator(limit).columns_to_frame(decoded_batch.columns, columnar, NOW)
+    assert frame_rows(fast, columnar) == frame_rows(frame, general)
+    assert rejection_keys(fast_rejections) == rejection_keys(rejections)
+    assert list(map(repr, general.stations)) == list(map(repr, columnar.stations))
+
+
+def test_a_new_station_is_placed_by_its_first_message_whichever_way_each_decodes():
+    """The first message has a variable nobody declared (the general way), the second fits
+    the fixed struct: the station is the first one's, and the second's reading is kept."""
+    first = message_text("x", 10.0, "first", {"temperature_c": 5.0, "battery_v": 3.3})
+    second = message_text("x", 91.0, "second", {"temperature_c": 6.0}, NOW - 60)
+    decoded_batch = ColumnDecoder(NAMES).decode([first, second], received_at=NOW, source="fuzz")
+    registry = StationRegistry()
+    frame, rejections = validator().columns_to_frame(decoded_batch.columns, registry, NOW)
+    assert [(s.name, s.latitude) for s in registry.stations] == [("first", 10.0)]
+    assert len(frame) == 2
+    assert [r.variable for r in rejections] == ["battery_v"]
+
+
+def message_text(station_id, lat, name, values, observed_at=NOW - 120) -> bytes:
+    return json.dumps(
+        {
+            "station_id": station_id,
+            "observed_at": observed_at,
+            "values": values,
+            "lat": lat,
+            "station_name": name,
+        }
+    ).encode()
 
 
 @FUZZ

@@ -8,7 +8,7 @@ import pytest
 from pipeline.analytics import Analytics
 from pipeline.bus import Delivery, MemoryBus
 from pipeline.clock import FixedClock, ObservedClock
-from pipeline.codec import decode_message_batch, decode_observation, observation_as_text
+from pipeline.codec import decode_observation, observation_as_text
 from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS, Rejection
 from pipeline.registry import StationRegistry
@@ -23,8 +23,10 @@ from pipeline.store import Store
 from pipeline.text import printable
 from pipeline.validation import Validator
 from pipeline.variables import STANDARD_VARIABLES
+from pipeline.wire_columns import ColumnDecoder
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+NAMES = [v.name for v in STANDARD_VARIABLES]
 REPLAYED = 1_577_836_800.0  # 2020-01-01T00:00:00Z
 
 
@@ -77,8 +79,8 @@ def test_two_malformed_fragments_do_not_join_into_an_observation():
     first = b'{"station_id": "a", "observed_at": 1767225500, "values": {"temperature_c": 1}},'
     first += b'{"station_id": "b"'
     second = b'"observed_at": 1767225500, "values": {"temperature_c": 2}}'
-    decoded = decode_message_batch([first, second], received_at=NOW, source="bus")
-    assert [type(d) for d in decoded] == [Rejection, Rejection]
+    decoded = ColumnDecoder(NAMES).decode([first, second], received_at=NOW, source="bus")
+    assert decoded.rejected == [0, 1] and len(decoded.columns) == 0
 
 
 def test_a_huge_rejected_message_is_kept_clipped_with_its_size():
@@ -173,13 +175,8 @@ def test_one_hostile_message_is_quarantined_and_the_next_ones_are_stored(tmp_pat
     pipeline, store = make_pipeline(tmp_path, clock)
     good = [message(f'"2025-12-31T23:5{m}:00Z"') for m in range(3)]
     for payloads in ([hostile], good):
-        decoded = decode_message_batch(payloads, received_at=NOW, source="bus")
-        pipeline.process(
-            Delivery(
-                [d for d in decoded if isinstance(d, Observation)],
-                [d for d in decoded if isinstance(d, Rejection)],
-            )
-        )
+        decoded = ColumnDecoder(NAMES).decode(payloads, received_at=NOW, source="bus")
+        pipeline.process(Delivery([], decoded.rejections, wire=decoded.columns))
     counters = pipeline.analytics.counters
     assert counters.stored == 3
     assert counters.rejected_messages == 1

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline.clock import FixedClock
-from pipeline.codec import decode_observations, encode_observation
+from pipeline.codec import decode_observation, encode_observation
 from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
 from pipeline.sources.replay import ReplaySource, demo_stream_path, parse_replay_spec
 from pipeline.sources.replay_csv import CsvColumns, TimeParser, time_zone
 from pipeline.stations import Station
@@ -338,7 +339,7 @@ def test_replay_spec_without_a_path_means_the_demo_stream():
 
 def test_the_demo_stream_is_sound_and_holds_a_pressure_fall():
     lines = demo_stream_path().read_bytes().splitlines()
-    decoded, rejected = decode_observations(lines, received_at=0, source="demo")
+    decoded, rejected = decode_all(lines, received_at=0, source="demo")
     assert rejected == [] and len(decoded) == 360
     assert {o.station_id for o in decoded} == {"nyc", "lon", "tyo", "syd", "dxb"}
     london = sorted(
@@ -360,3 +361,12 @@ def test_a_jsonl_file_saved_with_a_byte_order_mark_loses_no_reading(tmp_path):
     source = ReplaySource(path, clock=FixedClock(0), pace="fast", batch=10)
     assert source.poll() == observations(3)
     assert source.drain_rejections() == []
+
+
+def decode_all(payloads, *, received_at, source):
+    """Each payload decoded on its own: (observations, rejections)."""
+    results = [decode_observation(p, received_at=received_at, source=source) for p in payloads]
+    return (
+        [r for r in results if not isinstance(r, Rejection)],
+        [r for r in results if isinstance(r, Rejection)],
+    )

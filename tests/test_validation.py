@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from pipeline.clock import FixedClock
-from pipeline.codec import decode_observations, encode_observation
+from pipeline.codec import decode_observation, encode_observation
 from pipeline.observation import Observation
+from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
 from pipeline.settings import ValidationSettings
 from pipeline.validation import Validator
@@ -35,9 +36,7 @@ def validate(observations):
 
 def test_wire_round_trip_keeps_every_field():
     original = obs({"temperature_c": 9.5, "pressure_msl_hpa": 1003.25})
-    decoded, rejected = decode_observations(
-        [encode_observation(original)], received_at=NOW, source="bus"
-    )
+    decoded, rejected = decode_all([encode_observation(original)], received_at=NOW, source="bus")
     assert rejected == []
     assert decoded == [original]
 
@@ -73,7 +72,7 @@ def test_wire_round_trip_keeps_every_field():
     ],
 )
 def test_decoder_rejects_with_reason_and_keeps_payload(payload, reason):
-    decoded, rejected = decode_observations([payload], received_at=NOW, source="bus")
+    decoded, rejected = decode_all([payload], received_at=NOW, source="bus")
     assert decoded == []
     assert len(rejected) == 1
     assert reason in rejected[0].reason
@@ -143,3 +142,12 @@ def test_humidity_a_little_over_100_is_saturated_air_not_a_bad_reading():
     assert math.isnan(frame.values[1, column])
     (rejected,) = rejections
     assert rejected.variable == "humidity_pct" and "104.5" in rejected.reason
+
+
+def decode_all(payloads, *, received_at, source):
+    """Each payload decoded on its own: (observations, rejections)."""
+    results = [decode_observation(p, received_at=received_at, source=source) for p in payloads]
+    return (
+        [r for r in results if not isinstance(r, Rejection)],
+        [r for r in results if isinstance(r, Rejection)],
+    )

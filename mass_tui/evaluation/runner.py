@@ -73,9 +73,7 @@ def run_chunks(
                 decoded = decoder.decode(
                     items[first : first + batch], received_at=now, source="bench"
                 )
-                pipeline.process(
-                    Delivery(decoded.observations, decoded.rejections, wire=decoded.columns)
-                )
+                pipeline.process(Delivery([], decoded.rejections, wire=decoded.columns))
         else:
             pipeline.bus.publish(items)
             pipeline.process_pending()

@@ -249,7 +249,7 @@ class KafkaBus:
             received_at=received_at,
             source=f"kafka:{self.settings.topic}",
         )
-        delivery.wire, delivery.observations = decoded.columns, decoded.observations
+        delivery.wire = decoded.columns
         delivery.rejections += decoded.rejections
         for position, rejection in zip(decoded.rejected, decoded.rejections, strict=True):
             self._dead_letter(observed[position], rejection.reason)
