@@ -9,8 +9,9 @@ The ring is held within a memory budget: with more stations than ``depth`` rows 
 it, each station keeps fewer (never under :data:`MIN_DEPTH`), the newest. At the default
 48 MB that is 240 rows up to 4,800 stations of 8 variables, 120 at 10,000.
 
-The latest time and the latest value of each variable are kept per station as readings
-arrive, so the console's table of every station costs a copy, not a walk of the rings.
+The latest value of each variable is kept per station as readings arrive (a variable may be
+missing from the newest rows), so the console's table of every station costs a copy, not a
+walk of the rings.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ class RecentHistory:
         self._times = np.full((0, depth), np.nan)
         self._values = np.full((0, depth, n_variables), np.nan, dtype=np.float32)
         self._count = np.zeros(0, dtype=np.int64)  # readings ever appended per station
-        self._latest_time = np.full(0, np.nan)
         self._latest_values = np.full((0, n_variables), np.nan)
         self._seen_at = np.zeros((0, n_variables), dtype=np.int64)  # its reading's position
         self._lock = threading.Lock()
@@ -50,7 +50,6 @@ class RecentHistory:
         self._times = with_rows(self._times, extra, np.nan)
         self._values = with_rows(self._values, extra, np.nan)
         self._count = with_rows(self._count, extra, 0)
-        self._latest_time = with_rows(self._latest_time, extra, np.nan)
         self._latest_values = with_rows(self._latest_values, extra, np.nan)
         self._seen_at = with_rows(self._seen_at, extra, 0)
 
@@ -74,7 +73,6 @@ class RecentHistory:
             kept = kept[kept < self._times.shape[0]]
             self._times, self._values = self._times[kept], self._values[kept]
             self._count = self._count[kept]
-            self._latest_time = self._latest_time[kept]
             self._latest_values = self._latest_values[kept]
             self._seen_at = self._seen_at[kept]
 
@@ -96,7 +94,6 @@ class RecentHistory:
             self._values[sorted_stations, slot] = frame.values[order]
             np.add.at(self._count, sorted_stations, 1)
             # Later rows overwrite earlier ones: the last assignment to an index wins.
-            self._latest_time[sorted_stations] = frame.observed_at[order]
             values = frame.values[order]
             for column in range(self.n_variables):
                 seen = np.flatnonzero(~np.isnan(values[:, column]))
@@ -117,5 +114,8 @@ class RecentHistory:
         """Per station: time of its latest reading and the latest value of each variable still
         in its ring (NaN for one not sent in the ring's span)."""
         with self._lock:
+            newest = np.take_along_axis(
+                self._times, ((self._count - 1) % self.depth)[:, None], axis=1
+            )[:, 0]  # NaN for a station with no reading: its slots were never written
             in_ring = self._seen_at >= (self._count - self.depth)[:, None]
-            return self._latest_time.copy(), np.where(in_ring, self._latest_values, np.nan)
+            return newest, np.where(in_ring, self._latest_values, np.nan)
