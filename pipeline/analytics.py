@@ -80,7 +80,7 @@ class Analytics:
         registry: StationRegistry,
         store: Store | None,
         history_depth: int = 240,
-        history_mb: float = 48.0,
+        history_mb: float = 24.0,
         wall: Clock | None = None,
         detect: bool = True,
         clear_after_s: float = 0.0,

@@ -7,7 +7,7 @@ part of a station's memory (9.6 KB instead of 17.3 KB at 240 rows of 8 variables
 
 The ring is held within a memory budget: with more stations than ``depth`` rows each fit in
 it, each station keeps fewer (never under :data:`MIN_DEPTH`), the newest. At the default
-48 MB that is 240 rows up to 4,800 stations of 8 variables, 120 at 10,000.
+24 MB that is 240 rows up to 2,400 stations of 8 variables, 60 at 10,000.
 
 The latest value of each variable is kept per station as readings arrive (a variable may be
 missing from the newest rows), so the console's table of every station costs a copy, not a
@@ -28,7 +28,7 @@ MB = 1 << 20
 
 
 class RecentHistory:
-    def __init__(self, n_variables: int, depth: int = 240, budget_mb: float = 48.0) -> None:
+    def __init__(self, n_variables: int, depth: int = 240, budget_mb: float = 24.0) -> None:
         self.max_depth = self.depth = depth
         self.n_variables = n_variables
         self.budget = budget_mb * MB

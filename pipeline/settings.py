@@ -215,7 +215,7 @@ class LimitsSettings(Strict):
     forget_after_s: NonNegative = 86_400.0
     # Recent readings kept in memory for the console's short charts: 240 a station, fewer
     # (at least 32) when that many stations' would not fit in this many MB.
-    recent_history_mb: Positive = 48.0
+    recent_history_mb: Positive = 24.0
 
 
 class StorageSettings(Strict):

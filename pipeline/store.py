@@ -490,7 +490,9 @@ class Store(StoreReader):
         with self._errors("open the store"):
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA cache_size = -65536")  # KiB: the hot key ranges stay cached
+            # KiB. Measured at 1,000,000 rows: 16 MiB writes as fast as 64 MiB at 100 to 10,000
+            # stations (the OS caches the file as well), and costs 48 MB less resident memory.
+            self._conn.execute("PRAGMA cache_size = -16384")
             # Each batch dirties a leaf page per station, and a checkpoint copies every page the
             # WAL holds once and syncs: checkpointing every 16,000 pages (64 MiB) instead of
             # SQLite's 1,000 copies a page rewritten by many batches once, not many times

@@ -266,8 +266,8 @@ class DetectorBank:
         constants = self._wide
         # Everything the rounds touch is laid out (..., ranked station, variable) and contiguous,
         # so that round r works on prefixes [:m_r] (see layout).
-        work = np.ascontiguousarray(self._state[ranked].transpose(1, 0, 2))
-        levels = np.ascontiguousarray(self._levels[ranked].transpose(1, 0, 2))
+        work = _gathered(self._state, ranked)
+        levels = _gathered(self._levels, ranked)
         wide_limits = limits.widened(n_ranked)
         cusum_h = wide_limits.lower[CUSUM]
         below = np.nextafter(wide_limits.lower, -np.inf)  # "just under the threshold"
@@ -474,3 +474,11 @@ def _rounds_with(mask: np.ndarray | None, bounds: np.ndarray) -> list[bool]:
     if mask is None or bounds.shape[0] < 2:
         return [False] * max(bounds.shape[0] - 1, 0)
     return np.logical_or.reduceat(mask.any(axis=1), bounds[:-1]).tolist()
+
+
+def _gathered(state: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """``state[ranked]`` (stations, slots, V) as a contiguous (slots, stations, V) work array,
+    gathered straight into that layout (a gather then a transposed copy held both at once)."""
+    work = np.empty((state.shape[1], ranked.shape[0], state.shape[2]), dtype=state.dtype)
+    np.take(state.transpose(1, 0, 2), ranked, axis=1, out=work, mode="clip")  # ranked is valid
+    return work

@@ -85,6 +85,9 @@ def initial_block(resolution: np.ndarray) -> np.ndarray:
     return block
 
 
+VIEW_ROWS = 4096
+
+
 def widen(array: np.ndarray, rows: int) -> np.ndarray:
     """``array`` (..., V) repeated into (..., rows, V), contiguous.
 
@@ -93,4 +96,5 @@ def widen(array: np.ndarray, rows: int) -> np.ndarray:
     and the rounds take their first ``m`` rows.
     """
     shape = (*array.shape[:-1], rows, array.shape[-1])
-    return np.ascontiguousarray(np.broadcast_to(array[..., None, :], shape))
+    view = np.broadcast_to(array[..., None, :], shape)
+    return view if rows > VIEW_ROWS else np.ascontiguousarray(view)

@@ -30,6 +30,9 @@ from pipeline.rows import with_rows
 
 N_BUCKETS = 36
 FEW_READINGS = 8  # per station in a batch: at most this many, rounds beat the grid
+# Stations a round gathers the rings of at once: the gathered rings are (stations, columns,
+# slots) floats, 15 MB at 10,000 stations each; in chunks they stay a few MB.
+ROUND_CHUNK = 2048
 
 
 def trailing_max(grid: np.ndarray, width: int) -> np.ndarray:
@@ -132,24 +135,31 @@ class WindowExtremes:
         down = np.where(np.isnan(x), -np.inf, -x)
         bucket = np.floor(time[:, None] / self.width)  # (n, columns), float: compared only
         window_high, window_low = np.empty((n, n_cols)), np.empty((n, n_cols))
-        columns = np.arange(n_cols)
         for r in range(int(lengths.max())):
-            rows = starts[lengths > r] + r
-            s = station[rows]
-            b = bucket[rows]
-            number = self.number[s]  # (m, columns, slots)
-            inside = (number >= (b - N_BUCKETS)[:, :, None]) & (number <= b[:, :, None])
-            ring_high = np.where(inside, self.high[s], -np.inf).max(axis=2)
-            ring_low = np.where(inside, -self.low[s], -np.inf).max(axis=2)
-            window_high[rows] = np.maximum(ring_high, up[rows])
-            window_low[rows] = -np.maximum(ring_low, down[rows])
-            slot = (b % self.slots).astype(np.intp)
-            at = (s[:, None], columns[None, :], slot)
-            same = self.number[at] == b
-            self.high[at] = np.where(same, np.maximum(self.high[at], up[rows]), up[rows])
-            self.low[at] = np.where(same, np.minimum(self.low[at], -down[rows]), -down[rows])
-            self.number[at] = b
+            taken = starts[lengths > r] + r
+            for first in range(0, taken.shape[0], ROUND_CHUNK):
+                rows = taken[first : first + ROUND_CHUNK]
+                high, low = self._round(station[rows], bucket[rows], up[rows], down[rows])
+                window_high[rows], window_low[rows] = high, low
         return window_high, window_low
+
+    def _round(
+        self, s: np.ndarray, b: np.ndarray, up: np.ndarray, down: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One reading of each station ``s`` (distinct) in bucket ``b``, ``up`` its values
+        and ``down`` their negation (-inf where missing): its window (max, min), after which
+        the reading is in its bucket's slot."""
+        number = self.number[s]  # (m, columns, slots)
+        inside = (number >= (b - N_BUCKETS)[:, :, None]) & (number <= b[:, :, None])
+        ring_high = np.where(inside, self.high[s], -np.inf).max(axis=2)
+        ring_low = np.where(inside, -self.low[s], -np.inf).max(axis=2)
+        slot = (b % self.slots).astype(np.intp)
+        at = (s[:, None], np.arange(self.columns.shape[0])[None, :], slot)
+        same = self.number[at] == b
+        self.high[at] = np.where(same, np.maximum(self.high[at], up), up)
+        self.low[at] = np.where(same, np.minimum(self.low[at], -down), -down)
+        self.number[at] = b
+        return np.maximum(ring_high, up), -np.maximum(ring_low, down)
 
     def _on_grid(
         self, station: np.ndarray, time: np.ndarray, values: np.ndarray, starts: np.ndarray
