@@ -473,6 +473,31 @@ def test_a_version_3_store_gains_qc_flags_and_keeps_its_readings(tmp_path: Path)
         assert sorted(old.values[:, 0].tolist()) == [9.5, 99.0]
     finally:
         store.close()
+    with sqlite3.connect(path) as conn:  # its station-first key serves the reads already
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(observations)")}
+    assert "observations_by_station" not in indexes
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT observed_at, temperature_c FROM observations"
+        " WHERE station = 1 AND observed_at >= 0 ORDER BY observed_at DESC LIMIT 10",
+        "SELECT o.observed_at, o.temperature_c FROM observations AS o"
+        " JOIN stations AS s ON s.id = o.station"
+        " WHERE s.station_id = 'lon' AND o.observed_at >= 0 AND o.observed_at <= 9"
+        " ORDER BY o.observed_at",
+        "DELETE FROM observations WHERE station = 1 AND observed_at < 5",
+    ],
+)
+def test_reads_of_one_station_take_an_index_not_a_scan(store: Store, query: str):
+    """Rows are keyed time first (writes at the table's end); a station's span is read
+    through the index by station, never by scanning every station's rows."""
+    write(store, Station("lon", "London", 51.5, -0.1, 11.0), [1.0, 2.0], [[1.0] * 3] * 2)
+    with sqlite3.connect(store.path) as conn:
+        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "observations_by_station" in plan, plan
+    assert "SCAN o " not in plan + " " and "SCAN observations" not in plan, plan
 
 
 def test_qc_flags_name_the_variables_held_back_and_only_those_rows(store: Store):
