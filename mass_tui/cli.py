@@ -18,6 +18,7 @@ from dotenv import load_dotenv
 import mass_tui
 from mass_tui.config import ConfigError, LoadedSettings, load_settings
 from mass_tui.evaluation.command import add_evaluate_arguments
+from mass_tui.export_command import add_export_arguments
 from mass_tui.logs import setup_logging
 from mass_tui.scoring import add_score_arguments
 from pipeline.store import StoreError
@@ -213,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(evaluate)
     _common(evaluate)
 
+    export = commands.add_parser(
+        "export",
+        help="write stored observations, anomalies or alert transitions to CSV, JSON lines or "
+        "Parquet",
+    )
+    add_export_arguments(export)
+    _common(export)
+
     bench = commands.add_parser(
         "bench", help="measure throughput: the embedded pipeline, or (--bus kafka) a worker"
     )
@@ -262,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mass_tui.evaluation.command import run_evaluate
 
             return run_evaluate(args, load(args))
+        if args.command == "export":
+            from mass_tui.export_command import run_export
+
+            return run_export(args, load(args))
         if args.command == "bench" and args.bus == "kafka":
             from mass_tui.bench_kafka import run_kafka_bench
 
