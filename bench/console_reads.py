@@ -84,7 +84,6 @@ def console_refresh(directory: Path, extra_stations: int) -> None:
     config.write_text(f"[simulator]\nextra_stations = {extra_stations}\n")
     loaded = load_settings(
         environ={},
-        cwd=directory,
         config_path=config,
         user_config=directory / "user.toml",
         flags={"data_dir": str(directory / f"d{extra_stations}")},

@@ -42,7 +42,12 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     # On a subcommand the default is SUPPRESS, so it does not overwrite a value given before it.
     default = None if top else argparse.SUPPRESS
     parser.add_argument(
-        "--config", type=Path, metavar="PATH", default=default, help="settings file (TOML)"
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=default,
+        help="settings file (TOML; default: $MASS_TUI_CONFIG, else only the user config "
+        "file, ~/.config/mass-tui/config.toml on Linux)",
     )
     parser.add_argument(
         "--data-dir",

@@ -171,6 +171,9 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
+CONFIG_VARIABLE = "MASS_TUI_CONFIG"  # a settings file, as --config names one
+
+
 def user_config_path() -> Path:
     return platformdirs.user_config_path(APP_NAME) / "config.toml"
 
@@ -367,22 +370,27 @@ def load_settings(
     config_path: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
     user_config: Path | None = None,
 ) -> LoadedSettings:
     """Read every layer, merge, validate. Raises :class:`ConfigError` (one line) on any problem.
 
-    ``flags`` maps dotted keys (``"storage.retention_days"``) to values given on the command line.
+    Lowest first: the defaults, the user config file, the file of ``config_path`` (``--config``)
+    or else of :data:`CONFIG_VARIABLE`, the environment, ``flags`` (dotted keys such as
+    ``"storage.retention_days"`` given on the command line). The working directory's
+    ``config.toml`` is not read: an unrelated one wherever the user happens to be must not
+    change or stop the console.
     """
     environ = os.environ if environ is None else environ
-    cwd = cwd or Path.cwd()
     user_config = user_config or user_config_path()
     layers: list[tuple[str, dict[str, Any]]] = []
     files: list[Path] = []
-    for candidate in (user_config, cwd / "config.toml"):
-        if candidate.is_file():
-            layers.append((str(candidate), read_toml(candidate)))
-            files.append(candidate)
+    if user_config.is_file():
+        layers.append((str(user_config), read_toml(user_config)))
+        files.append(user_config)
+    if config_path is None and environ.get(CONFIG_VARIABLE):
+        config_path = Path(environ[CONFIG_VARIABLE]).expanduser()
+        if not config_path.is_file():
+            raise ConfigError(f"config error: {CONFIG_VARIABLE}={config_path}: no such file")
     if config_path is not None:
         if not config_path.is_file():
             raise ConfigError(f"config error: {config_path}: no such file")

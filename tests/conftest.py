@@ -59,12 +59,11 @@ def make_console(
     """A console fed ``steps`` readings a station. ``deterministic`` (snapshots): the app has
     no refresh timer, no throttles and no expiring notifications (see ``MassApp``), so what
     is on screen does not depend on how fast the machine is."""
-    (tmp_path / "cwd").mkdir(exist_ok=True)
-    if config:
-        (tmp_path / "cwd" / "config.toml").write_text(config)
+    settings_file = tmp_path / "config.toml"
+    settings_file.write_text(config)
     loaded = load_settings(
+        config_path=settings_file,
         environ={},
-        cwd=tmp_path / "cwd",
         user_config=tmp_path / "user" / "config.toml",
         flags={"data_dir": str(tmp_path / "data")},
     )

@@ -224,7 +224,7 @@ def score_in_process(tmp_path: Path, argv: list[str]) -> int:
     """``mass-tui score`` with the flags scoring declares (add_score_arguments)."""
     parser = argparse.ArgumentParser()
     add_score_arguments(parser)
-    loaded = load_settings(environ={}, cwd=tmp_path, user_config=tmp_path / "user.toml")
+    loaded = load_settings(environ={}, user_config=tmp_path / "user.toml")
     return run_score(parser.parse_args(argv), loaded)
 
 

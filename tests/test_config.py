@@ -13,7 +13,6 @@ def load(tmp_path: Path, *, files: dict[str, str] | None = None, env=None, flags
         config_path=tmp_path / config if config else None,
         flags=flags,
         environ=env or {},
-        cwd=tmp_path,
         user_config=tmp_path / "user.toml",
     )
 
@@ -26,10 +25,9 @@ def test_defaults_without_any_file(tmp_path):
     assert loaded.files == ()
 
 
-def test_precedence_flags_over_env_over_config_over_cwd_over_user(tmp_path):
+def test_precedence_flags_over_env_over_config_over_user(tmp_path):
     files = {
         "user.toml": "[detectors.zscore]\nwindow = 10\nthreshold = 3.0\n[ui]\ntheme='a'\n",
-        "config.toml": "[detectors.zscore]\nwindow = 20\n[kafka]\ntopic = 'from_cwd'\n",
         "explicit.toml": "[detectors.zscore]\nwindow = 30\n[kafka]\nclient_id = 'file'\n",
     }
     loaded = load(
@@ -73,9 +71,27 @@ def test_original_environment_names_apply(tmp_path):
     assert cfg.weather.api_base == "http://127.0.0.1:9"
 
 
+def test_a_stray_config_toml_in_the_working_directory_is_not_read(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text("[server]\nport = 80\n")  # some other program's
+    monkeypatch.chdir(tmp_path)
+    assert load(tmp_path).files == ()
+
+
+def test_the_config_variable_names_a_file_and_config_wins_over_it(tmp_path):
+    (tmp_path / "env.toml").write_text("[kafka]\ntopic = 'from_variable'\n")
+    (tmp_path / "flag.toml").write_text("[kafka]\ntopic = 'from_flag'\n")
+    named = {"MASS_TUI_CONFIG": str(tmp_path / "env.toml")}
+    assert load(tmp_path, env=named).settings.kafka.topic == "from_variable"
+    assert load(tmp_path, env=named, config="flag.toml").settings.kafka.topic == "from_flag"
+    with pytest.raises(ConfigError, match=r"MASS_TUI_CONFIG=.*missing\.toml: no such file"):
+        load(tmp_path, env={"MASS_TUI_CONFIG": str(tmp_path / "missing.toml")})
+
+
 def test_data_dir_flag_moves_the_database(tmp_path):
     files = {"config.toml": "[storage]\npath = '/somewhere/else.db'\n"}
-    loaded = load(tmp_path, files=files, flags={"data_dir": str(tmp_path / "d")})
+    loaded = load(
+        tmp_path, files=files, config="config.toml", flags={"data_dir": str(tmp_path / "d")}
+    )
     assert loaded.database_path == tmp_path / "d" / "mass.sqlite3"
 
 
@@ -85,7 +101,7 @@ def test_repo_config_toml_documents_exactly_the_defaults(tmp_path):
     repo_config = tmp_path / "uncommented.toml"
     repo_config.write_text(re.sub(r"(?m)^# (?=\[|[a-z_]+ *=)", "", template))
     documented = load_settings(
-        config_path=repo_config, environ={}, cwd=tmp_path, user_config=tmp_path / "none.toml"
+        config_path=repo_config, environ={}, user_config=tmp_path / "none.toml"
     )
     assert documented.settings == load(tmp_path).settings
 
@@ -132,7 +148,9 @@ def test_saved_setting_is_read_back_at_next_start(tmp_path):
 
 
 def test_a_higher_layer_that_masks_a_saved_setting_is_named(tmp_path):
-    loaded = load(tmp_path, files={"config.toml": "[rules.gust]\nadvisory_ms = 18.0\n"})
+    loaded = load(
+        tmp_path, files={"config.toml": "[rules.gust]\nadvisory_ms = 18.0\n"}, config="config.toml"
+    )
     assert loaded.overridden_by("rules.gust.advisory_ms") == str(tmp_path / "config.toml")
     assert loaded.overridden_by("rules.gust.warning_ms") is None
 
@@ -151,7 +169,7 @@ def test_a_wrong_value_inside_a_table_names_the_file_and_the_table(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[source.replay.csv]\nunits = { temperature_c = 5 }\n")
     with pytest.raises(ConfigError) as caught:
-        load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+        load_settings(config_path=config, environ={}, user_config=tmp_path / "u")
     assert str(caught.value) == (
         f"config error: {config}: source.replay.csv.units: Expected `str`, got `int`"
     )

@@ -111,7 +111,7 @@ def test_a_gust_sensor_stuck_low_under_a_gale_is_no_gust_warning_but_maintenance
             "wind_gust_ms": 2.0 if 30 <= h < 40 else round(wind * 1.5, 1),  # broken, mended
         }
         observations.append(Observation("t1", "Test", 45.0, 7.0, T0 + h * 3600, "test", values))
-    loaded = load_settings(config_path=None, cwd=tmp_path)
+    loaded = load_settings(config_path=None)
     outcome = run_chunks(loaded, [station], [(o.observed_at, [o]) for o in observations])
     assert not [a for a in outcome.alerts if a.rule in WEATHER]
     kinds = {(a.detector, a.variable) for a in outcome.anomalies}

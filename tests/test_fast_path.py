@@ -19,7 +19,7 @@ def anomaly_keys(outcome) -> list[tuple]:
 
 
 def test_json_messages_and_observations_give_the_same_anomalies_and_rows(tmp_path):
-    loaded = load_settings(environ={}, cwd=tmp_path, user_config=tmp_path / "u.toml")
+    loaded = load_settings(environ={}, user_config=tmp_path / "u.toml")
     simulator, stations = simulated_stations(loaded, 20)
     names = loaded.variable_names
     outcomes, stored = [], []

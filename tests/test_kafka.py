@@ -69,8 +69,8 @@ def settings_for(tmp_path: Path, bootstrap: str, name: str) -> LoadedSettings:
         f"[kafka]\npartitions = {PARTITIONS}\n[simulator]\nextra_stations = 15\n"
     )
     return load_settings(
+        config_path=cwd / "config.toml",
         environ={},
-        cwd=cwd,
         user_config=tmp_path / "user" / "config.toml",
         flags={"data_dir": str(tmp_path / name), "kafka.bootstrap_servers": bootstrap},
     )
@@ -215,7 +215,7 @@ def run_cli_worker(loaded: LoadedSettings, log_path: Path) -> subprocess.Popen:
             cwd=loaded.data_dir.parent / "cwd",
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+            env=cli_environment(loaded.data_dir.parent / "cwd"),
         )
 
 
@@ -229,8 +229,18 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+        env=cli_environment(cwd),
     )
+
+
+def cli_environment(cwd: Path) -> dict[str, str]:
+    """This environment without its Kafka settings, and with the settings file the test
+    wrote into ``cwd`` (a command does not read its working directory's config.toml)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    settings = cwd / "config.toml"
+    if settings.is_file():
+        env["MASS_TUI_CONFIG"] = str(settings)
+    return env
 
 
 def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(
@@ -522,7 +532,6 @@ def test_connection_settings_keep_the_password_out_of_config(tmp_path):
             "KAFKA_SASL_USERNAME": "mass",
             "KAFKA_SSL_CA_LOCATION": "/etc/ca.pem",
         },
-        cwd=tmp_path,
         user_config=tmp_path / "none.toml",
     )
     connection = KafkaConnection.from_environment(
@@ -540,8 +549,8 @@ def test_connection_settings_keep_the_password_out_of_config(tmp_path):
 def kafka_console_settings(tmp_path: Path, bootstrap: str, name: str) -> LoadedSettings:
     settings = settings_for(tmp_path, bootstrap, name)
     return load_settings(
+        config_path=tmp_path / "cwd" / "config.toml",
         environ={},
-        cwd=tmp_path / "cwd",
         user_config=tmp_path / "user" / "config.toml",
         flags={
             "data_dir": str(settings.data_dir),
@@ -840,7 +849,7 @@ def test_worker_and_produce_serve_healthz_and_metrics(kafka_broker, tmp_path):
 
     loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
     worker_port, producer_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env = cli_environment(tmp_path / "cwd")
     common = ["--bootstrap", kafka_broker.bootstrap]
     processes = [
         subprocess.Popen(

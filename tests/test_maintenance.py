@@ -33,7 +33,7 @@ def hourly(hours: int, change=None) -> list[Observation]:
 
 
 def alerts_of(observations: list[Observation], tmp_path: Path):
-    loaded = load_settings(config_path=None, cwd=tmp_path)
+    loaded = load_settings(config_path=None)
     chunks = [(o.observed_at, [o]) for o in observations]
     return run_chunks(loaded, [STATION], chunks).alerts
 

@@ -107,8 +107,8 @@ def alerting(
         f'to = ["ops@example.org"]\nsender = "mass@example.org"\n{hook}'
     )
     loaded = load_settings(
+        config_path=cwd / "config.toml",
         environ={},
-        cwd=cwd,
         user_config=tmp_path / "user.toml",
         flags={"data_dir": str(tmp_path / "data")},
     )
@@ -266,6 +266,7 @@ def test_alerts_test_command_reports_each_notifier(tmp_path, httpserver):
         "ALERT_WEBHOOK_URL": httpserver.url_for("/hook"),
         "ALERT_WEBHOOK_TOKEN": "t0ken",
         "MASS_TUI_DATA_DIR": str(tmp_path / "data"),
+        "MASS_TUI_CONFIG": str(tmp_path / "config.toml"),
     }
     command = [sys.executable, "-m", "mass_tui", "alerts", "test"]
     down = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)

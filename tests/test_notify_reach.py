@@ -79,7 +79,6 @@ def test_an_apprise_failure_is_one_line_without_the_url(httpserver):
 def test_an_apprise_url_it_cannot_use_refuses_to_start_without_showing_it(tmp_path):
     loaded = load_settings(
         environ={"ALERT_APPRISE_URLS": "json://127.0.0.1:9/ok, nosuch://token-123@x"},
-        cwd=tmp_path,
         user_config=tmp_path / "user.toml",
     )
     assert loaded.settings.alerts.apprise.urls == ["json://127.0.0.1:9/ok", "nosuch://token-123@x"]

@@ -196,7 +196,7 @@ def test_units_of_the_wrong_quantity_stop_the_start_with_one_line(tmp_path):
         '[source.replay.csv]\nvariables = { temperature_c = "t" }\n'
         'units = { temperature_c = "mph" }\n'
     )
-    loaded = load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+    loaded = load_settings(config_path=config, environ={}, user_config=tmp_path / "u")
     with pytest.raises(ConfigError) as caught:
         build_pipeline(loaded, store=None, environ={})
     assert str(caught.value) == (
@@ -225,7 +225,7 @@ def test_a_mapping_that_would_fail_every_row_stops_the_start(tmp_path, mapping, 
         '[source]\nkind = "replay"\n[source.replay]\npath = "x.csv"\n'
         f"[source.replay.csv]\n{mapping}\n"
     )
-    loaded = load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+    loaded = load_settings(config_path=config, environ={}, user_config=tmp_path / "u")
     with pytest.raises(ConfigError) as caught:
         build_pipeline(loaded, store=None, environ={})
     assert message in str(caught.value) and "\x1b" not in str(caught.value)
@@ -239,7 +239,7 @@ def test_fixed_coordinates_make_the_file_one_known_station_with_its_elevation(tm
         'station_id = "lindenberg"\nlatitude = 52.21\nlongitude = 14.12\nelevation_m = 98.0\n'
         'variables = { temperature_c = "AirTC_Avg" }\n'
     )
-    loaded = load_settings(config_path=config, environ={}, cwd=tmp_path, user_config=tmp_path / "u")
+    loaded = load_settings(config_path=config, environ={}, user_config=tmp_path / "u")
     pipeline = build_pipeline(loaded, store=None, environ={})
     assert [
         (s.station_id, s.latitude, s.longitude, s.elevation_m) for s in pipeline.registry.stations

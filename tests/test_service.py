@@ -181,7 +181,6 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
         )
         loaded = load_settings(
             environ={},
-            cwd=tmp_path,
             user_config=tmp_path / "user.toml",
             flags={"data_dir": str(running.data)},
         )
@@ -275,7 +274,6 @@ def test_an_attached_console_says_when_the_service_is_gone_and_follows_its_resta
     first = Service(tmp_path)
     loaded = load_settings(
         environ={},
-        cwd=tmp_path,
         user_config=tmp_path / "u.toml",
         flags={"data_dir": str(first.data)},
     )
