@@ -31,8 +31,9 @@ from pipeline.alerts import LIFTED, Alert, StationSilence
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold
 from pipeline.health import WorkerHealth
-from pipeline.runtime import PipelineSettings, PipelineSnapshot
+from pipeline.runtime import PipelineSnapshot
 from pipeline.series import min_max_thin
+from pipeline.settings import PipelineSettings
 from pipeline.text import printable
 from pipeline.times import parse_instant
 

@@ -24,13 +24,13 @@ import msgspec
 import platformdirs
 import tomli_w
 
-from pipeline.runtime import PipelineSettings
 from pipeline.settings import (
     AlertSettings,
     BusSettings,
     DetectorSettings,
     KafkaSettings,
     LimitsSettings,
+    PipelineSettings,
     Positive,
     RuleSettings,
     SimulatorSettings,

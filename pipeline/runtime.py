@@ -30,14 +30,7 @@ from pipeline.notify.service import Notifications
 from pipeline.observation import Observation
 from pipeline.registry import StationRegistry
 from pipeline.settings import (
-    BusSettings,
-    DetectorSettings,
-    LimitsSettings,
-    NoDataSettings,
-    PersistenceSettings,
-    RuleSettings,
-    SensorFaultSettings,
-    ValidationSettings,
+    PipelineSettings,
 )
 from pipeline.sources import Source
 from pipeline.stations import Station
@@ -55,23 +48,6 @@ CONSUMER = "consumer"
 STORE = "store"
 BUS = "bus"
 INPUT = "input"
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineSettings:
-    stations: tuple[Station, ...]
-    variables: tuple[VariableSpec, ...]
-    bus: BusSettings
-    detectors: DetectorSettings
-    rules: RuleSettings
-    validation: ValidationSettings
-    limits: LimitsSettings = field(default_factory=LimitsSettings)
-    restore_s: float = 24 * 3600.0
-    clear_after_s: float = 0.0  # alert hysteresis (observed time)
-    persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
-    no_data: NoDataSettings = field(default_factory=NoDataSettings)
-    sensor_faults: SensorFaultSettings = field(default_factory=SensorFaultSettings)
-    silence_s: float = 3600.0
 
 
 @dataclass(slots=True)

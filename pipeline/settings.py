@@ -8,11 +8,13 @@ error naming the file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import msgspec
 
-from pipeline.variables import VariableKind
+from pipeline.stations import Station
+from pipeline.variables import VariableKind, VariableSpec
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -379,3 +381,23 @@ class KafkaSettings(Strict):
 class WeatherSettings(Strict):
     api_base: str = "https://api.open-meteo.com"
     openweathermap_base: str = "https://api.openweathermap.org"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """What one pipeline runs with: its stations and variables and the settings of each part
+    (built from the loaded settings by ``mass_tui.config.pipeline_settings``)."""
+
+    stations: tuple[Station, ...]
+    variables: tuple[VariableSpec, ...]
+    bus: BusSettings
+    detectors: DetectorSettings
+    rules: RuleSettings
+    validation: ValidationSettings
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    restore_s: float = 24 * 3600.0
+    clear_after_s: float = 0.0  # alert hysteresis (observed time)
+    persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
+    no_data: NoDataSettings = field(default_factory=NoDataSettings)
+    sensor_faults: SensorFaultSettings = field(default_factory=SensorFaultSettings)
+    silence_s: float = 3600.0

@@ -12,10 +12,11 @@ from pipeline.codec import decode_observation, observation_as_text
 from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS, Rejection
 from pipeline.registry import StationRegistry
-from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.runtime import Pipeline
 from pipeline.settings import (
     BusSettings,
     DetectorSettings,
+    PipelineSettings,
     RuleSettings,
     ValidationSettings,
 )

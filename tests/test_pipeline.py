@@ -4,10 +4,11 @@ import numpy as np
 
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
-from pipeline.runtime import Pipeline, PipelineSettings
+from pipeline.runtime import Pipeline
 from pipeline.settings import (
     BusSettings,
     DetectorSettings,
+    PipelineSettings,
     RuleSettings,
     SimulatorSettings,
     ValidationSettings,

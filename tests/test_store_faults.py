@@ -13,8 +13,14 @@ from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock, ObservedClock
 from pipeline.codec import encode_observation
 from pipeline.observation import Observation
-from pipeline.runtime import Pipeline, PipelineSettings
-from pipeline.settings import BusSettings, DetectorSettings, RuleSettings, ValidationSettings
+from pipeline.runtime import Pipeline
+from pipeline.settings import (
+    BusSettings,
+    DetectorSettings,
+    PipelineSettings,
+    RuleSettings,
+    ValidationSettings,
+)
 from pipeline.simulator import StationSimulator
 from pipeline.stations import DEFAULT_STATIONS
 from pipeline.store import Store, StoreError
