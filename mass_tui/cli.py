@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 
 import mass_tui
 from mass_tui.config import ConfigError, LoadedSettings, load_settings
+from mass_tui.config_command import add_config_arguments
 from mass_tui.evaluation.command import add_evaluate_arguments
 from mass_tui.export_command import add_export_arguments
 from mass_tui.logs import setup_logging
@@ -202,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     _broker(worker)
     _http(worker, "/healthz and /metrics (default: none)")
 
+    config = commands.add_parser(
+        "config", help="the effective settings and where each came from; the settings files"
+    )
+    for action in add_config_arguments(config):
+        _common(action)
+
     alerts = commands.add_parser("alerts", help="alert notifications")
     alert_commands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     alerts_test = alert_commands.add_parser(
@@ -276,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mass_tui.evaluation.command import run_evaluate
 
             return run_evaluate(args, load(args))
+        if args.command == "config":
+            from mass_tui.config_command import run_config
+
+            return run_config(args, load(args))
         if args.command == "export":
             from mass_tui.export_command import run_export
 

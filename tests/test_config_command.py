@@ -1,0 +1,63 @@
+"""``mass-tui config show`` and ``config path``: the effective settings and where each came from."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mass_tui.cli import main
+from mass_tui.config import load_settings
+
+TOKEN = "T000B000XXXXsecretXXXX"
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch):
+    """A working directory and a user config home of the test's own, no settings variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    for name in ("MASS_TUI_CONFIG", "ALERT_PRESSURE_DROP_HPA", "ALERT_APPRISE_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = tmp_path / "mine.toml"
+    settings.write_text(
+        f'[rules.gust]\nadvisory_ms = 18.0\n[alerts.webhook]\nurl = "https://hooks.example/{TOKEN}"\n'
+    )
+    return settings
+
+
+def test_show_names_the_layer_of_each_setting_and_hides_credentials(elsewhere, monkeypatch, capsys):
+    monkeypatch.setenv("ALERT_PRESSURE_DROP_HPA", "4")
+    monkeypatch.setenv("ALERT_APPRISE_URLS", "tgram://123456:ABCsecret/987")
+    assert main(["config", "show", "--config", str(elsewhere)]) == 0
+    lines = {line.split(" = ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["rules.gust.advisory_ms"].endswith(f"# {elsewhere}")
+    assert lines["rules.pressure_fall.advisory_hpa"].endswith(
+        "# environment ALERT_PRESSURE_DROP_HPA"
+    )
+    assert "#" not in lines["rules.gust.warning_ms"]  # a default says nothing
+    assert lines["alerts.webhook.url"].startswith(
+        'alerts.webhook.url = "https://hooks.example/***"'
+    )
+    assert lines["alerts.apprise.urls"].startswith('alerts.apprise.urls = ["tgram://***"]')
+    assert TOKEN not in str(lines) and "ABCsecret" not in str(lines)
+
+
+def test_what_show_prints_is_a_settings_file_giving_the_same_settings(elsewhere, capsys, tmp_path):
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[rules.gust]\nadvisory_ms = 18.0\n[detectors.zscore]\nwindow = 30\n")
+    assert main(["config", "show", "--config", str(plain)]) == 0
+    shown = tmp_path / "shown.toml"
+    shown.write_text(capsys.readouterr().out)
+    tomllib.loads(shown.read_text())  # valid TOML, comments and all
+    again = load_settings(config_path=shown, environ={}, user_config=tmp_path / "none.toml")
+    first = load_settings(config_path=plain, environ={}, user_config=tmp_path / "none.toml")
+    assert again.settings == first.settings
+
+
+def test_path_lists_the_user_file_and_the_files_read(elsewhere, capsys, tmp_path):
+    assert main(["config", "path", "--config", str(elsewhere)]) == 0
+    out = capsys.readouterr().out
+    assert f"user config file: {tmp_path / 'home' / 'mass-tui' / 'config.toml'}" in out
+    assert f"read: {elsewhere}" in out and "MASS_TUI_CONFIG: (not set)" in out
