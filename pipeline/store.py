@@ -105,9 +105,6 @@ _SCHEMA = (
         variable TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS quarantine_received_at ON quarantine (received_at)",
-    # Row counts kept in step with the tables, in the same transactions: COUNT(*) would scan the
-    # whole observations table each time the console refreshes.
-    "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
     f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
 )
 
@@ -141,13 +138,6 @@ class StoreError(Exception):
 
 class StoreInUse(StoreError):
     """Another process runs a pipeline on this store (its message names the process)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreCounts:
-    observations: int
-    anomalies: int
-    quarantined: int
 
 
 @dataclass(slots=True)
@@ -408,15 +398,6 @@ class StoreReader:
             rows = self._conn.execute(query, (limit,)).fetchall()
         return [Rejection(**dict(zip(_REJECTION_COLUMNS, row, strict=True))) for row in rows]
 
-    def counts(self) -> StoreCounts:
-        with self._lock, self._errors("read the row counts"):
-            totals = dict(self._conn.execute("SELECT name, n FROM totals"))
-        return StoreCounts(
-            observations=totals.get("observations", 0),
-            anomalies=totals.get("anomalies", 0),
-            quarantined=totals.get("quarantine", 0),
-        )
-
     def latest_observed_at(self) -> float | None:
         """The time of the newest observation: a key lookup per station, not a table scan."""
         query = (
@@ -553,9 +534,7 @@ class Store(StoreReader):
             rollup.add_columns(self._conn, self.variables)
             if not had_rollups:  # written before version 5
                 rollup.rebuild(self._conn, self.variables)
-            counted = {name for (name,) in self._conn.execute("SELECT name FROM totals")}
-            for table in {"observations", "anomalies", "quarantine"} - counted:
-                self._conn.execute(f"INSERT INTO totals SELECT '{table}', COUNT(*) FROM {table}")
+            self._conn.execute("DROP TABLE IF EXISTS totals")  # row counts nobody read
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -658,12 +637,6 @@ class Store(StoreReader):
                 f" VALUES ({', '.join('?' * len(_REJECTION_COLUMNS))})",
                 map(attrgetter(*_REJECTION_COLUMNS), rejections),
             )
-            self._add_to_totals(
-                conn,
-                observations=inserted,
-                anomalies=len(anomalies),
-                quarantine=len(rejections),
-            )
         return inserted
 
     def _qc_flags(self, suspect: np.ndarray | None, n: int) -> list[str | None]:
@@ -707,17 +680,7 @@ class Store(StoreReader):
             quarantine = conn.execute(
                 "DELETE FROM quarantine WHERE received_at < ?", (received_cutoff,)
             ).rowcount
-            self._add_to_totals(
-                conn, observations=-observations, anomalies=-anomalies, quarantine=-quarantine
-            )
         return observations + anomalies + quarantine
-
-    @staticmethod
-    def _add_to_totals(conn: sqlite3.Connection, **changes: int) -> None:
-        conn.executemany(
-            "UPDATE totals SET n = n + ? WHERE name = ?",
-            ((change, name) for name, change in changes.items() if change),
-        )
 
     def close(self) -> None:
         """Fold the WAL back into the database file (so it is one self-contained file) and close."""

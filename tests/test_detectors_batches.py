@@ -128,20 +128,6 @@ def test_scores_lie_between_0_and_1_and_are_nan_only_where_not_evaluated():
         assert np.isnan(scores[name][:, direction]).all()
 
 
-def test_reset_station_starts_a_new_warm_up_and_forgets_its_alarms():
-    frame = eventful_frame(seed=6, per_station=100)
-    bank = DetectorBank(STANDARD_VARIABLES, SETTINGS, RuleSettings())
-    bank.process(frame, IDS)
-    assert not np.isnan(bank.latest_zscore(2)).all()
-    bank.reset_station(2)
-    assert np.isnan(bank.latest_zscore(2)).all()
-    again = ObservationFrame(
-        np.full(5, 2), frame.observed_at[:5], frame.values[frame.station == 2][:5]
-    )
-    result = bank.process(again, IDS, want_scores=True)  # earlier times: accepted after reset
-    assert np.isnan(result.scores["ewma"]).all() and not np.isnan(result.scores["gust"]).all()
-
-
 def test_a_new_station_index_grows_the_bank():
     bank = DetectorBank(STANDARD_VARIABLES, SETTINGS, RuleSettings())
     ids = [f"s{i}" for i in range(40)]

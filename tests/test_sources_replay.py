@@ -11,7 +11,7 @@ from pipeline.clock import FixedClock
 from pipeline.codec import decode_observation, encode_observation
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
-from pipeline.sources.replay import ReplaySource, demo_stream_path, parse_replay_spec
+from pipeline.sources.replay import ReplaySource, demo_stream_path
 from pipeline.sources.replay_csv import CsvColumns, TimeParser, time_zone
 from pipeline.stations import Station
 from pipeline.units import input_unit
@@ -330,11 +330,6 @@ def test_a_file_gone_once_playing_is_a_state_not_an_exception(tmp_path):
     path.unlink()
     assert source.poll() == []
     assert source.state().startswith(f"cannot read {path}")
-
-
-def test_replay_spec_without_a_path_means_the_demo_stream():
-    assert parse_replay_spec("replay:") is None
-    assert parse_replay_spec("replay:/data/x.jsonl") == Path("/data/x.jsonl")
 
 
 def test_the_demo_stream_is_sound_and_holds_a_pressure_fall():

@@ -19,6 +19,7 @@ from pipeline.settings import DetectorSettings, RuleSettings, ValidationSettings
 from pipeline.stations import Station
 from pipeline.store import Store
 from pipeline.variables import STANDARD_VARIABLES
+from tests.test_store import stored_rows
 
 START = 1_767_225_600.0
 DAY = 86_400.0
@@ -107,7 +108,7 @@ def test_a_forgotten_station_that_speaks_again_starts_afresh_and_its_rows_stay(t
     feed(worker, clock, [reading("gone", START, temperature_c=11.0)])  # re-sent: in the store
     times, values = worker.history.series(worker.registry.get("gone"))
     assert times.tolist() == [START + FORGET_AFTER + 120] and values[0, 0] == 12.0
-    assert store.counts().observations == 3
+    assert stored_rows(store)[0] == 3
     store.close()
 
 
@@ -141,7 +142,7 @@ def test_sixty_thousand_passing_ids_keep_memory_bounded_and_lose_nothing(tmp_pat
     assert kept_most <= per_forget_window + 500 + 1
     assert worker.history.series(0)[0].size == 0  # the configured station, never heard from
     assert worker.counters.rejected_messages == 0
-    assert store.counts().observations == 60_000
+    assert stored_rows(store)[0] == 60_000
     assert worker.bank.latest_zscore(len(worker.registry) + 10).shape == (len(NAMES),)
     store.close()
 

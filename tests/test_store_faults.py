@@ -26,6 +26,7 @@ from pipeline.stations import DEFAULT_STATIONS
 from pipeline.store import Store, StoreError
 from pipeline.variables import STANDARD_VARIABLES
 from tests.test_pipeline import NAMES, QUIET, START
+from tests.test_store import stored_rows
 
 MASS_TUI = [sys.executable, "-m", "mass_tui"]
 
@@ -68,7 +69,7 @@ def test_a_full_disk_keeps_processed_batches_and_stores_them_once_it_has_room(tm
     feed(pipeline, simulator, clock, 400, 2)
     assert counters.waiting == 0 and counters.lost == 0
     assert counters.stored == 50 + 5 * 30 * 13 + 10
-    assert store.counts().observations == counters.stored
+    assert stored_rows(store)[0] == counters.stored
     assert pipeline.bus.depth() == 0 and pipeline.analytics.store_error is None
 
 
@@ -99,7 +100,7 @@ def test_a_full_disk_keeps_the_readings_of_stations_it_has_not_recorded_yet(tmp_
     monkeypatch.setattr(store, "station_key", record)  # room again
     feed(pipeline, simulator, clock, 20, 1)
     assert counters.waiting == 0 and counters.lost == 0
-    assert store.counts().observations == 10 + 40 + 5 and store.counts().quarantined == 0
+    assert stored_rows(store)[0] == 10 + 40 + 5 and stored_rows(store)[2] == 0
 
 
 def test_what_a_full_disk_never_took_is_counted_lost_at_exit(tmp_path):

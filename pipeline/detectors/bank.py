@@ -441,19 +441,6 @@ class DetectorBank:
         station, column = np.nonzero(silent)
         return station, column, silent_for[station, column], allowed[station, column]
 
-    def reset_station(self, station_index: int) -> None:
-        """Forget everything about a station: its next reading starts a new warm-up."""
-        if not 0 <= station_index < self._state.shape[0]:
-            return
-        self._state[station_index] = self._constants.initial
-        self._levels[station_index] = 0
-        self._last_seen[station_index] = -np.inf
-        self._rules.windows.reset_station(station_index)
-        self._qc.reset_station(station_index)
-        self._holds.reset_station(station_index)
-        self._consistency.reset_station(station_index)
-        self._diurnal.reset_station(station_index)
-
     # -- thresholds ----------------------------------------------------------------------------
 
     def thresholds(self, variable: str) -> list[Threshold]:

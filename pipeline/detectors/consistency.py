@@ -158,9 +158,6 @@ class ConsistencyCheck:
         kept = kept[kept < self.since.shape[0]]
         self.since, self.kind = self.since[kept], self.kind[kept]
 
-    def reset_station(self, station: int) -> None:
-        self.since[station], self.kind[station] = np.nan, 0
-
     def holding(self, n_stations: int) -> list[tuple[int, int, str]]:
         """(station, column, detector) of every run open now."""
         station, column = np.nonzero(~np.isnan(self.since[:n_stations]))

@@ -80,15 +80,6 @@ class DiurnalProfile:
         ):
             setattr(self, name, getattr(self, name)[kept])
 
-    def reset_station(self, station: int) -> None:
-        self.profile[station] = 0.0
-        self.days_learnt[station] = 0.0
-        self.taken_out[station] = False
-        self._sums[station] = 0.0
-        self._counts[station] = 0.0
-        self._day[station] = -np.inf
-        self._mean_day[station] = -np.inf
-
     def take_out(
         self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray
     ) -> np.ndarray | None:

@@ -79,9 +79,6 @@ class LongHolds:
     def keep_stations(self, kept: np.ndarray) -> None:
         self.since = self.since[kept[kept < self.since.shape[0]]]
 
-    def reset_station(self, station: int) -> None:
-        self.since[station] = np.nan
-
     def restarts(
         self,
         stations: np.ndarray,

@@ -101,9 +101,6 @@ class QualityControl:
     def keep_stations(self, kept: np.ndarray) -> None:
         self.state = self.state[kept[kept < self.state.shape[0]]]
 
-    def reset_station(self, station: int) -> None:
-        self.state[station] = self._initial
-
     def screen_batch(
         self, stations: np.ndarray, times: np.ndarray, readings: np.ndarray, order: np.ndarray
     ) -> Screened:

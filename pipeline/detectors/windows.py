@@ -93,11 +93,6 @@ class WindowExtremes:
         :meth:`pipeline.registry.StationRegistry.keep`)."""
         self.number, self.high, self.low = self.number[kept], self.high[kept], self.low[kept]
 
-    def reset_station(self, station: int) -> None:
-        self.number[station] = -np.inf
-        self.high[station] = -np.inf
-        self.low[station] = np.inf
-
     def update(
         self, station: np.ndarray, time: np.ndarray, values: np.ndarray, starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -126,20 +126,6 @@ class Backoff:
 
 
 @dataclass(frozen=True, slots=True)
-class PollStatus:
-    """What the console can show about an HTTP source beyond its one-line state. Times are
-    wall-clock seconds since the Unix epoch (UTC), None when it has not happened."""
-
-    last_error: str | None
-    failures: int
-    """Consecutive failed attempts."""
-    next_attempt_at: float
-    """Now, when a request is due."""
-    last_success_at: float | None
-    failing_since: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class Reply:
     """A 2xx answer: the body as text (for rejections) and as decoded JSON."""
 
@@ -414,16 +400,6 @@ class HttpPoller:
         drained, self._rejections = self._rejections, []
         return drained
 
-    def status(self) -> PollStatus:
-        wait = max(0.0, self._backoff.next_attempt_at - self._clock.now())
-        return PollStatus(
-            last_error=self._last_error,
-            failures=self._backoff.failures,
-            next_attempt_at=self._wall.now() + wait,
-            last_success_at=self._last_success_at,
-            failing_since=self._failing_since,
-        )
-
     def state(self) -> str:
         """``waiting`` before the first answer, ``ok``, ``retrying in N s (error)`` for the
         first two failures in a row, then ``failing since HH:MM:SSZ: error``."""
@@ -520,9 +496,6 @@ class HttpSource:
 
     def state(self) -> str:
         return self._http.state()
-
-    def status(self) -> PollStatus:
-        return self._http.status()
 
     def drain_rejections(self) -> list[Rejection]:
         return self._http.drain_rejections()

@@ -32,12 +32,6 @@ def demo_stream_path() -> Path:
     return Path(str(resources.files("pipeline.sources.demo").joinpath(DEMO_STREAM)))
 
 
-def parse_replay_spec(spec: str) -> Path | None:
-    """``replay:`` -> None (the demo stream); ``replay:PATH`` -> PATH."""
-    _, _, path = spec.partition(":")
-    return Path(path).expanduser() if path else None
-
-
 class ReplaySource:
     name = "replay"
 
