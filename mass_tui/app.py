@@ -25,6 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import Footer, Input
 
 from mass_tui.anomaly_filter import AnomalyFilter
@@ -132,6 +133,7 @@ class MassApp(App[None]):
         self.variables = pipeline.settings.variables
         self._labels = {v.name: v.short_label for v in self.variables}  # narrow places
         self.units = loaded.settings.ui.units
+        self._saved_theme = loaded.settings.ui.theme  # what the user config file says
         self.paused = False
         self.station_id: str | None = None
         self.variable = self.variables[0].name if self.variables else ""
@@ -184,8 +186,22 @@ class MassApp(App[None]):
     def on_mount(self) -> None:
         for theme in THEMES:
             self.register_theme(theme)
+        for name in [n for n, t in self.available_themes.items() if t.ansi]:
+            # The terminal's own default colours cannot be blended (``$foreground 70%``), and
+            # the console's styles blend: such a theme would stop it with an error.
+            self.unregister_theme(name)
         theme = self.loaded.settings.ui.theme
-        self.theme = theme if theme in THEME_NAMES else THEME_NAMES[0]
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.theme = THEME_NAMES[0]
+            self.notify(
+                f"unknown theme {printable(theme, 40)!r}: using {THEME_NAMES[0]} "
+                "(t cycles through the themes, ctrl+p lists them)",
+                severity="warning",
+            )
+        # Whichever way the theme changes (t, the command palette), it is remembered.
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._apply_size()
         if isinstance(self.pipeline, AttachedPipeline):  # the service's answers to our keys
             self.pipeline.tell = lambda message, severity: self.call_from_thread(
@@ -764,10 +780,16 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_next_theme(self) -> None:
-        index = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
-        self.theme = THEME_NAMES[(index + 1) % len(THEME_NAMES)]
-        self._remember("ui.theme", self.theme)
+        """The console's own themes first, then Textual's, from wherever the theme is now."""
+        names = [*THEME_NAMES, *sorted(set(self.available_themes) - set(THEME_NAMES))]
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self._saved_theme:
+            self._saved_theme = theme.name
+            self._remember("ui.theme", theme.name)
         self.refresh_now()
 
     def _remember(self, key: str, value: str) -> None:

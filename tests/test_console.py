@@ -11,6 +11,7 @@ from textual.widgets import Input
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor
 from tests.conftest import make_console
+from themes import THEME_NAMES
 from widgets.alert_panel import AlertPanel, AlertRow
 from widgets.anomaly_log import AnomalyLog
 from widgets.status_bar import StatusBar
@@ -70,13 +71,42 @@ async def test_units_change_the_display_only(console, tmp_path):
         assert -95 < latest < 65  # still Celsius inside the pipeline
 
 
-async def test_t_cycles_dark_light_high_contrast(console):
+async def test_t_cycles_the_own_themes_then_textuals_and_each_is_remembered(console):
     async with console.app.run_test(size=SIZE) as pilot:
         seen = [console.app.theme]
-        for _ in range(3):
+        for _ in range(4):
             await pilot.press("t")
+            await pilot.pause()
             seen.append(console.app.theme)
-        assert seen == ["mass-dark", "mass-light", "mass-high-contrast", "mass-dark"]
+        assert seen[:4] == ["mass-dark", "mass-light", "mass-high-contrast", seen[3]]
+        assert seen[3] == min(set(console.app.available_themes) - set(seen[:3]))
+        assert saved_theme(console) == seen[4]
+
+
+def saved_theme(console) -> str:
+    return tomllib.loads(console.loaded.user_config.read_text())["ui"]["theme"]
+
+
+async def test_a_textual_theme_from_config_is_used_and_one_from_the_palette_saved(tmp_path):
+    console = make_console(tmp_path, config='[ui]\ntheme = "nord"\n', steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        assert console.app.theme == "nord"
+        assert not console.loaded.user_config.exists()  # nothing changed, nothing written
+        console.app.theme = "gruvbox"  # what the command palette's theme picker does
+        await pilot.pause()
+        assert saved_theme(console) == "gruvbox"
+        await pilot.press("t")  # on from gruvbox, not back to the first theme
+        await pilot.pause()
+        names = [*THEME_NAMES, *sorted(set(console.app.available_themes) - set(THEME_NAMES))]
+        assert console.app.theme == names[names.index("gruvbox") + 1]
+
+
+async def test_an_unknown_theme_is_said_and_the_default_used(tmp_path):
+    console = make_console(tmp_path, config='[ui]\ntheme = "no-such"\n', steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert console.app.theme == THEME_NAMES[0]
+        assert any("unknown theme 'no-such'" in n.message for n in console.app._notifications)
 
 
 async def test_a_acknowledges_the_selected_alert(console):
