@@ -93,11 +93,11 @@ class MassApp(App[None]):
         Binding("u", "units", "Units"),
         Binding("t", "next_theme", "Theme"),
         Binding("a", "acknowledge", "Ack"),
-        Binding("z", "silence", "Silence"),
+        Binding("z", "silence", "Mute", tooltip="Silence the selected alert"),
         Binding("Z", "silence_station", "Silence station", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("s", "screenshot", "Shot"),
-        Binding("e", "edit_thresholds", "Thresholds"),
+        Binding("e", "edit_thresholds", "Tune", tooltip="Edit the thresholds"),
         Binding("plus,equals_sign", "threshold_step(1)", "+thr", show=False),
         Binding("minus,underscore", "threshold_step(-1)", "-thr", show=False),
         Binding("left_square_bracket", "span(-1)", "Span", show=False),
@@ -234,6 +234,11 @@ class MassApp(App[None]):
         if compact != self.main.has_class("compact"):
             self.main.set_class(compact, "compact")
             self._lists_due = 0.0
+            # Every key in 80 columns: no padding around the keys, and ctrl+p (which opens the
+            # palette all the same) not spelt out.
+            footer = self.main.query_one(Footer)
+            footer.compact = compact
+            footer.show_command_palette = not compact
 
     # -- the refresh tick ------------------------------------------------------------------
 

@@ -426,3 +426,17 @@ async def test_a_station_id_of_the_longest_allowed_length_leaves_the_log_readabl
         await pilot.pause()
         lines = screen_text(console.app)
     assert any("aaaaaaaaa…  Gust      45.0 m/s    gust" in line for line in lines), lines
+
+
+async def test_every_footer_key_fits_in_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    console = make_console(tmp_path, steps=5)
+    async with console.app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        keys = list(console.app.main.query(FooterKey))
+        shown = [b for b in console.app.BINDINGS if b.show]
+        assert len(keys) == len(shown)
+        assert all(key.region.width > 0 and key.region.right <= 80 for key in keys), [
+            (key.description, key.region) for key in keys
+        ]
