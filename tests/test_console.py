@@ -440,3 +440,13 @@ async def test_every_footer_key_fits_in_80_columns(tmp_path):
         assert all(key.region.width > 0 and key.region.right <= 80 for key in keys), [
             (key.description, key.region) for key in keys
         ]
+
+
+def test_warning_and_advisory_stations_differ_without_colour():
+    from widgets.station_list import StationList, StationRow
+
+    prompts = {
+        alert: StationList._prompt(StationRow("x", "X", "", alert)).plain.split()[0]
+        for alert in ("warning", "advisory")
+    }
+    assert prompts["warning"] != prompts["advisory"]

@@ -11,7 +11,9 @@ from textual.widgets.option_list import Option
 
 from pipeline.text import printable
 
-MARKERS = {"warning": ("▲", "bold red"), "advisory": ("▲", "bold yellow")}
+# Told apart without colour too (a monochrome terminal, colour blindness): filled for a
+# warning, hollow for an advisory.
+MARKERS = {"warning": ("▲", "bold red"), "advisory": ("△", "bold yellow")}
 
 
 @dataclass(frozen=True, slots=True)
