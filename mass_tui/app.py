@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -86,22 +87,108 @@ def age_text(seconds: float) -> str:
 class MassApp(App[None]):
     TITLE = "M.A.S.S. console"
     CSS_PATH = str(CONSOLE_CSS)
+    # Each binding has an id, by which ``[ui.keymap]`` gives it other keys, and a tooltip: the
+    # help screen's line for it (see ``action_help``).
     BINDINGS = [
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("p", "pause", "Pause"),
-        Binding("u", "units", "Units"),
-        Binding("t", "next_theme", "Theme"),
-        Binding("a", "acknowledge", "Ack"),
-        Binding("z", "silence", "Mute", tooltip="Silence the selected alert"),
-        Binding("Z", "silence_station", "Silence station", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("s", "screenshot", "Shot"),
-        Binding("e", "edit_thresholds", "Tune", tooltip="Edit the thresholds"),
-        Binding("plus,equals_sign", "threshold_step(1)", "+thr", show=False),
-        Binding("minus,underscore", "threshold_step(-1)", "-thr", show=False),
-        Binding("left_square_bracket", "span(-1)", "Span", show=False),
-        Binding("right_square_bracket", "span(1)", "Span"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="this help (Esc closes)"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="quit (the store is flushed first)"),
+        Binding(
+            "p",
+            "pause",
+            "Pause",
+            id="pause",
+            tooltip="pause / resume the display; the pipeline keeps running",
+        ),
+        Binding(
+            "u",
+            "units",
+            "Units",
+            id="units",
+            tooltip="metric / imperial display (°F, mph, inHg, in); storage stays metric",
+        ),
+        Binding(
+            "t",
+            "next_theme",
+            "Theme",
+            id="theme",
+            tooltip="next theme: the console's three, then Textual's; saved",
+        ),
+        Binding(
+            "a",
+            "acknowledge",
+            "Ack",
+            id="acknowledge",
+            tooltip="acknowledge the selected alert: the top one, or the one chosen in the "
+            "alert panel",
+        ),
+        Binding(
+            "z",
+            "silence",
+            "Mute",
+            id="silence",
+            tooltip="silence the selected alert (alerts.silence_min); again: lift it",
+        ),
+        Binding(
+            "Z",
+            "silence_station",
+            "Silence station",
+            show=False,
+            id="silence-station",
+            tooltip="silence every alert of the selected alert's station; again: lift it",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="filter",
+            tooltip="filter the anomaly log: station:lon variable:pressure detector:cusum "
+            "score>0.6",
+        ),
+        Binding(
+            "s",
+            "screenshot",
+            "Shot",
+            id="screenshot",
+            tooltip="save a screenshot (SVG) and say where",
+        ),
+        Binding(
+            "e",
+            "edit_thresholds",
+            "Tune",
+            id="thresholds",
+            tooltip="edit the thresholds of the focused variable and the rules",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "threshold_step(1)",
+            "+thr",
+            show=False,
+            id="threshold-up",
+            tooltip="raise the selected threshold of the focused variable",
+        ),
+        Binding(
+            "minus,underscore",
+            "threshold_step(-1)",
+            "-thr",
+            show=False,
+            id="threshold-down",
+            tooltip="lower the selected threshold of the focused variable",
+        ),
+        Binding(
+            "left_square_bracket",
+            "span(-1)",
+            "Span",
+            show=False,
+            id="span-shorter",
+            tooltip="shorter chart span: 24 h, 6 h, 1 h, 15 min of observed time",
+        ),
+        Binding(
+            "right_square_bracket",
+            "span(1)",
+            "Span",
+            id="span-longer",
+            tooltip="longer chart span: 15 min, 1 h, 6 h, 24 h of observed time",
+        ),
     ]
 
     def __init__(
@@ -184,6 +271,7 @@ class MassApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._apply_keymap(self.loaded.settings.ui.keymap)
         for theme in THEMES:
             self.register_theme(theme)
         for name in [n for n, t in self.available_themes.items() if t.ansi]:
@@ -770,7 +858,16 @@ class MassApp(App[None]):
     def action_help(self) -> None:
         from mass_tui.screens.help import HelpScreen  # Markdown: loaded when first asked for
 
-        self.push_screen(HelpScreen(self._how_it_runs()[1]))
+        keys: dict[str, list[str]] = {}  # binding id -> its keys now, remapped or not
+        for active in self.main.active_bindings.values():
+            if active.node is self and active.binding.id:
+                keys.setdefault(active.binding.id, []).append(self.get_key_display(active.binding))
+        rows = [
+            (" ".join(f"`{k}`" for k in keys.get(b.id, [])) or "(none)", b.id, b.tooltip)
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and b.id
+        ]
+        self.push_screen(HelpScreen(rows, self._how_it_runs()[1]))
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -790,6 +887,20 @@ class MassApp(App[None]):
         index = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(index + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
+
+    def _apply_keymap(self, keymap: Mapping[str, str]) -> None:
+        """``[ui.keymap]``: binding id -> keys (``"ctrl+a"``, ``"x,y"``). An id no binding has
+        is said, not silently ignored."""
+        known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        unknown = sorted(set(keymap) - known)
+        if unknown:
+            self.notify(
+                f"ui.keymap: no key binding {printable(', '.join(unknown), 80)} "
+                f"(the ids: {', '.join(sorted(known))})",
+                severity="warning",
+                timeout=15,
+            )
+        self.set_keymap({k: v for k, v in keymap.items() if k in known})
 
     def _theme_changed(self, theme: Theme) -> None:
         if theme.name != self._saved_theme:

@@ -60,6 +60,7 @@ class UiSettings(Strict):
     chart_interval_s: Positive = 2.0
     theme: str = "mass-dark"
     units: Literal["metric", "imperial"] = "metric"
+    keymap: dict[str, str] = {}  # a key binding's id -> its keys, e.g. acknowledge = "ctrl+a"
 
 
 class ServiceSettings(Strict):

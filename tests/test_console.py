@@ -450,3 +450,31 @@ def test_warning_and_advisory_stations_differ_without_colour():
         for alert in ("warning", "advisory")
     }
     assert prompts["warning"] != prompts["advisory"]
+
+
+async def test_a_remapped_key_does_the_action_and_the_help_and_footer_say_so(tmp_path):
+    console = make_console(tmp_path, config='[ui.keymap]\nacknowledge = "ctrl+k"\n')
+    async with console.app.run_test(size=SIZE) as pilot:
+        first = console.pipeline.snapshot().alerts[0]
+        await pilot.press("a")  # no longer bound
+        await pilot.pause()
+        assert console.pipeline.snapshot().alerts[0].state == "active"
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        acked = next(a for a in console.pipeline.snapshot().alerts if a.id == first.id)
+        assert acked.state == "acknowledged"
+        assert any("^k Ack" in line for line in screen_text(console.app)[-2:])
+        await pilot.press("question_mark")
+        await pilot.pause()
+        help_text = console.app.screen.text
+        assert "| `^k` | acknowledge | acknowledge the selected alert" in help_text
+        # every binding of the App has its line, from the bindings themselves
+        assert all(f"| {b.id} | {b.tooltip} |" in help_text for b in console.app.BINDINGS)
+
+
+async def test_a_keymap_id_no_binding_has_is_said(tmp_path):
+    console = make_console(tmp_path, config='[ui.keymap]\nacknowlege = "ctrl+k"\n', steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        said = [n.message for n in console.app._notifications]
+        assert any("ui.keymap: no key binding acknowlege" in m for m in said), said

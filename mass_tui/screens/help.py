@@ -1,6 +1,8 @@
-"""The help screen: every key, the same list the README gives."""
+"""The help screen: every key, from the App's bindings (remapped keys included)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -8,31 +10,29 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
-# M.A.S.S. console — keys
+# The rows after the bindings': keys Textual's widgets handle themselves.
+MOVING = (
+    ("`Tab` / `Shift+Tab`", "", "move focus: stations, variable panels, anomaly log, alerts"),
+    ("`↑` `↓` `←` `→`", "", "move within the focused list or between variable panels"),
+    ("`ctrl+p`", "", "the command palette: themes, and the console's own actions"),
+)
 
-| key | what it does |
-|---|---|
-| `?` | this help (Esc closes) |
-| `q` | quit (the store is flushed first) |
-| `p` | pause / resume the display; the pipeline keeps running |
-| `u` | metric / imperial display (°F, mph, inHg, in); storage stays metric |
-| `t` | next theme: dark, light, high contrast |
-| `a` | acknowledge the selected alert: the top one, or the one chosen in the alert panel |
-| `z` / `Z` | silence the selected alert / its station (`alerts.silence_min`); again: lift it |
-| `/` | filter the anomaly log: `station:lon variable:pressure detector:cusum score>0.6` |
-| `s` | save a screenshot (SVG) and say where |
-| `e` | threshold editor for the focused variable and the rules |
-| `+` / `-` | raise / lower the selected threshold of the focused variable |
-| `[` / `]` | chart span: 15 min, 1 h, 6 h, 24 h of observed time |
-| `Tab` / `Shift+Tab` | move focus: stations, variable panels, anomaly log, alerts |
-| `↑` `↓` `←` `→` | move within the focused list or between variable panels |
-
+ABOUT = """\
 A variable panel's border turns red while it has a recent anomaly. The chart shows the
 focused variable with its EWMA line and control band, the threshold lines of its rules and a
 mark at each anomaly. Threshold changes apply at once and are saved to your user config file.
-The mouse works too: click a station, a panel or a row.
+Any key can be changed in `[ui.keymap]`: its id = the keys, e.g. `acknowledge = "ctrl+a"`
+(several: `"x,ctrl+x"`). The mouse works too: click a station, a panel or a row.
 """
+
+
+def help_markdown(rows: Sequence[tuple[str, str, str]], running: str = "") -> str:
+    """The help page: ``rows`` (keys, binding id, what they do), as the App's bindings say,
+    then the rest."""
+    lines = ["# M.A.S.S. console — keys", "", "| key | id | what it does |", "|---|---|---|"]
+    lines += [f"| {keys} | {id_} | {what} |" for keys, id_, what in (*rows, *MOVING)]
+    text = "\n".join(lines) + "\n\n" + ABOUT
+    return text + (f"\n## This console\n\n{running}\n" if running else "")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -51,13 +51,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close"),
     ]
 
-    def __init__(self, running: str = "") -> None:
-        """``running``: how this console runs (embedded, attached), in a paragraph."""
+    def __init__(self, rows: Sequence[tuple[str, str, str]], running: str = "") -> None:
+        """``rows``: each key binding's keys, id and what it does; ``running``: how this console
+        runs (embedded, attached), in a paragraph."""
         super().__init__()
-        self.running = running
+        self.text = help_markdown(rows, running)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(
-                HELP + (f"\n## This console\n\n{self.running}\n" if self.running else "")
-            )
+            yield Markdown(self.text)
