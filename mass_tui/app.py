@@ -33,6 +33,7 @@ from mass_tui.anomaly_filter import AnomalyFilter
 from mass_tui.attached import AttachedPipeline
 from mass_tui.background_reads import BackgroundReads
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
+from mass_tui.screens.commands import ConsoleCommands
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
 from mass_tui.threshold_settings import change_threshold, setting_key, threshold_id
 from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
@@ -86,6 +87,7 @@ def age_text(seconds: float) -> str:
 
 class MassApp(App[None]):
     TITLE = "M.A.S.S. console"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     CSS_PATH = str(CONSOLE_CSS)
     # Each binding has an id, by which ``[ui.keymap]`` gives it other keys, and a tooltip: the
     # help screen's line for it (see ``action_help``).
@@ -844,6 +846,13 @@ class MassApp(App[None]):
             self.screen.show(self._editor_rows())
 
     # -- other intents ---------------------------------------------------------------------
+
+    def station_names(self) -> dict[str, str]:
+        """Station id -> name, as the station list shows them (the command palette's list)."""
+        return self.main.query_one(StationList).names()
+
+    def show_station(self, station_id: str) -> None:
+        self.main.query_one(StationList).select_station(station_id)
 
     @on(StationList.Chosen)
     def _station_chosen(self, event: StationList.Chosen) -> None:

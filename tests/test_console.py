@@ -6,6 +6,7 @@ import sqlite3
 import tomllib
 
 from textual.app import App
+from textual.command import CommandList
 from textual.widgets import Input
 
 from mass_tui.screens.help import HelpScreen
@@ -478,3 +479,29 @@ async def test_a_keymap_id_no_binding_has_is_said(tmp_path):
         await pilot.pause()
         said = [n.message for n in console.app._notifications]
         assert any("ui.keymap: no key binding acknowlege" in m for m in said), said
+
+
+async def palette_run(pilot, query: str) -> None:
+    """Open the command palette, type ``query`` and run the best match, as a person does."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*query)
+    results = pilot.app.screen.query_one(CommandList)
+    for _ in range(200):  # the palette searches in the background: wait for its hits, not a time
+        await pilot.pause(0.05)
+        if results.option_count and all(
+            word in str(results.get_option_at_index(0).prompt).lower() for word in query.split()
+        ):
+            break
+    await pilot.press("down", "enter")
+    await pilot.pause()
+
+
+async def test_the_palette_runs_the_consoles_actions_and_jumps_to_stations(console):
+    async with console.app.run_test(size=SIZE) as pilot:
+        first = console.pipeline.snapshot().alerts[0]
+        await palette_run(pilot, "acknowledge the selected")
+        acked = next(a for a in console.pipeline.snapshot().alerts if a.id == first.id)
+        assert acked.state == "acknowledged"
+        await palette_run(pilot, "station tokyo")
+        assert console.app.station_id == "tyo"

@@ -47,6 +47,7 @@ class StationList(OptionList):
         super().__init__(**kwargs)
         self._ids: list[str] = []
         self._prompts: list[Text] = []
+        self._names: dict[str, str] = {}
         self.border_title = "Stations"
 
     def show(self, rows: list[StationRow]) -> None:
@@ -63,6 +64,16 @@ class StationList(OptionList):
                 if old != new:
                     self.replace_option_prompt_at_index(index, new)
         self._ids, self._prompts = ids, prompts
+        self._names = {row.station_id: row.name for row in rows}
+
+    def names(self) -> dict[str, str]:
+        """Station id -> name of every station listed, in list order."""
+        return dict(self._names)
+
+    def select_station(self, station_id: str) -> None:
+        """Highlight ``station_id`` (which selects it: :class:`Chosen`), if it is listed."""
+        if station_id in self._ids:
+            self.highlighted = self._ids.index(station_id)
 
     @staticmethod
     def _prompt(row: StationRow) -> Text:
