@@ -10,13 +10,21 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from dotenv import load_dotenv
 
 import mass_tui
-from mass_tui.config import ConfigError, LoadedSettings, load_settings
+from mass_tui.config import (
+    CONFIG_VARIABLE,
+    ENVIRONMENT_KEYS,
+    LOCATION_VARIABLES,
+    ConfigError,
+    LoadedSettings,
+    load_settings,
+)
 from mass_tui.config_command import add_config_arguments
 from mass_tui.evaluation.command import add_evaluate_arguments
 from mass_tui.export_command import add_export_arguments
@@ -121,10 +129,41 @@ def _http(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--http", metavar="HOST:PORT", help=f"serve {what}")
 
 
+EPILOG = """\
+examples:
+  mass-tui                              the console on the station simulator (embedded)
+  mass-tui --demo                       simulated time at 600x: a front within a minute
+  mass-tui --source replay:obs.jsonl    replay a file of observations
+  mass-tui service --http 127.0.0.1:8765   monitoring day and night; consoles attach to it
+  mass-tui export --since 2026-12-01 --output week.parquet
+  mass-tui config show                  every setting and where it came from
+
+settings, highest precedence first:
+  command-line flags; the environment (and ./.env); --config PATH, else the file
+  $MASS_TUI_CONFIG names; the user config file (mass-tui config path); built-in defaults.
+  The working directory's config.toml is not read.
+
+{environment}
+shell completion:
+  eval "$(mass-tui completion bash)"      (or zsh, tcsh)
+"""
+
+
+def _environment_help() -> str:
+    """The variables settings and secrets are read from, from where each list is kept."""
+    names = [CONFIG_VARIABLE, *ENVIRONMENT_KEYS, *LOCATION_VARIABLES, *SECRET_VARIABLES]
+    listed = textwrap.fill(
+        ", ".join(dict.fromkeys(names)), 88, initial_indent="  ", subsequent_indent="  "
+    )
+    return "environment (secrets only here or in .env: see .env.example):\n" + listed + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mass-tui",
         description="M.A.S.S. console: live weather observations, rolling analytics, anomalies.",
+        epilog=EPILOG.format(environment=_environment_help()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mass-tui {mass_tui.__version__}")
     _common(parser, top=True)
@@ -152,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         "data directory, if any, else runs embedded",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(mass-tui completion bash)"',
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
 
     headless = commands.add_parser(
         "headless", help="run the pipeline with no UI; anomalies as JSON lines on stdout"
@@ -273,7 +317,13 @@ def load(args: argparse.Namespace) -> LoadedSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(parser, shell=args.shell))
+        return 0
     try:
         if args.command == "score":
             from mass_tui.scoring import run_score

@@ -173,6 +173,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 CONFIG_VARIABLE = "MASS_TUI_CONFIG"  # a settings file, as --config names one
+LOCATION_VARIABLES = ("LOCATION_LAT", "LOCATION_LON", "LOCATION_NAME")  # one more station
 
 
 def user_config_path() -> Path:
@@ -197,7 +198,8 @@ def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
             _set_dotted(layer, dotted, parse(raw))
         except ValueError as exc:
             raise ConfigError(f"config error: environment: {name}: {exc}") from None
-    lat, lon = environ.get("LOCATION_LAT"), environ.get("LOCATION_LON")
+    lat_name, lon_name, name_name = LOCATION_VARIABLES
+    lat, lon = environ.get(lat_name), environ.get(lon_name)
     if lat or lon:
         if not (lat and lon):
             raise ConfigError(
@@ -208,7 +210,7 @@ def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"config error: environment: LOCATION_LAT/LON: {exc}") from None
         layer["extra_station"] = {
-            "name": environ.get("LOCATION_NAME", "Local"),
+            "name": environ.get(name_name, "Local"),
             "id": "local",
             "latitude": latitude,
             "longitude": longitude,

@@ -344,3 +344,31 @@ def test_a_path_with_terminal_escapes_reaches_stderr_escaped(tmp_path):
     result = run(["headless", *data, "--source", "replay:gone\x1b]0;x\x07.jsonl"], tmp_path)
     assert result.returncode == 2
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("mass-tui exp", "export"), ("mass-tui export --what ", "observations anomalies alerts")],
+)
+def test_bash_completion_completes_commands_and_choices(tmp_path, words: str, expected: str):
+    script = tmp_path / "mass-tui.bash"
+    done = run(["completion", "bash"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    script.write_text(done.stdout)
+    parts = words.split(" ")
+    probe = (
+        f"source {script}; COMP_WORDS=({' '.join(repr(p) for p in parts)}); "
+        f"COMP_CWORD={len(parts) - 1}; COMP_LINE={words!r}; COMP_POINT=${{#COMP_LINE}}; "
+        '_shtab_mass_tui; echo "${COMPREPLY[@]}"'
+    )
+    completed = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == expected
+
+
+def test_help_gives_examples_the_precedence_and_every_environment_variable(tmp_path):
+    from mass_tui.config import ENVIRONMENT_KEYS
+
+    done = run(["--help"], tmp_path)
+    assert "examples:" in done.stdout and "highest precedence first" in done.stdout
+    listed = " ".join(done.stdout.split())
+    assert all(name in listed for name in ("MASS_TUI_CONFIG", *ENVIRONMENT_KEYS, "SMTP_PASS"))
