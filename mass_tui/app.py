@@ -40,6 +40,7 @@ from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
 from pipeline.events import event_key
+from pipeline.export import ExportError, ExportRequest, export
 from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreReader
@@ -145,6 +146,15 @@ class MassApp(App[None]):
             id="filter",
             tooltip="filter the anomaly log: station:lon variable:pressure detector:cusum "
             "score>0.6",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            show=False,
+            id="export",
+            tooltip="export the selected station's readings over the chart's span to CSV, "
+            "in <data_dir>/exports/ (all of them: mass-tui export)",
         ),
         Binding(
             "s",
@@ -1036,6 +1046,31 @@ class MassApp(App[None]):
             self.notify(f"cannot save screenshot: {exc}", severity="error")
             return
         self.notify(f"screenshot saved to {path}", timeout=6)
+
+    def action_export(self) -> None:
+        """In a thread: a long span of a busy store must not hold the screen."""
+        if self.station_id is None:
+            self.notify("no station to export yet", severity="warning")
+            return
+        until = self.pipeline.snapshot().now
+        since = until - SPANS_S[self.span_index]
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", self.station_id)[:40] or "station"
+        stamp = datetime.fromtimestamp(until, UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = self.loaded.data_dir / "exports" / f"{safe}-{stamp}.csv"
+        request = ExportRequest("observations", "csv", since, until, (self.station_id,))
+        self.run_worker(partial(self._export, request, path), thread=True, name="export")
+
+    def _export(self, request: ExportRequest, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            count = export(self.loaded.database_path, request, str(path))
+        except (ExportError, OSError) as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            return
+        span = SPAN_LABELS[self.span_index]
+        self.call_from_thread(
+            self.notify, f"exported {count:,} readings ({span}) to {path}", timeout=8
+        )
 
     async def action_quit(self) -> None:
         self.notify("stopping: flushing the store…", timeout=2)

@@ -505,3 +505,19 @@ async def test_the_palette_runs_the_consoles_actions_and_jumps_to_stations(conso
         assert acked.state == "acknowledged"
         await palette_run(pilot, "station tokyo")
         assert console.app.station_id == "tyo"
+
+
+async def test_x_exports_the_selected_station_over_the_chart_span(console):
+    import csv as csv_module
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        said = [n.message for n in console.app._notifications if "exported" in n.message]
+        assert said, [n.message for n in console.app._notifications]
+        path = next((console.loaded.data_dir / "exports").glob("nyc-*.csv"))
+        rows = list(csv_module.DictReader(path.open(newline="")))
+        assert rows and {r["station_id"] for r in rows} == {"nyc"}
+        assert f"exported {len(rows):,} readings (1 h) to {path}" in said[0]
