@@ -15,14 +15,15 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 import platformdirs
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
 from pipeline.settings import (
     AlertSettings,
@@ -472,18 +473,30 @@ class ConfigSaveError(Exception):
     """The settings file could not be written; the message says which file and why."""
 
 
+NEW_FILE_HEADER = "# Written by mass-tui (settings changed from the console).\n"
+
+
 def save_settings(path: Path, changes: Mapping[str, Any]) -> None:
     """Merge ``changes`` (dotted key -> value) into the TOML file at ``path``, atomically.
 
-    The file is the app's own (the user config file), written whole with tomli-w: it is read,
-    changed, written to a temporary file in the same directory and renamed over the original,
-    so a crash or a full disk never leaves half a file. Comments in it are not kept, which is
-    why the console never writes a hand-edited file such as ./config.toml.
+    Through tomlkit, so a file edited by hand keeps its comments, order and layout: only the
+    changed values change. It is written to a temporary file in the same directory and renamed
+    over the original, so a crash or a full disk never leaves half a file.
     """
-    tree: dict[str, Any] = read_toml(path) if path.is_file() else {}
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else NEW_FILE_HEADER
+        document = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+        raise ConfigSaveError(f"cannot save settings to {path}: {exc}") from None
     for dotted, value in changes.items():
-        _set_dotted(tree, dotted, value)
-    text = "# Written by mass-tui (settings changed from the console).\n" + tomli_w.dumps(tree)
+        *parents, leaf = dotted.split(".")
+        table: MutableMapping[str, Any] = document
+        for part in parents:
+            if not isinstance(table.get(part), MutableMapping):
+                table[part] = tomlkit.table()
+            table = table[part]
+        table[leaf] = value
+    text = tomlkit.dumps(document)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

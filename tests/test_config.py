@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mass_tui.config import ConfigError, load_settings
+from mass_tui.config import ConfigError, ConfigSaveError, load_settings, save_settings
 
 
 def load(tmp_path: Path, *, files: dict[str, str] | None = None, env=None, flags=None, config=None):
@@ -173,3 +173,33 @@ def test_a_wrong_value_inside_a_table_names_the_file_and_the_table(tmp_path):
     assert str(caught.value) == (
         f"config error: {config}: source.replay.csv.units: Expected `str`, got `int`"
     )
+
+
+def test_saving_keeps_a_hand_edited_files_comments_and_layout(tmp_path):
+    path = tmp_path / "user.toml"
+    written = (
+        "# my settings\n"
+        "[rules.gust]\n"
+        "advisory_ms = 17.0  # our coast is windy\n"
+        "\n"
+        "[ui]\n"
+        'theme = "nord"\n'
+    )
+    path.write_text(written)
+    save_settings(path, {"rules.gust.advisory_ms": 18.5, "detectors.zscore.window": 40})
+    text = path.read_text()
+    assert text.startswith(
+        "# my settings\n[rules.gust]\nadvisory_ms = 18.5  # our coast is windy\n"
+    )
+    assert 'theme = "nord"' in text
+    loaded = load(tmp_path)
+    assert loaded.settings.rules.gust.advisory_ms == 18.5
+    assert loaded.settings.detectors.zscore.window == 40
+
+
+def test_a_user_file_that_is_not_toml_is_not_overwritten(tmp_path):
+    path = tmp_path / "user.toml"
+    path.write_text("this is [not toml\n")
+    with pytest.raises(ConfigSaveError, match="cannot save settings"):
+        save_settings(path, {"ui.theme": "nord"})
+    assert path.read_text() == "this is [not toml\n"
