@@ -30,7 +30,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Input
 
 from mass_tui.anomaly_filter import AnomalyFilter
-from mass_tui.attached import AttachedPipeline
+from mass_tui.attached import AttachedPipeline, ServiceReader
 from mass_tui.background_reads import BackgroundReads
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.commands import ConsoleCommands
@@ -155,6 +155,15 @@ class MassApp(App[None]):
             id="export",
             tooltip="export the selected station's readings over the chart's span to CSV, "
             "in <data_dir>/exports/ (all of them: mass-tui export)",
+        ),
+        Binding(
+            "S",
+            "statistics",
+            "Stats",
+            show=False,
+            id="statistics",
+            tooltip="statistics of the focused variable at the selected station: count, min, "
+            "mean, max, stddev and anomalies, hour by hour (h) or day by day (d)",
         ),
         Binding(
             "s",
@@ -1046,6 +1055,43 @@ class MassApp(App[None]):
             self.notify(f"cannot save screenshot: {exc}", severity="error")
             return
         self.notify(f"screenshot saved to {path}", timeout=6)
+
+    def action_statistics(self) -> None:
+        from mass_tui.screens.statistics import StatisticsScreen
+
+        reader, station_id, variable = self.reader, self.station_id, self.variable
+        if reader is None or station_id is None:
+            self.notify("statistics need the store: this console has none", severity="warning")
+            return
+        if isinstance(reader, ServiceReader):
+
+            def anomalies(since: float) -> list[Anomaly]:
+                found = reader.anomalies(limit=10_000)
+                return [
+                    a
+                    for a in found
+                    if (a.station_id, a.variable) == (station_id, variable)
+                    and a.observed_at >= since
+                ]
+        else:
+
+            def anomalies(since: float) -> list[Anomaly]:
+                return reader.anomalies(
+                    since=since, station_id=station_id, variable=variable, limit=10_000
+                )
+
+        spec = next(v for v in self.variables if v.name == variable)
+        self.push_screen(
+            StatisticsScreen(
+                reader,
+                anomalies,
+                station_id,
+                variable,
+                spec.label,
+                self.pipeline.snapshot().now,
+                display_unit(spec.unit, self.units),
+            )
+        )
 
     def action_export(self) -> None:
         """In a thread: a long span of a busy store must not hold the screen."""

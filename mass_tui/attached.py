@@ -31,6 +31,7 @@ from pipeline.alerts import LIFTED, Alert, StationSilence
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold
 from pipeline.health import WorkerHealth
+from pipeline.rollup import PeriodStats
 from pipeline.runtime import PipelineSnapshot
 from pipeline.series import min_max_thin
 from pipeline.settings import PipelineSettings
@@ -421,6 +422,36 @@ class ServiceReader:
                 }
             )
             for a in found
+        ]
+
+    def stats(
+        self,
+        variable: str,
+        step_s: float,
+        since: float,
+        until: float = math.inf,
+        station_id: str | None = None,
+    ) -> list[PeriodStats]:
+        """As :meth:`pipeline.store.StoreReader.stats`, for hours and days (the API's periods)."""
+        period = {3600.0: "hour", 86_400.0: "day"}[step_s]
+        params = {"variable": variable, "period": period, "since": repr(since)}
+        if math.isfinite(until):
+            params["until"] = repr(until)
+        if station_id is not None:
+            params["station"] = station_id
+        found = self.client.get("/api/v1/stats", params)
+        return [
+            PeriodStats(
+                station_id=r["station"],
+                variable=r["variable"],
+                start=parse_instant(r["period_start"]),
+                count=r["count"],
+                minimum=r["min"],
+                mean=r["mean"],
+                maximum=r["max"],
+                stddev=math.nan if r["stddev"] is None else r["stddev"],
+            )
+            for r in found["rows"]
         ]
 
     def close(self) -> None:

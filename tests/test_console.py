@@ -521,3 +521,31 @@ async def test_x_exports_the_selected_station_over_the_chart_span(console):
         rows = list(csv_module.DictReader(path.open(newline="")))
         assert rows and {r["station_id"] for r in rows} == {"nyc"}
         assert f"exported {len(rows):,} readings (1 h) to {path}" in said[0]
+
+
+async def test_statistics_show_hours_and_days_from_the_store_with_their_anomalies(console):
+    from textual.widgets import DataTable
+
+    from mass_tui.screens.statistics import StatisticsScreen
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("S")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = console.app.screen
+        assert isinstance(screen, StatisticsScreen)
+        table = screen.query_one(DataTable)
+        hours = [table.get_row_at(i) for i in range(table.row_count)]
+        stored = console.store.stats("temperature_c", 3600.0, 0.0, station_id="nyc")
+        assert len(hours) == min(24, len(stored)) and hours[0][1] == f"{stored[-1].count:,}"
+        assert hours[0][3] == f"{stored[-1].mean:.2f}"  # °C, one more decimal than the panel
+        await pilot.press("d")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        days = [table.get_row_at(i) for i in range(table.row_count)]
+        assert sum(int(d[1].replace(",", "")) for d in days) == sum(h.count for h in stored)
+        fired = console.store.anomalies(station_id="nyc", variable="temperature_c", limit=10_000)
+        assert sum(int(d[6]) for d in days) == len(fired)
+        await pilot.press("escape")
+        assert not isinstance(console.app.screen, StatisticsScreen)

@@ -1,0 +1,139 @@
+"""The statistics view: one variable at one station, hour by hour or day by day, from the
+store's roll-ups (the batch analytics of the original design), with each period's anomalies.
+
+Read in a worker thread while a loading indicator shows: a month of days or a long store must
+not hold the screen."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, LoadingIndicator, Static
+
+from pipeline.anomaly import Anomaly
+from pipeline.rollup import PeriodStats
+from pipeline.text import printable
+from pipeline.times import iso_utc
+from pipeline.units import DisplayUnit
+
+# (label, period in seconds, periods shown)
+SPANS = {"hour": ("hourly, last 24 h", 3600.0, 24), "day": ("daily, last 30 days", 86_400.0, 30)}
+
+
+class StatisticsReader(Protocol):
+    def stats(
+        self, variable: str, step_s: float, since: float, until: float, station_id: str | None
+    ) -> list[PeriodStats]: ...
+
+
+class StatisticsScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    StatisticsScreen { align: center middle; }
+    StatisticsScreen > Vertical {
+        width: 90%;
+        max-width: 100;
+        height: 90%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    StatisticsScreen #title { height: 1; text-style: bold; }
+    StatisticsScreen LoadingIndicator { height: 3; }
+    StatisticsScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("h", "period('hour')", "Hourly"),
+        Binding("d", "period('day')", "Daily"),
+    ]
+
+    def __init__(
+        self,
+        reader: StatisticsReader,
+        anomalies: Callable[[float], Sequence[Anomaly]],
+        station_id: str,
+        variable: str,
+        label: str,
+        now: float,
+        shown: DisplayUnit,
+    ) -> None:
+        """``anomalies(since)``: the station's anomalies of ``variable`` since then; ``shown``:
+        the unit the console shows it in (a spread is scaled, without the offset)."""
+        super().__init__()
+        self.reader, self.anomalies = reader, anomalies
+        self.station_id, self.variable, self.label, self.now = station_id, variable, label, now
+        self.shown = shown
+        self.period = "hour"
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(id="title")
+            yield LoadingIndicator()
+            yield DataTable(zebra_stripes=True, cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        unit = f" ({self.shown.symbol})" if self.shown.symbol else ""
+        table.add_columns(
+            "period (UTC)", "count", f"min{unit}", "mean", "max", "stddev", "anomalies"
+        )
+        self.action_period("hour")
+
+    def action_period(self, period: str) -> None:
+        self.period = period
+        label, step, count = SPANS[period]
+        self.query_one("#title", Static).update(
+            f"{printable(self.label)} at {printable(self.station_id)}: {label}"
+        )
+        self.query_one(LoadingIndicator).display = True
+        self._load(period, step, count)
+
+    @work(thread=True, exclusive=True)
+    def _load(self, period: str, step: float, count: int) -> None:
+        since = (math.floor(self.now / step) - count + 1) * step
+        try:
+            rows = self.reader.stats(self.variable, step, since, math.inf, self.station_id)
+            fired = Counter(math.floor(a.observed_at / step) * step for a in self.anomalies(since))
+        except Exception as exc:  # a store or service that cannot answer: said, not raised
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._show, period, rows, fired)
+
+    def _show(self, period: str, rows: list[PeriodStats], fired: Counter) -> None:
+        if period != self.period:
+            return  # an older answer, for the other period
+        table = self.query_one(DataTable)
+        table.clear()
+        timespec = "minutes" if period == "hour" else "hours"
+        for r in reversed(rows):  # newest first
+            start = iso_utc(r.start, timespec) or ""
+            table.add_row(
+                start[: 16 if period == "hour" else 10],
+                f"{r.count:,}",
+                self._value(r.minimum),
+                self._value(r.mean),
+                self._value(r.maximum),
+                self._value(r.stddev, spread=True),
+                f"{fired.get(r.start, 0):,}",
+            )
+        if not rows:
+            table.add_row("no readings stored in this span", "", "", "", "", "", "")
+        self.query_one(LoadingIndicator).display = False
+
+    def _value(self, value: float, *, spread: bool = False) -> str:
+        if math.isnan(value):
+            return "—"
+        shown = value * self.shown.scale if spread else float(self.shown.convert(value))
+        return f"{shown:.{self.shown.decimals + 1}f}"
+
+    def _failed(self, problem: str) -> None:
+        self.query_one(LoadingIndicator).display = False
+        self.app.notify(f"cannot read the statistics: {problem}", severity="error")
