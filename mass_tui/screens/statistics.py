@@ -48,6 +48,7 @@ class StatisticsScreen(ModalScreen[None]):
     StatisticsScreen #title { height: 1; text-style: bold; }
     StatisticsScreen LoadingIndicator { height: 3; }
     StatisticsScreen DataTable { height: 1fr; }
+    StatisticsScreen #keys { height: 1; color: $foreground 70%; }
     """
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
@@ -78,6 +79,7 @@ class StatisticsScreen(ModalScreen[None]):
             yield Static(id="title")
             yield LoadingIndicator()
             yield DataTable(zebra_stripes=True, cursor_type="row")
+            yield Static("h hourly · d daily · esc close", id="keys")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
