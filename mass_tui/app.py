@@ -27,7 +27,7 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Input
+from textual.widgets import DataTable, Footer, Input
 
 from mass_tui.anomaly_filter import AnomalyFilter
 from mass_tui.attached import AttachedPipeline, ServiceReader
@@ -251,6 +251,7 @@ class MassApp(App[None]):
         self._problems_told: set[str] = set()
         self._warned: set[int] = set()  # warnings the bell has rung for
         self._alerts: list[Alert] = []
+        self._log_rows: dict[str, Anomaly] = {}  # the anomaly log's row keys -> their anomaly
         self._lists_due = 0.0
         self._chart_key: tuple = ()
         self._chart_due = 0.0
@@ -648,6 +649,7 @@ class MassApp(App[None]):
             )
             for a in anomalies
         ]
+        self._log_rows = {row.key: a for row, a in zip(rows, anomalies, strict=True)}
         self.main.query_one(AnomalyLog).show(rows, subtitle)
 
     def _filtered_anomalies(self, snap: PipelineSnapshot) -> list[Anomaly]:
@@ -873,6 +875,34 @@ class MassApp(App[None]):
     def show_station(self, station_id: str) -> None:
         self.main.query_one(StationList).select_station(station_id)
 
+    @on(DataTable.RowSelected, "#log")
+    def _anomaly_chosen(self, event: DataTable.RowSelected) -> None:
+        anomaly = self._log_rows.get(str(event.row_key.value))
+        if anomaly is not None:
+            self._open_detail(anomaly=anomaly)
+
+    @on(DataTable.RowSelected, "#alerts")
+    def _alert_chosen(self, event: DataTable.RowSelected) -> None:
+        alert = next((a for a in self._alerts if str(a.id) == event.row_key.value), None)
+        if alert is not None:
+            self._open_detail(alert=alert)
+
+    def _open_detail(self, *, anomaly: Anomaly | None = None, alert: Alert | None = None) -> None:
+        from mass_tui.screens.detail import DetailScreen, DetailSources
+
+        notifications = getattr(self.pipeline, "notifications", None)  # embedded only
+        history = notifications.history if notifications is not None else None
+        spec = {v.name: v for v in self.variables}
+        variable = (anomaly or alert).variable  # type: ignore[union-attr]
+        unit = spec[variable].unit if variable in spec else ""
+        sources = DetailSources(
+            reader=self.reader,
+            alert_events=None if history is None else history.events,
+            shown=display_unit(unit, self.units),
+            label=self._labels.get(variable, variable),
+        )
+        self.push_screen(DetailScreen(sources, anomaly=anomaly, alert=alert))
+
     @on(StationList.Chosen)
     def _station_chosen(self, event: StationList.Chosen) -> None:
         self.station_id = event.station_id
@@ -977,10 +1007,11 @@ class MassApp(App[None]):
         return f"{alert.station_id} {self._alert_text(alert)}"
 
     def action_acknowledge(self) -> None:
-        if self._cannot_command():
-            return
-        alert = self._selected_alert("acknowledge")
-        if alert is None:
+        self.acknowledge(self._selected_alert("acknowledge"))
+
+    def acknowledge(self, alert: Alert | None) -> None:
+        """Acknowledge ``alert`` as this console's user (the panel's or a detail view's)."""
+        if alert is None or self._cannot_command():
             return
         if self.pipeline.acknowledge(alert.id, self.user) is None:
             state = "is acknowledged already" if alert.state == "acknowledged" else "has cleared"
@@ -990,11 +1021,11 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_silence(self) -> None:
-        """Silence the selected alert, or lift its silence (a toggle)."""
-        if self._cannot_command():
-            return
-        alert = self._selected_alert("silence")
-        if alert is None:
+        self.toggle_silence(self._selected_alert("silence"))
+
+    def toggle_silence(self, alert: Alert | None) -> None:
+        """Silence ``alert``, or lift its silence."""
+        if alert is None or self._cannot_command():
             return
         if alert.is_silenced(self.pipeline.clock.now()):
             changed = self.pipeline.unsilence(self.user, alert_id=alert.id)

@@ -549,3 +549,33 @@ async def test_statistics_show_hours_and_days_from_the_store_with_their_anomalie
         assert sum(int(d[6]) for d in days) == len(fired)
         await pilot.press("escape")
         assert not isinstance(console.app.screen, StatisticsScreen)
+
+
+async def test_enter_opens_the_detail_of_an_alert_or_anomaly_and_a_acknowledges_there(console):
+    from mass_tui.screens.detail import DetailScreen
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = console.pipeline.snapshot().alerts[0]
+        console.app.query_one(AlertPanel).focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = console.app.screen
+        assert isinstance(screen, DetailScreen) and screen.alert.id == first.id
+        facts = screen.query_one("#facts").render().plain
+        assert first.rule in facts and "threshold" in facts
+        assert "readings " in screen.query_one("#context").render().plain
+        assert len(screen.query_one("Sparkline").data) > 0
+        await pilot.press("a")
+        await pilot.pause()
+        assert not isinstance(console.app.screen, DetailScreen)
+        acked = next(a for a in console.pipeline.snapshot().alerts if a.id == first.id)
+        assert acked.state == "acknowledged"
+        console.app.query_one(AnomalyLog).focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = console.app.screen
+        assert isinstance(screen, DetailScreen) and screen.anomaly is not None
+        assert screen.anomaly.detector in screen.query_one("#facts").render().plain

@@ -1,0 +1,190 @@
+"""The detail view of one anomaly or alert (Enter on its row): what fired and against what
+threshold, the readings around it, the QC flags there, and for an alert its history (who
+acknowledged or silenced it, when), with the keys to acknowledge or silence from here.
+
+The readings, flags and history are read in a worker thread: a store on a slow disk or an
+attached service must not hold the screen."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import LoadingIndicator, Sparkline, Static
+
+from pipeline.alerts import Alert
+from pipeline.anomaly import Anomaly
+from pipeline.text import printable
+from pipeline.times import iso_utc
+from pipeline.units import DisplayUnit
+
+AROUND_S = 3600.0  # the readings shown: an hour either side
+
+
+@dataclass(frozen=True, slots=True)
+class DetailSources:
+    reader: Any  # StoreReader or ServiceReader (series; suspect_readings where there is one)
+    alert_events: Callable[[int], list[tuple]] | None  # the alert history (embedded only)
+    shown: DisplayUnit  # the unit the console shows the variable in
+    label: str  # the variable as the console names it
+
+
+class DetailScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    DetailScreen { align: center middle; }
+    DetailScreen > VerticalScroll {
+        width: 90%;
+        max-width: 100;
+        height: 90%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    DetailScreen Sparkline { height: 4; margin: 1 0; }
+    DetailScreen LoadingIndicator { height: 3; }
+    DetailScreen .keys { color: $foreground 70%; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("a", "acknowledge", "Ack"),
+        Binding("z", "silence", "Mute"),
+    ]
+
+    def __init__(
+        self, sources: DetailSources, *, anomaly: Anomaly | None = None, alert: Alert | None = None
+    ) -> None:
+        super().__init__()
+        self.sources, self.anomaly, self.alert = sources, anomaly, alert
+        thing = anomaly if anomaly is not None else alert
+        assert thing is not None, "a detail view of nothing"
+        self.station_id, self.variable = thing.station_id, thing.variable
+        self.at = anomaly.observed_at if anomaly is not None else alert.updated_at  # type: ignore[union-attr]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(self._facts(), id="facts")
+            yield LoadingIndicator()
+            yield Sparkline([], id="around")
+            yield Static("", id="context")
+            keys = "a acknowledge · z silence · esc close" if self.alert else "esc close"
+            yield Static(keys, classes="keys")
+
+    def on_mount(self) -> None:
+        self._load()
+
+    def _value(self, value: float | None) -> str:
+        if value is None or math.isnan(value):
+            return "—"
+        shown = self.sources.shown
+        return f"{float(shown.convert(value)):.{shown.decimals}f} {shown.symbol}".rstrip()
+
+    def _facts(self) -> Text:
+        """Every field, as text: station ids and names are data, never markup."""
+        lines: list[tuple[str, str]] = [
+            ("station", self.station_id),
+            ("variable", self.sources.label),
+        ]
+        if self.anomaly is not None:
+            a = self.anomaly
+            lines += [
+                ("detector", a.detector),
+                ("value", self._value(a.value)),
+                ("statistic", f"{a.statistic:.3g} against threshold {a.threshold:.3g}"),
+                ("score", f"{a.score:.2f} (0.5 at the alarm)"),
+                ("severity", a.severity or "—"),
+                ("observed", iso_utc(a.observed_at) or "—"),
+            ]
+            if a.event_start is not None:
+                lines.append(("event since", iso_utc(a.event_start) or "—"))
+        if self.alert is not None:
+            al = self.alert
+            lines += [
+                ("rule", al.rule),
+                ("severity", al.severity),
+                ("state", al.state),
+                ("value", self._value(al.value)),
+                ("threshold", f"{al.threshold:.3g}"),
+                ("opened", iso_utc(al.opened_at) or "—"),
+                ("updated", iso_utc(al.updated_at) or "—"),
+            ]
+            if al.acknowledged_by:
+                lines.append(
+                    ("acknowledged", f"by {al.acknowledged_by} at {iso_utc(al.acknowledged_at)}")
+                )
+            if al.silenced_until is not None:
+                lines.append(
+                    ("silenced", f"until {iso_utc(al.silenced_until)} by {al.silenced_by or '?'}")
+                )
+        text = Text()
+        for name, value in lines:
+            text.append(f"{name:>13}  ", style="bold")
+            text.append(printable(str(value), 200) + "\n")
+        return text
+
+    @work(thread=True, exclusive=True)
+    def _load(self) -> None:
+        reader, notes = self.sources.reader, []
+        values: list[float] = []
+        if reader is None:
+            notes.append("readings: this console has no store")
+        else:
+            try:
+                since, until = self.at - AROUND_S, self.at + AROUND_S
+                _, read = reader.series(self.station_id, self.variable, since, until, 200)
+                values = [float(v) for v in read]
+                notes.append(f"readings {len(values)} from {iso_utc(since)} to {iso_utc(until)}")
+                if hasattr(reader, "suspect_readings"):
+                    held = [
+                        t
+                        for t, names in reader.suspect_readings(self.station_id, since, until)
+                        if self.variable in names
+                    ]
+                    notes.append(
+                        f"QC flags: {len(held)} readings of it held back"
+                        + (f", first {iso_utc(held[0])}" if held else "")
+                    )
+            except Exception as exc:  # said on screen, not raised
+                notes.append(f"cannot read the readings: {exc}")
+        if self.alert is not None:
+            notes.append(self._history())
+        self.app.call_from_thread(self._show, values, notes)
+
+    def _history(self) -> str:
+        events = self.sources.alert_events
+        if events is None:
+            return "history: kept where the alert was raised (mass-tui export --what alerts)"
+        try:
+            mine = [e for e in events(5_000) if e[0] == self.alert.id]  # type: ignore[union-attr]
+        except Exception as exc:
+            return f"history: cannot read it: {exc}"
+        lines = [
+            f"  {iso_utc(at)}  {transition} ({severity})" + (f" by {who}" if who else "")
+            for _, transition, severity, at, who in reversed(mine)
+        ]
+        return "history:\n" + ("\n".join(lines) if lines else "  none recorded")
+
+    def _show(self, values: list[float], notes: list[str]) -> None:
+        self.query_one(LoadingIndicator).display = False
+        self.query_one(Sparkline).data = values
+        lines = (line for note in notes for line in note.split("\n"))
+        self.query_one("#context", Static).update(
+            Text("\n".join(printable(line, 200) for line in lines))
+        )
+
+    def action_acknowledge(self) -> None:
+        if self.alert is not None:
+            self.app.acknowledge(self.alert)  # type: ignore[attr-defined]
+            self.dismiss()
+
+    def action_silence(self) -> None:
+        if self.alert is not None:
+            self.app.toggle_silence(self.alert)  # type: ignore[attr-defined]
+            self.dismiss()
