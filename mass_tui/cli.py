@@ -377,9 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 loaded, host=args.host, port=args.port, config=args.config, attach_url=args.attach
             )
         if args.command == "alerts":
-            from mass_tui.alerts_test import run_alerts_test
+            from mass_tui.notify_check import run_notify_check
 
-            return run_alerts_test(loaded)
+            return run_notify_check(loaded)
         if args.command == "produce":
             from mass_tui.produce import run_produce
 

@@ -29,7 +29,7 @@ def test_notification(now: float) -> Notification:
     )
 
 
-def run_alerts_test(loaded: LoadedSettings) -> int:
+def run_notify_check(loaded: LoadedSettings) -> int:
     channels = notification_channels(loaded, os.environ)
     if not channels:
         print(
