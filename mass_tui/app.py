@@ -56,6 +56,7 @@ from widgets.variable_panel import PanelData, VariablePanel
 
 log = logging.getLogger(__name__)
 
+STATION_ORDERS = ("as configured", "by name", "alerting first", "no data first")
 SPANS_S = (900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
 SPAN_LABELS = ("15 min", "1 h", "6 h", "24 h")
 RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an anomaly
@@ -157,6 +158,23 @@ class MassApp(App[None]):
             "in <data_dir>/exports/ (all of them: mass-tui export)",
         ),
         Binding(
+            "f",
+            "find_station",
+            "Find",
+            show=False,
+            id="find-station",
+            tooltip="find stations as you type (id or name); Enter keeps the list filtered, "
+            "an empty box shows them all",
+        ),
+        Binding(
+            "o",
+            "sort_stations",
+            "Sort",
+            show=False,
+            id="sort-stations",
+            tooltip="sort the stations: as configured, by name, alerting first, no data first",
+        ),
+        Binding(
             "S",
             "statistics",
             "Stats",
@@ -252,6 +270,8 @@ class MassApp(App[None]):
         self._warned: set[int] = set()  # warnings the bell has rung for
         self._alerts: list[Alert] = []
         self._log_rows: dict[str, Anomaly] = {}  # the anomaly log's row keys -> their anomaly
+        self.station_query = ""  # the station finder's text, case-folded
+        self.station_order = STATION_ORDERS[0]
         self._lists_due = 0.0
         self._chart_key: tuple = ()
         self._chart_due = 0.0
@@ -269,7 +289,9 @@ class MassApp(App[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Horizontal(id="body"):
-            yield StationList(id="stations")
+            with Vertical(id="station-column"):
+                yield Input(placeholder="find: id or name", id="station-filter")
+                yield StationList(id="stations")
             with Vertical(id="main"):
                 with Vertical(id="panels"):
                     for spec in self.variables:
@@ -498,7 +520,29 @@ class MassApp(App[None]):
                     stale=math.isnan(latest),
                 )
             )
-        return rows
+        shown = [r for r in rows if self._station_matches(r)]
+        listed = self.main.query_one(StationList)
+        title = f"Stations {len(shown)}/{len(rows)}" if self.station_query else "Stations"
+        title += f" · {len(worst)} alerting" if worst else ""
+        stale = sum(r.stale for r in rows)
+        title += f" · {stale} no data" if stale else ""
+        if listed.border_title != title:  # assigning repaints, even the same text
+            listed.border_title = title
+        return sorted(shown, key=self._station_sort_key)
+
+    def _station_matches(self, row: StationRow) -> bool:
+        query = self.station_query
+        return not query or query in row.station_id.casefold() or query in row.name.casefold()
+
+    def _station_sort_key(self, row: StationRow) -> tuple:
+        """``sorted`` is stable: stations equal under the order keep the configured order."""
+        if self.station_order == "by name":
+            return (row.name.casefold(),)
+        if self.station_order == "alerting first":
+            return (-SEVERITY_RANK.get(row.alert or "", 0),)
+        if self.station_order == "no data first":
+            return (not row.stale,)
+        return ()
 
     def _show_panels(self, snap: PipelineSnapshot) -> None:
         if self.station_id is None:
@@ -1057,6 +1101,31 @@ class MassApp(App[None]):
             self.pipeline.silence(self.user, station_id=station_id)
             done = f"silenced for {self.loaded.settings.alerts.silence_min:g} min"
         self.notify(f"station {station_id} {self._done(done)}")
+        self.refresh_now()
+
+    def action_find_station(self) -> None:
+        box = self.main.query_one("#station-filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Changed, "#station-filter")
+    def _station_filter_changed(self, event: Input.Changed) -> None:
+        self.station_query = event.value.strip().casefold()
+        self._lists_due = 0.0
+        self.refresh_now()
+
+    @on(Input.Submitted, "#station-filter")
+    def _station_filter_submitted(self, event: Input.Submitted) -> None:
+        if not self.station_query:
+            event.input.remove_class("shown")
+        self.main.query_one(StationList).focus()
+
+    def action_sort_stations(self) -> None:
+        self.station_order = STATION_ORDERS[
+            (STATION_ORDERS.index(self.station_order) + 1) % len(STATION_ORDERS)
+        ]
+        self.notify(f"stations: {self.station_order}", timeout=2)
+        self._lists_due = 0.0
         self.refresh_now()
 
     def action_filter(self) -> None:

@@ -493,7 +493,11 @@ async def palette_run(pilot, query: str) -> None:
             word in str(results.get_option_at_index(0).prompt).lower() for word in query.split()
         ):
             break
-    await pilot.press("down", "enter")
+    command_list = pilot.app.screen.query_one(CommandList)
+    if command_list.highlighted is None:
+        await pilot.press("down")  # the palette highlights its first hit only when asked
+    assert command_list.highlighted == 0
+    await pilot.press("enter")
     await pilot.pause()
 
 
@@ -579,3 +583,29 @@ async def test_enter_opens_the_detail_of_an_alert_or_anomaly_and_a_acknowledges_
         screen = console.app.screen
         assert isinstance(screen, DetailScreen) and screen.anomaly is not None
         assert screen.anomaly.detector in screen.query_one("#facts").render().plain
+
+
+async def test_find_filters_the_stations_as_you_type_and_o_sorts_them(console):
+    from widgets.station_list import StationList
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        stations = console.app.query_one(StationList)
+        assert list(stations.names()) == ["nyc", "lon", "tyo", "syd", "dxb"]
+        await pilot.press("f", "o", "n")  # "on": London only (ids and names, any case)
+        await pilot.pause()
+        assert list(stations.names()) == ["lon"]
+        assert stations.border_title.startswith("Stations 1/5")
+        for _ in range(2):
+            await pilot.press("backspace")
+        await pilot.press("enter")  # an empty finder hides itself; the list has focus
+        await pilot.pause()
+        assert list(stations.names()) == ["nyc", "lon", "tyo", "syd", "dxb"]
+        await pilot.press("o")  # by name
+        await pilot.pause()
+        assert list(stations.names().values()) == ["Dubai", "London", "New York", "Sydney", "Tokyo"]
+        await pilot.press("o")  # alerting first: warnings, then advisories, then the rest
+        await pilot.pause()
+        ranks = [row for row in stations.names()]
+        alerting = {a.station_id for a in console.pipeline.snapshot().alerts if a.is_open}
+        assert set(ranks[: len(alerting)]) == alerting
