@@ -2,7 +2,9 @@
 
 Parquet is how the data goes on to DuckDB, pandas or Spark. The store is opened read-only (a
 running console or service keeps writing meanwhile; WAL gives the export one consistent
-state), rows are read in chunks, and the output is written beside its destination and renamed
+state) and rows are read in chunks: CSV and JSON lines stream (~66 MB resident for a million
+rows), Parquet is assembled in memory first (~250 MB a million rows: polars cannot append to
+a Parquet file). The output is written beside its destination under a unique name and renamed
 into place at the end, so a failed export leaves no half file under the name asked for.
 
 Times are ISO 8601 UTC in CSV and JSON lines, timestamps (UTC, microseconds) in Parquet. Text
@@ -18,6 +20,7 @@ import io
 import os
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +109,13 @@ def export(database: Path, request: ExportRequest, output: str) -> int:
             if output == "-":
                 return _write_stdout(request.format, header, chunks, times)
             return _write_file(Path(output), request.format, header, chunks, times)
+    except sqlite3.OperationalError as exc:
+        if "no such" in str(exc):  # a table or column this version adds when it opens a store
+            raise ExportError(
+                f"cannot read {database}: written by an older mass-tui ({exc}); start this "
+                "version on it once (mass-tui, headless or service) to bring it up to date"
+            ) from None
+        raise ExportError(f"cannot read {database}: {exc}") from None
     except sqlite3.Error as exc:
         raise ExportError(f"cannot read {database}: {exc}") from None
     finally:
@@ -116,7 +126,8 @@ def _rows(
     conn: sqlite3.Connection, request: ExportRequest
 ) -> tuple[list[str], Iterator[list[tuple]], frozenset[str]]:
     table = _observations(conn) if request.what == "observations" else _TABLES[request.what]
-    where, parameters = [], []
+    where: list[str] = []
+    parameters: list[float | str] = []
     if request.since is not None:
         where.append(f"{table.time_column} >= ?")
         parameters.append(request.since)
@@ -149,16 +160,36 @@ def _write_stdout(
         # Python would fail again flushing standard output at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise ExportError("standard output was closed before the export ended") from None
+    except OSError as exc:  # a full disk behind a redirection
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ExportError(f"cannot write standard output: {exc.strerror or exc}") from None
     return count
 
 
 def _write_file(
     path: Path, fmt: Format, header: list[str], chunks: Iterator[list[tuple]], times: frozenset
 ) -> int:
-    partial = path.with_name(f".{path.name}.partial")
+    """A regular file (or a new one) is written beside itself under a unique name, then
+    renamed over, keeping the old file's permissions; anything else the path names (a device
+    such as /dev/null, a FIFO, a symlink) is written through, never replaced."""
+    if not path.name or path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a directory; give a file name")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        try:
+            with path.open("wb") as out:
+                return _write(fmt, header, chunks, times, out)
+        except OSError as exc:
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with partial.open("wb") as out:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
             count = _write(fmt, header, chunks, times, out)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(partial, mode)
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -167,6 +198,12 @@ def _write_file(
         partial.unlink(missing_ok=True)
         raise
     return count
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _write(
@@ -209,6 +246,32 @@ def _csv_row(row: tuple, at: Sequence[int]) -> list[Any]:
     return values
 
 
+TEXT_COLUMNS = frozenset(
+    {
+        "station_id",
+        "source",
+        "qc_suspect",
+        "variable",
+        "detector",
+        "severity",
+        "rule",
+        "transition",
+        "state",
+        "by_user",
+    }
+)
+INTEGER_COLUMNS = frozenset({"alert_id"})
+
+
+def _polars_type(pl: Any, name: str, times: frozenset) -> Any:
+    """The Parquet type of a column, from what the store declares it to be."""
+    if name in times:
+        return pl.Datetime("us", "UTC")
+    if name in TEXT_COLUMNS:
+        return pl.String
+    return pl.Int64 if name in INTEGER_COLUMNS else pl.Float64
+
+
 def _parquet(header: list[str], chunks: Iterator[list[tuple]], times: frozenset, out: IO) -> int:
     try:
         import polars as pl
@@ -216,13 +279,20 @@ def _parquet(header: list[str], chunks: Iterator[list[tuple]], times: frozenset,
         raise ExportError(
             "Parquet needs polars: pip install 'mass-tui[parquet]' (or export --format csv)"
         ) from None
+    # One schema whatever the rows hold (a column of nulls, an empty export), so that daily
+    # files read together in DuckDB or Spark.
+    schema = {name: _polars_type(pl, name, times) for name in header}
     frames = [
-        pl.DataFrame(rows, schema=header, orient="row", infer_schema_length=None) for rows in chunks
-    ]
-    if not frames:
-        frames = [pl.DataFrame(schema=dict.fromkeys(header, pl.Float64))]
-    frame = pl.concat(frames, how="diagonal_relaxed").with_columns(
-        (pl.col(name).cast(pl.Float64) * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+        pl.DataFrame(
+            rows,
+            schema={n: pl.Float64 if n in times else t for n, t in schema.items()},
+            orient="row",
+            strict=False,
+        )
+        for rows in chunks
+    ] or [pl.DataFrame(schema={n: pl.Float64 if n in times else t for n, t in schema.items()})]
+    frame = pl.concat(frames).with_columns(
+        (pl.col(name) * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
         for name in header
         if name in times
     )

@@ -166,3 +166,25 @@ def test_what_cannot_be_done_is_said_in_one_line_and_leaves_no_file(
 def test_a_directory_with_no_store_says_so(tmp_path: Path, capsys):
     assert export(tmp_path) == 2
     assert "no store at" in capsys.readouterr().err
+
+
+def test_a_symlink_is_written_through_and_a_files_permissions_kept(data_dir: Path):
+    real, link = data_dir / "real.csv", data_dir / "link.csv"
+    real.write_text("old")
+    real.chmod(0o600)
+    link.symlink_to(real)
+    assert export(data_dir, "--output", str(link)) == 0
+    assert link.is_symlink() and real.read_text().startswith("station_id,")
+    assert export(data_dir, "--output", str(real)) == 0
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert not list(data_dir.glob(".*.partial"))
+
+
+def test_parquet_has_one_schema_whatever_the_rows_hold(data_dir: Path):
+    empty, alerts = data_dir / "empty.parquet", data_dir / "alerts.parquet"
+    assert export(data_dir, "--output", str(empty), "--station", "nobody") == 0
+    assert export(data_dir, "--what", "alerts", "--output", str(alerts)) == 0
+    assert pl.read_parquet(empty).schema["station_id"] == pl.String
+    schema = pl.read_parquet(alerts).schema
+    assert schema["silenced_until"] == pl.Datetime("us", "UTC")  # null in every row
+    assert (schema["by_user"], schema["alert_id"]) == (pl.String, pl.Int64)
