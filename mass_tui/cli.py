@@ -303,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _complete_paths(parser: argparse.ArgumentParser, kinds: dict[str, dict]) -> None:
+    """Tell shtab which arguments, in every subcommand, complete as files or directories."""
+    for action in parser._actions:
+        if action.dest in kinds:
+            action.complete = kinds[action.dest]  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _complete_paths(sub, kinds)
+
+
 def load(args: argparse.Namespace) -> LoadedSettings:
     load_dotenv(Path.cwd() / ".env", override=False)
     flags = {"data_dir": str(args.data_dir) if args.data_dir else None}
@@ -322,6 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "completion":
         import shtab
 
+        _complete_paths(
+            parser,
+            {
+                "config": shtab.FILE,
+                "output": shtab.FILE,
+                "data_dir": shtab.DIRECTORY,
+                "input": shtab.FILE,
+            },
+        )
         print(shtab.complete(parser, shell=args.shell))
         return 0
     try:
@@ -402,3 +421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # piped into head(1): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -222,12 +222,18 @@ def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
 def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"config error: {path}: is a directory, not a settings file") from None
     except OSError as exc:
         raise ConfigError(f"config error: {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config error: {path}: not UTF-8 text ({exc.reason})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config error: {path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config error: {path}: invalid TOML: nested too deeply") from None
 
 
 def _merge(
@@ -393,10 +399,10 @@ def load_settings(
         files.append(user_config)
     if config_path is None and environ.get(CONFIG_VARIABLE):
         config_path = Path(environ[CONFIG_VARIABLE]).expanduser()
-        if not config_path.is_file():
+        if not config_path.exists():
             raise ConfigError(f"config error: {CONFIG_VARIABLE}={config_path}: no such file")
     if config_path is not None:
-        if not config_path.is_file():
+        if not config_path.exists():
             raise ConfigError(f"config error: {config_path}: no such file")
         layers.append((str(config_path), read_toml(config_path)))
         files.append(config_path)

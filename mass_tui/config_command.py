@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,10 +15,10 @@ from mass_tui.config import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
 from pipeline.sources.http_client import redact, url_secrets
 from pipeline.text import printable
 
-# Settings whose values carry credentials: a webhook's token is in its URL's path (the host is
-# shown); an Apprise URL's anywhere after its scheme (only the scheme is shown).
-WEBHOOK_URL = "alerts.webhook.url"
+# An Apprise URL carries its credentials anywhere after the scheme: only the scheme is shown.
 APPRISE_URLS = "alerts.apprise.urls"
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+CONTROL = re.compile(r"[\x7f-\x9f]")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -42,8 +43,10 @@ def run_config(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     width = 0
     lines = []
     for key, value in _leaves(msgspec.to_builtins(loaded.settings), ""):
-        shown = printable(_toml(_redacted(key, value)))
-        lines.append((f"{key} = {shown}", loaded.provenance.get(key, DEFAULTS_LAYER)))
+        dotted = key.replace("\0", ".")  # as the settings name it
+        shown = _toml(_redacted(dotted, value))
+        origin = loaded.provenance.get(dotted, DEFAULTS_LAYER)
+        lines.append((f"{_key_path(key)} = {shown}", origin))
         width = max(width, len(lines[-1][0]))
     for text, origin in lines:
         note = "" if origin == DEFAULTS_LAYER else f"  # {printable(origin)}"
@@ -52,11 +55,29 @@ def run_config(args: argparse.Namespace, loaded: LoadedSettings) -> int:
 
 
 def _leaves(tree: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every set leaf; the parts of a key are joined with NUL, which no
+    TOML key can hold, so a key with a dot in it stays one part (see ``_key_path``)."""
     for key, value in tree.items():
         if isinstance(value, dict) and value:
-            yield from _leaves(value, f"{prefix}{key}.")
+            yield from _leaves(value, f"{prefix}{key}\0")
         elif value is not None:  # TOML has no null: an unset optional setting is left out
             yield f"{prefix}{key}", value
+
+
+def _key_path(key: str) -> str:
+    """A dotted TOML key, each part bare where TOML allows it, else a quoted string."""
+    return ".".join(_key(part) for part in key.split("\0"))
+
+
+def _key(part: str) -> str:
+    return part if BARE_KEY.fullmatch(part) else _string(part)
+
+
+def _string(text: str) -> str:
+    """A TOML basic string with every control character escaped (C0, DEL and C1): valid TOML
+    and safe to print to a terminal."""
+    quoted = msgspec.json.encode(text).decode()  # escapes C0, quotes and backslashes
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def _toml(value: Any) -> str:
@@ -64,18 +85,31 @@ def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return msgspec.json.encode(value).decode()  # a JSON string is a TOML basic string
+        return _string(value)
     if isinstance(value, list):
         return "[" + ", ".join(map(_toml, value)) + "]"
     if isinstance(value, dict):
-        inner = ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items())
+        inner = ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items() if v is not None)
         return "{ " + inner + " }" if inner else "{}"
     return repr(value)
 
 
 def _redacted(key: str, value: Any) -> Any:
-    if key == WEBHOOK_URL and value:
-        return redact(value, url_secrets(value))
+    """Credentials out: an Apprise URL shows its scheme only; any other URL (the webhook, an
+    API base, a broker) loses its user and password, its path and query where they look like
+    tokens (see ``url_secrets``)."""
     if key == APPRISE_URLS:
-        return [url.partition("://")[0] + "://***" for url in value]
+        return [url.partition("://")[0] + "://***" if "://" in url else "***" for url in value]
+    if isinstance(value, str) and "://" in value:
+        return _url_redacted(value)
+    if isinstance(value, list):
+        return [_url_redacted(v) if isinstance(v, str) and "://" in v else v for v in value]
     return value
+
+
+def _url_redacted(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return redact(f"{scheme}://{authority}{slash}{tail}", url_secrets(url))

@@ -348,7 +348,11 @@ def test_a_path_with_terminal_escapes_reaches_stderr_escaped(tmp_path):
 
 @pytest.mark.parametrize(
     ("words", "expected"),
-    [("mass-tui exp", "export"), ("mass-tui export --what ", "observations anomalies alerts")],
+    [
+        ("mass-tui exp", "export"),
+        ("mass-tui export --what ", "observations anomalies alerts"),
+        ("mass-tui export --output mass-tui.b", "mass-tui.bash"),  # files complete
+    ],
 )
 def test_bash_completion_completes_commands_and_choices(tmp_path, words: str, expected: str):
     script = tmp_path / "mass-tui.bash"
@@ -361,7 +365,9 @@ def test_bash_completion_completes_commands_and_choices(tmp_path, words: str, ex
         f"COMP_CWORD={len(parts) - 1}; COMP_LINE={words!r}; COMP_POINT=${{#COMP_LINE}}; "
         '_shtab_mass_tui; echo "${COMPREPLY[@]}"'
     )
-    completed = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert completed.stdout.strip() == expected
 
 

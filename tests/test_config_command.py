@@ -61,3 +61,23 @@ def test_path_lists_the_user_file_and_the_files_read(elsewhere, capsys, tmp_path
     out = capsys.readouterr().out
     assert f"user config file: {tmp_path / 'home' / 'mass-tui' / 'config.toml'}" in out
     assert f"read: {elsewhere}" in out and "MASS_TUI_CONFIG: (not set)" in out
+
+
+def test_show_hides_user_info_and_control_characters_and_stays_toml(
+    elsewhere, monkeypatch, capsys, tmp_path
+):
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(
+        '[ui]\ntheme = "a\\u007fb\\u0085c\\u001b[2J"\n[ui.keymap]\n"odd key" = "x"\n'
+    )
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://alice:pw123456@hooks.example/T/B/XXXXXXXX")
+    monkeypatch.setenv("WEATHER_API_BASE", "https://k:apisecret99@api.example.com/")
+    monkeypatch.setenv("ALERT_APPRISE_URLS", "discord:/webhook_id/SUPERSECRETTOKEN")
+    assert main(["config", "show", "--config", str(hostile)]) == 0
+    out = capsys.readouterr().out
+    for secret in ("pw123456", "alice", "apisecret99", "SUPERSECRETTOKEN"):
+        assert secret not in out
+    assert not any(0x7F <= ord(c) <= 0x9F or (ord(c) < 0x20 and c != "\n") for c in out)
+    parsed = tomllib.loads(out)
+    assert parsed["ui"]["theme"] == "a\x7fb\x85c\x1b[2J"
+    assert parsed["ui"]["keymap"] == {"odd key": "x"}
