@@ -312,8 +312,10 @@ class AlertBook:
                 key = upstream.key
                 known = self._open.get(key)
                 same = known is not None and known.opened_at == upstream.opened_at
-                alert = replace(upstream, id=known.id if same else self._next_id)
-                if not same:
+                if known is not None and same:
+                    alert = replace(upstream, id=known.id)
+                else:
+                    alert = replace(upstream, id=self._next_id)
                     self._next_id += 1
                 if alert.is_open:
                     self._open[key] = alert

@@ -253,6 +253,7 @@ class Analytics:
         accepted. Garbage stamped in 2100, or a sound reading stamped so, cannot move it;
         otherwise every later reading up to 2100 would pass the future check, be stored, and
         after a restart retention would count from there."""
+        assert self.stamped is not None  # only called when following the producers
         if sent_at is None or not len(accepted):
             return
         newest = float(accepted.observed_at.max())
@@ -322,7 +323,7 @@ class Analytics:
         watched = self.bank.watched_series(len(ids))
         silent_count = np.bincount(station, minlength=len(ids))
         whole = silent_count[station] == watched[station]
-        found = {}
+        found: dict[tuple[str, str], Anomaly] = {}
         for s, c, gone, limit, all_of_it in zip(
             station.tolist(),
             column.tolist(),

@@ -135,7 +135,8 @@ class MemoryBus:
     def ack(self, delivery: Delivery, kept: bool = True) -> None:
         # In one process there is nothing to read again: a failed write is counted instead.
         with self._changed:
-            self._unacked -= int(delivery.token or 0)
+            if isinstance(delivery.token, int):  # our deliveries' token is their count
+                self._unacked -= delivery.token
             self._changed.notify_all()
 
     def depth(self) -> int:

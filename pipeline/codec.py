@@ -129,8 +129,10 @@ def _from_wire(
 def _rejected(
     payload: object, reason: str, received_at: float, source: str, station_id: str | None = None
 ) -> Rejection:
-    readable = isinstance(payload, bytes | bytearray | memoryview | str)
-    text = clip_payload(payload) if readable else repr(payload)[:200]
+    if isinstance(payload, bytes | bytearray | memoryview | str):
+        text = clip_payload(payload)
+    else:
+        text = repr(payload)[:200]
     return Rejection(
         received_at=received_at,
         source=source,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import TypeVar
 
 import msgspec
 
@@ -35,6 +36,8 @@ WHILE_HELD = {"implausible": IMPLAUSIBLE, "inconsistent": INCONSISTENT}
 MAINTENANCE_RULES = frozenset({FROZEN, STEPPED, *REPEATED.values(), *WHILE_HELD.values()})
 
 Series = tuple[str, str]  # (station id, variable)
+K = TypeVar("K", bound=tuple[str, ...])  # a key led by the station id
+V = TypeVar("V")
 
 
 class SensorFaultWatch:
@@ -94,9 +97,14 @@ class SensorFaultWatch:
 
     def forget(self, station_ids: list[str]) -> None:
         gone = set(station_ids)
-        for table in (self._repeats, self._steps):
-            for key in [k for k in table if k[0] in gone]:
-                del table[key]
+        _drop_stations(self._repeats, gone)
+        _drop_stations(self._steps, gone)
+
+
+def _drop_stations(table: dict[K, V], gone: set[str]) -> None:
+    """Drop the keys of ``gone`` stations (generic: the two tables' keys differ in length)."""
+    for key in [k for k in table if k[0] in gone]:
+        del table[key]
 
 
 def _drop_before(times: deque[float], cutoff: float) -> None:

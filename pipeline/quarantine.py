@@ -29,7 +29,7 @@ class Rejection(msgspec.Struct, kw_only=True):
     readings: int = 1
 
 
-def clip_payload(payload: bytes | str) -> str:
+def clip_payload(payload: bytes | bytearray | memoryview | str) -> str:
     """A payload as text for the quarantine: undecodable bytes replaced (U+FFFD), and a long
     one cut, saying how long it was."""
     if isinstance(payload, bytes | bytearray | memoryview):

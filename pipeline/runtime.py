@@ -98,6 +98,9 @@ class Pipeline:
         self.clock = clock
         self.source = source
         self.source_label = source_label  # what the console calls the source when there is none
+        observed = clock if isinstance(clock, ObservedClock) else None
+        if (replayed or stamped) and observed is None:
+            raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")
         self.bus = bus
         self.store = store
         self.registry = StationRegistry(settings.stations)
@@ -115,15 +118,13 @@ class Pipeline:
             persistence=settings.persistence,
             no_data=settings.no_data,
             sensor_faults=settings.sensor_faults,
-            follow=clock if replayed else None,
+            follow=observed if replayed else None,
             future_clock=LatestClock(clock, wall or SystemClock()) if replayed or stamped else None,
-            stamped=clock if stamped else None,
+            stamped=observed if stamped else None,
             max_stations=settings.limits.max_stations,
             forget_after_s=settings.limits.forget_after_s,
             history_mb=settings.limits.recent_history_mb,
         )
-        if (replayed or stamped) and not isinstance(clock, ObservedClock):
-            raise TypeError("a replayed or stamped pipeline's clock must be an ObservedClock")
         self.notifications: Notifications | None = None
         self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
         self.commands_go_to = ""  # where acknowledgements go when not kept here ("the workers")
@@ -524,6 +525,7 @@ class Pipeline:
                 )
             in_force = book.station_silence(station_id) if station_id is not None else None
             if in_force is not None and self.notifications is not None:
+                assert station_id is not None  # in_force is looked up for a station only
                 try:
                     self.notifications.history.silence_station(station_id, in_force)
                 except SideTableError as exc:
@@ -585,19 +587,32 @@ class Pipeline:
                     command.station_id, StationSilence(until, command.user, command.at)
                 )
             return
-        change = {"silence": self.silence, "unsilence": self.unsilence}.get(command.action)
-        extra = {"until": command.until} if command.action == "silence" else {}
         if not command.rule:
-            if change is not None:
-                change(command.user, station_id=command.station_id, at=command.at, **extra)
+            if command.action in ("silence", "unsilence"):
+                self._obey_silence(command, station_id=command.station_id)
             return
         alert = self.analytics.alerts.find(command.key, command.opened_at)
         if alert is None:
             return
-        if change is not None:
-            change(command.user, alert_id=alert.id, at=command.at, **extra)
+        if command.action in ("silence", "unsilence"):
+            self._obey_silence(command, alert_id=alert.id)
         elif alert.severity == command.severity:
             self.acknowledge(alert.id, command.user)
+
+    def _obey_silence(
+        self, command: AlertCommand, *, alert_id: int | None = None, station_id: str | None = None
+    ) -> None:
+        """A watching console's silence, or its lifting, of the alert or station named."""
+        if command.action == "silence":
+            self.silence(
+                command.user,
+                alert_id=alert_id,
+                station_id=station_id,
+                until=command.until,
+                at=command.at,
+            )
+        else:
+            self.unsilence(command.user, alert_id=alert_id, station_id=station_id, at=command.at)
 
     def _tell_alert_listeners(self, alerts: list[Alert]) -> None:
         for alert in alerts:

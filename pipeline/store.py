@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -171,6 +171,15 @@ def _station(station_id: str, name: str, *position: float | None) -> Station:
     return Station(station_id, name, latitude, longitude, elevation)
 
 
+def _stored_anomaly(row: Sequence[Any]) -> Anomaly:
+    """A row of the anomalies table (in ``_ANOMALY_COLUMNS`` order, of SQLite's own types)."""
+    fields: dict[str, Any] = {
+        name: math.nan if value is None and name in _ANOMALY_FLOATS else value
+        for name, value in zip(_ANOMALY_COLUMNS, row, strict=True)
+    }
+    return Anomaly(**fields)
+
+
 class StoreReader:
     """The read queries, on one connection.
 
@@ -255,12 +264,12 @@ class StoreReader:
         counts = [len(rows) for rows in chunks]
         rows = [row for chunk in chunks for row in chunk]
         table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(self.variables))
-        station = np.repeat(np.arange(len(chunks), dtype=np.int64), counts)
+        station_index = np.repeat(np.arange(len(chunks), dtype=np.int64), counts)
         order = np.argsort(table[:, 0], kind="stable")
         return StoredObservations(
             station_ids=list(stations),
             stations=stations,
-            station=station[order],
+            station=station_index[order],
             observed_at=table[order, 0],
             values=table[order, 1:],
         )
@@ -324,15 +333,7 @@ class StoreReader:
         )
         with self._lock, self._errors("read anomalies"):
             rows = self._conn.execute(query, (*params, limit)).fetchall()
-        return [
-            Anomaly(
-                **{
-                    name: math.nan if value is None and name in _ANOMALY_FLOATS else value
-                    for name, value in zip(_ANOMALY_COLUMNS, row, strict=True)
-                }
-            )
-            for row in rows
-        ]
+        return [_stored_anomaly(row) for row in rows]
 
     def minute_envelope(
         self, station_id: str, variable: str, since: float, until: float = math.inf
@@ -596,12 +597,13 @@ class Store(StoreReader):
         station_keys: np.ndarray,
         observed_at: np.ndarray,
         values: np.ndarray,
-        source: str | Sequence[str],
+        source: str | Sequence[str] | np.ndarray,
         anomalies: Sequence[Anomaly] = (),
         rejections: Sequence[Rejection] = (),
         suspect: np.ndarray | None = None,
     ) -> int:
         """Store a batch in one transaction; return how many observation rows were new.
+        ``source``: one for the batch, or each row's (a frame's (n,) object array).
         ``suspect`` (n, V): the readings quality control held back (see :data:`QC_COLUMN`).
 
         An observation already stored under the same station and time (a message replayed after

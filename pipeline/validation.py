@@ -106,7 +106,7 @@ class Validator:
         every = len(names)
         all_of = itemgetter(*names) if every > 1 else None  # a tuple in C, when all are there
         for obs in observations:
-            values = obs.values
+            values: dict[str, float] | None = obs.values
             index = index_get(obs.station_id)
             if (
                 index is None

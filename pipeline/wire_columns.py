@@ -163,17 +163,18 @@ class ColumnDecoder:
         array would decode faster, but lets two malformed fragments (``{"station_id": "a",``
         and ``"observed_at": ...}``) join into an observation nobody sent."""
         decode = self._decode
-        taken = range(len(payloads))  # the payloads the columns hold, in order
+        taken: Sequence[int] = range(len(payloads))  # the payloads the columns hold, in order
         try:  # the common case: every message fits the fixed struct
             wires = [decode(p) for p in payloads]
         except Exception:
-            wires, taken = [], []
+            wires, fits = [], []
             for position, payload in enumerate(payloads):
                 try:
                     wires.append(decode(payload))
-                    taken.append(position)
+                    fits.append(position)
                 except Exception:
                     pass
+            taken = fits
         columns = self._columns(wires, source)
         columns.position = np.asarray(taken, dtype=np.int64)
         impossible = np.flatnonzero(

@@ -50,6 +50,7 @@ from pipeline.detectors.statistics import (
     StatisticalConstants,
     advance,
     calibrate,
+    cells,
     hold_short_runs,
 )
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
@@ -300,12 +301,12 @@ class DetectorBank:
                 x = readings[start:stop]
                 x_raw = None if raw is None else raw[start:stop]
                 round_stats = stats[:, start:stop]
-                if any_restart[r]:
-                    again = np.nonzero(restart[start:stop])
+                if restart is not None and any_restart[r]:
+                    again = cells(restart[start:stop])
                     state[:N_CORE, again[0], again[1]] = constants.initial[:N_CORE, again[1]]
                     levels[:, again[0], again[1]] = 0
                 missing = missing_all[start:stop]
-                where_missing = np.nonzero(missing) if any_missing[r] else None
+                where_missing = cells(missing) if any_missing[r] else None
                 if where_missing is not None:
                     # A missing value leaves its series exactly as it was.
                     saved = state[:, where_missing[0], where_missing[1]]

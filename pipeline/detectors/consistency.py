@@ -188,7 +188,7 @@ class ConsistencyCheck:
                     found.report(rows, upper, "inconsistent", stat, allowed)
             if self.station is not None and len(elevations):
                 heights = np.asarray(elevations, dtype=np.float64)
-                self._check_pressure(stations, readings, heights, found)
+                self._check_pressure(stations, readings, heights, self.station, found)
         open_runs = ~np.isnan(self.since).all(axis=0)  # per column
         if found.held is None and not open_runs.any():
             return None
@@ -199,15 +199,21 @@ class ConsistencyCheck:
             run = runs(stations, times, held[:, column], present, self.since[:, column])
             told[run.rows[run.start], column] = True
         events = found.events(told)
-        for row, column, detector, *_ in events:
-            self.kind[stations[row], column] = DETECTOR_CODES[detector]
+        for row, event_column, detector, *_ in events:
+            self.kind[stations[row], event_column] = DETECTOR_CODES[detector]
         if found.held is None:
             return None
         return Inconsistencies(found.held, events)
 
     def _check_pressure(
-        self, stations: np.ndarray, readings: np.ndarray, elevations: np.ndarray, found: _Found
+        self,
+        stations: np.ndarray,
+        readings: np.ndarray,
+        elevations: np.ndarray,
+        station: int,
+        found: _Found,
     ) -> None:
+        """``station``: the station pressure's column (``self.station``, which is set)."""
         known = stations < elevations.shape[0]
         h = np.full(stations.shape[0], np.nan)
         h[known] = elevations[stations[known]]
@@ -215,14 +221,14 @@ class ConsistencyCheck:
         if not placed.shape[0]:
             return
         h = h[placed]
-        p = readings[placed, self.station]
+        p = readings[placed, station]
         low, high = station_pressure_range(h)
         # Distances from the middle of the plausible range, against its half width.
         stat, allowed = np.abs(p - 0.5 * (low + high)), 0.5 * (high - low)
         outside = stat > allowed
         rows = np.flatnonzero(outside)
         if rows.shape[0]:
-            found.report(placed[rows], self.station, "implausible", stat[rows], allowed[rows])
+            found.report(placed[rows], station, "implausible", stat[rows], allowed[rows])
         if self.sea_level is None:
             return
         # The sea-level pressures coherent with each station reading, in the same terms.
@@ -233,5 +239,5 @@ class ConsistencyCheck:
         stat, allowed = np.abs(msl - 0.5 * (least + most)), 0.5 * (most - least)
         rows = np.flatnonzero(~outside & (stat > allowed))
         if rows.shape[0]:
-            for column in (self.station, self.sea_level):
+            for column in (station, self.sea_level):
                 found.report(placed[rows], column, "inconsistent", stat[rows], allowed[rows])

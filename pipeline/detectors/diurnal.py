@@ -100,7 +100,9 @@ class DiurnalProfile:
             self._close_days_before(np.unique(at), day)
             if self.taken_out[at].any():
                 out = readings.copy() if out is None else out
-                cells = (rows, self.columns) if single_day else np.ix_(rows, self.columns)
+                cells = (
+                    (rows, self.columns) if isinstance(rows, slice) else np.ix_(rows, self.columns)
+                )
                 out[cells] = x - self._expected(at, times[rows]) * self.taken_out[at]
             self._gather(at, hour, x)
         return out

@@ -147,11 +147,11 @@ class QualityControl:
                     part.restart,
                     part.relearning,
                 )
-                events += [(int(inner[row]), *rest) for row, *rest in part.events]
+                events += [(int(inner[event[0]]), *event[1:]) for event in part.events]
             pending = pending[~quiet & ~slow]
         position = np.empty(n, dtype=np.intp)  # where each (station, time) row is in rounds
         position[order] = np.arange(n)
-        events = [(int(position[row]), *rest) for row, *rest in events]
+        events = [(int(position[event[0]]), *event[1:]) for event in events]
         return Screened(held[order], restart[order], relearning[order], events)
 
     def _first_suspect(
@@ -165,7 +165,7 @@ class QualityControl:
         n = stations.shape[0]
         new_station = np.ones(n, dtype=bool)
         np.not_equal(stations[1:], stations[:-1], out=new_station[1:])
-        holding = (q[:, HELD] > 0).any(axis=1)  # per station: cheaper than per row
+        holding: np.ndarray = np.any(q[:, HELD] > 0, axis=1)  # per station: cheaper than per row
         suspect = new_station & holding[stations]
         for c in np.flatnonzero(np.isfinite(self.step)).tolist():
             rows = np.flatnonzero(~np.isnan(readings[:, c]))

@@ -150,6 +150,12 @@ class StatisticalConstants:
         )
 
 
+def cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) indices where a 2-d ``mask`` is set (``np.nonzero``, typed as a pair)."""
+    rows, columns = np.nonzero(mask)
+    return rows, columns
+
+
 def advance(
     s: np.ndarray,
     x: np.ndarray,
@@ -189,7 +195,7 @@ def advance(
     np.divide(dt, s[DT_REF], out=stats[GAP])
     restarted = None
     if np.fmax.reduce(dt, axis=None) > c.max_gap:
-        restarted = np.nonzero(dt > c.max_gap)
+        restarted = cells(dt > c.max_gap)
         s[:N_CORE, restarted[0], restarted[1]] = c.initial[:N_CORE, restarted[1]]
 
     count = s[COUNT]

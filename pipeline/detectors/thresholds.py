@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,7 +164,7 @@ class ThresholdTable:
                     self.variables[i].name
                 ]
 
-    def _columns(self, names: Sequence[str]) -> list[int]:
+    def _columns(self, names: Iterable[str]) -> list[int]:
         """Indices of the named variables this bank has (rules skip the others)."""
         return [self._index[name] for name in names if name in self._index]
 

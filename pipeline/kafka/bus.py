@@ -223,11 +223,12 @@ class KafkaBus:
         return delivery
 
     def _decode(self, messages: list[Message]) -> Delivery:
-        delivery = Delivery([], token={})
-        offsets: dict[tuple[str, int], int] = delivery.token  # type: ignore[assignment]
+        offsets: dict[tuple[str, int], int] = {}
+        delivery = Delivery([], token=offsets)
         received_at = self._now()
         sent_at = -1.0
         observed: list[Message] = []
+        payloads: list[bytes] = []  # the values of observed, in order
         for message in messages:
             error = message.error()
             if error is not None:
@@ -236,16 +237,19 @@ class KafkaBus:
                 elif error.code() != KafkaError._PARTITION_EOF:
                     self.watch.on_error(error)
                 continue
-            offsets[(message.topic(), message.partition())] = message.offset() + 1
-            if message.topic() == self.settings.anomalies_topic:  # workers' wall clock
+            topic, partition, offset = _position(message)
+            offsets[(topic, partition)] = offset + 1
+            if topic == self.settings.anomalies_topic:  # workers' wall clock
                 self._take_event(message, delivery)
                 continue
-            if message.value():
+            value = message.value()
+            if value:
                 observed.append(message)
+                payloads.append(value)
             else:
                 self._reject(message, "empty message", received_at, delivery)
         decoded = self._decoder.decode(
-            [m.value() for m in observed],
+            payloads,
             received_at=received_at,
             source=f"kafka:{self.settings.topic}",
         )
@@ -262,7 +266,9 @@ class KafkaBus:
             delivery.sent_at = sent_at / 1000
         return delivery
 
-    def _reject(self, message: Message, reason: str, received_at: float, delivery: Delivery):
+    def _reject(
+        self, message: Message, reason: str, received_at: float, delivery: Delivery
+    ) -> None:
         delivery.rejections.append(
             Rejection(
                 received_at=received_at,
@@ -287,11 +293,12 @@ class KafkaBus:
     def _dead_letter(self, message: Message, reason: str) -> None:
         if self.mode == "watch":  # the workers dead-letter it; a viewer only counts it
             return
+        topic, partition, offset = _position(message)
         headers = [
             ("reason", reason.encode()),
-            ("source.topic", message.topic().encode()),
-            ("source.partition", str(message.partition()).encode()),
-            ("source.offset", str(message.offset()).encode()),
+            ("source.topic", topic.encode()),
+            ("source.partition", str(partition).encode()),
+            ("source.offset", str(offset).encode()),
         ]
         self._send_dead_letter(message.key(), message.value() or b"", headers, DEAD_LETTER_KEEP)
 
@@ -530,6 +537,14 @@ class KafkaBus:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("kafka: closing the consumer: %s", exc)
+
+
+def _position(message: Message) -> tuple[str, int, int]:
+    """A consumed message's topic, partition and offset: only a produced one, or an error,
+    lacks them."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset
 
 
 def _describe(partitions: list[TopicPartition]) -> str:

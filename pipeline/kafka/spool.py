@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +71,7 @@ class Spool:
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"{self.path}: cannot open the producer spool: {exc}") from exc
 
-    def _execute(self, doing: str, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+    def _execute(self, doing: str, sql: str, params: tuple[str | int, ...] = ()) -> sqlite3.Cursor:
         try:
             with self._lock:
                 return self._conn.execute(sql, params)

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +28,9 @@ import httpx
 from pipeline.notify.message import Notification, body_text
 from pipeline.settings import EmailSettings, WebhookSettings
 from pipeline.text import printable
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 REASON_LIMIT = 300
 """A reason ends up in the one-line console header and in the log."""
@@ -65,21 +68,21 @@ def one_line(exc: BaseException) -> str:
     return printable(text, REASON_LIMIT)
 
 
-class _MessageWatch:
-    """Mixed into smtplib's clients to tell whether the message itself went out: the bytes
-    sent right after a DATA command (smtplib sends the whole message in one call, then reads
-    the reply)."""
+class _MessageWatch(smtplib.SMTP):
+    """Mixed into smtplib's clients (first in their bases; an SMTP itself so that its calls
+    up are typed) to tell whether the message itself went out: the bytes sent right after a
+    DATA command (smtplib sends the whole message in one call, then reads the reply)."""
 
     message_sent = False
     _next_is_message = False
 
     def putcmd(self, cmd: str, args: str = "") -> None:
         self._next_is_message = False
-        super().putcmd(cmd, args)  # type: ignore[misc]
+        super().putcmd(cmd, args)
         self._next_is_message = cmd.lower() == "data"
 
-    def send(self, s: str | bytes) -> None:
-        super().send(s)  # type: ignore[misc]
+    def send(self, s: ReadableBuffer | str) -> None:
+        super().send(s)
         if self._next_is_message:
             self.message_sent = True
 

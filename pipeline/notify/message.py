@@ -79,7 +79,12 @@ def body_text(text: str) -> str:
 def event_id(alert: Alert, reminded_at: float | None = None) -> str:
     """The same alert event always gets the same id; another transition, another id (and each
     reminder its own: it is another message about the same transition)."""
-    when = (repr(alert.opened_at), alert.last_transition, alert.severity, repr(alert.updated_at))
+    when: tuple[str, ...] = (
+        repr(alert.opened_at),
+        alert.last_transition,
+        alert.severity,
+        repr(alert.updated_at),
+    )
     if reminded_at is not None:
         when += (f"reminder {reminded_at!r}",)
     return str(uuid.uuid5(EVENT_NAMESPACE, "|".join((*alert.key, *when))))

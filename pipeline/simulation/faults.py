@@ -105,14 +105,16 @@ class FaultSchedule(DailySchedule[Fault]):
         faults_per_day: float,
         interval: float,
     ) -> None:
-        def samples(hours: float) -> int:
-            return max(1, math.ceil(hours * 3600.0 / interval))
+        def samples(hours: tuple[float, float]) -> tuple[int, int]:
+            """Bounds in hours as bounds in samples, at least one each."""
+            low, high = (max(1, math.ceil(h * 3600.0 / interval)) for h in hours)
+            return low, high
 
-        self._lengths = {
-            "stuck": tuple(samples(h) for h in STUCK_HOURS),
+        self._lengths: dict[str, tuple[int, int]] = {
+            "stuck": samples(STUCK_HOURS),
             "dropout": DROPOUT_SAMPLES,
-            "step": tuple(samples(h) for h in STEP_HOURS),
-            "drift": tuple(samples(h) for h in DRIFT_HOURS),
+            "step": samples(STEP_HOURS),
+            "drift": samples(DRIFT_HOURS),
         }
         self._longest = max(high for _, high in self._lengths.values())
         lookback_days = math.ceil((self._longest + 1) * interval / DAY_S) + 1

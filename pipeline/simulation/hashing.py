@@ -40,11 +40,12 @@ def mix(*keys: Key) -> np.ndarray:
     bits = np.zeros(1, np.uint64)
     with np.errstate(over="ignore"):
         for key in keys:
+            word: np.uint64 | np.ndarray
             if isinstance(key, int):
-                key = np.uint64(key & MASK64)
+                word = np.uint64(key & MASK64)
             else:
-                key = np.asarray(key).astype(np.uint64)
-            bits = _splitmix64(bits ^ key)
+                word = np.asarray(key).astype(np.uint64)
+            bits = _splitmix64(bits ^ word)
     return bits
 
 

@@ -135,7 +135,8 @@ class WeatherSchedule(DailySchedule[Front | Spell]):
         return event.end
 
     def _group(self, event: Front | Spell) -> Hashable:
-        return type(event)
+        # mypy checks a class object against Hashable by its instances' unbound __hash__
+        return type(event)  # type: ignore[return-value]
 
     def _draw(self, rng: np.random.Generator, station: int, day: int) -> tuple[Front | Spell, ...]:
         n_fronts, n_windy, n_calm = rng.poisson(self._rates)

@@ -12,11 +12,18 @@ class Source(Protocol):
     name: str
     poll_interval_s: float
     """Wall-clock seconds the producer waits between polls."""
-    exhausted: bool
-    """True once the source will give nothing more (a replay at its end, unless it loops)."""
-    cut_short: str | None
-    """Why the source ended before giving all it had (a replay whose file could no longer be
-    read), else None: what it did not give is lost, and ``headless`` exits 1."""
+
+    # Read-only: a source may answer them from its state (a replay) or fix them for good.
+    @property
+    def exhausted(self) -> bool:
+        """True once the source will give nothing more (a replay at its end, unless it loops)."""
+        ...
+
+    @property
+    def cut_short(self) -> str | None:
+        """Why the source ended before giving all it had (a replay whose file could no longer
+        be read), else None: what it did not give is lost, and ``headless`` exits 1."""
+        ...
 
     def poll(self) -> list[Observation]:
         """Observations that became available since the last poll (possibly none). Never

@@ -146,7 +146,7 @@ class OpenWeatherMapSource(HttpSource):
     def poll(self) -> list[Observation]:
         if not self._http.due():
             return []
-        observations = []
+        observations: list[Observation] = []
         for station in self._stations:
             params = {
                 "lat": f"{station.latitude:.4f}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -93,7 +93,7 @@ class ReplaySource:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self) -> Iterator[Observation]:
+    def _read(self) -> Generator[Observation, None, None]:
         """Every observation of the file, in file order, pass after pass when looping."""
         while True:
             try:
@@ -169,8 +169,8 @@ class ReplaySource:
 
     def _next(self) -> Observation | None:
         if self._pending is not None:
-            observation, self._pending = self._pending, None
-            return observation
+            pending, self._pending = self._pending, None
+            return pending
         observation = next(self._lines, None)
         if observation is None:
             self._finished = True
