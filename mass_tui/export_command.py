@@ -55,7 +55,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace, loaded: LoadedSettings) -> int:
-    fmt = args.format or SUFFIXES.get(Path(args.output).suffix.lower(), "csv")
+    suffix = Path(args.output).suffix.lower() if args.output != "-" else ""
+    if args.format is None and suffix and suffix not in SUFFIXES:  # x.json is not JSON lines
+        print(
+            f"mass-tui export: cannot tell the format from {printable(suffix)!r}: give "
+            "--format csv, jsonl or parquet (or a .csv, .jsonl or .parquet name)",
+            file=sys.stderr,
+        )
+        return 2
+    fmt = args.format or SUFFIXES.get(suffix, "csv")
     if args.since is not None and args.until is not None and args.since > args.until:
         print("mass-tui export: --since is after --until", file=sys.stderr)
         return 2

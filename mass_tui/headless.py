@@ -99,7 +99,8 @@ def summary(pipeline: Pipeline, elapsed: float, name: str) -> tuple[str, bool]:
         f"{c.lost:,} lost",
     ]
     text = (
-        f"{name}: {', '.join(parts)}; {c.anomalies:,} anomalies; "
+        # Events, not rows: an event's later, stronger readings are rows (lines) of their own.
+        f"{name}: {', '.join(parts)}; {c.anomalies:,} anomaly events; "
         f"{c.accepted:,} analysed in {elapsed:.1f} s "
         f"({c.accepted / elapsed if elapsed else 0:,.0f} obs/s)"
     )

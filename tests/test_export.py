@@ -151,6 +151,7 @@ def test_an_empty_parquet_export_is_a_readable_file(data_dir: Path):
         (["--output", "/nonexistent/dir/x.csv"], "cannot write /nonexistent/dir/x.csv"),
         (["--format", "parquet"], "Parquet is written to a file"),
         (["--since", "2026-06-01", "--until", "2026-05-01"], "--since is after --until"),
+        (["--output", "x.json"], "cannot tell the format from '.json'"),
     ],
 )
 def test_what_cannot_be_done_is_said_in_one_line_and_leaves_no_file(
