@@ -7,6 +7,7 @@ import argparse
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,6 +36,9 @@ def run_config(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         print(f"user config file: {printable(str(loaded.user_config))}")
         named = os.environ.get(CONFIG_VARIABLE)
         print(f"{CONFIG_VARIABLE}: {printable(named) if named else '(not set)'}")
+        dotenv = Path.cwd() / ".env"  # read into the environment first (see mass_tui.cli.load)
+        if dotenv.is_file():
+            print(f"environment also from: {printable(str(dotenv))}")
         for file in loaded.files:
             print(f"read: {printable(str(file))}")
         if not loaded.files:
