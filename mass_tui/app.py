@@ -45,7 +45,15 @@ from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STE
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreReader
 from pipeline.text import printable
-from pipeline.units import IMPERIAL, METRIC, display_unit, format_value
+from pipeline.units import (
+    IMPERIAL,
+    METRIC,
+    QUANTITY_UNITS,
+    display_unit,
+    format_value,
+    quantity_of,
+    unit_choices,
+)
 from themes import CONSOLE_CSS, THEME_NAMES, THEMES
 from widgets.alert_panel import AlertPanel, AlertRow
 from widgets.anomaly_log import AnomalyLog, AnomalyRow
@@ -109,6 +117,15 @@ class MassApp(App[None]):
             "Units",
             id="units",
             tooltip="metric / imperial display (°F, mph, inHg, in); storage stays metric",
+        ),
+        Binding(
+            "U",
+            "quantity_unit",
+            "Unit",
+            show=False,
+            id="quantity-unit",
+            tooltip="the next unit of the focused variable's quantity: °C °F; m/s km/h mph kn; "
+            "hPa inHg kPa mmHg; mm in (saved in [ui.units])",
         ),
         Binding(
             "t",
@@ -454,7 +471,12 @@ class MassApp(App[None]):
             anomalies_last_hour=sum(a.observed_at >= hour_ago for a in snap.anomalies),
             problems=tuple(problems),
             paused=self.paused,
-            units=self.units,
+            units=self.units
+            if isinstance(self.units, str)
+            else " ".join(
+                unit for q, unit in unit_choices(self.units).items() if unit != QUANTITY_UNITS[q][0]
+            )
+            or METRIC,
             running=self._how_it_runs()[0],
         )
 
@@ -979,8 +1001,27 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_units(self) -> None:
+        """The presets: metric, then imperial (a table of units set per quantity -> metric)."""
         self.units = IMPERIAL if self.units == METRIC else METRIC
         self._remember("ui.units", self.units)
+        self.notify(f"units: {self.units}", timeout=2)
+        self.refresh_now()
+
+    def action_quantity_unit(self) -> None:
+        """The next unit of the focused variable's quantity (°C/°F, m/s, km/h, mph, kn...),
+        the other quantities as they are shown now."""
+        spec = next((v for v in self.variables if v.name == self.variable), None)
+        quantity = quantity_of(spec.unit) if spec is not None else None
+        if spec is None or quantity is None:
+            self.notify("this variable has one unit", timeout=2)
+            return
+        choices = unit_choices(self.units)
+        units = QUANTITY_UNITS[quantity]
+        now = choices.get(quantity, units[0])
+        choices[quantity] = units[(units.index(now) + 1) % len(units)]
+        self.units = choices
+        self._remember("ui.units", choices)
+        self.notify(f"{quantity}: {choices[quantity]}", timeout=2)
         self.refresh_now()
 
     def action_next_theme(self) -> None:

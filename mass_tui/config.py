@@ -44,6 +44,7 @@ from pipeline.settings import (
     WeatherSettings,
 )
 from pipeline.stations import DEFAULT_STATIONS, Station, elevation
+from pipeline.units import unit_choices
 from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
 
 APP_NAME = "mass-tui"
@@ -60,7 +61,8 @@ class UiSettings(Strict):
     refresh_hz: Positive = 2.0
     chart_interval_s: Positive = 2.0
     theme: str = "mass-dark"
-    units: Literal["metric", "imperial"] = "metric"
+    # a preset, or quantity -> unit: [ui.units] temperature = "°F", speed = "kn" (the rest metric)
+    units: Literal["metric", "imperial"] | dict[str, str] = "metric"
     keymap: dict[str, str] = {}  # a key binding's id -> its keys, e.g. acknowledge = "ctrl+a"
 
 
@@ -432,6 +434,10 @@ def load_settings(
 
     variables = _variables(settings)
     _check_names(settings, variables, where)
+    try:
+        unit_choices(settings.ui.units)
+    except ValueError as exc:
+        raise ConfigError(f"config error: {where('ui.units')}: ui.units: {exc}") from None
     stations = _stations(settings, extra_station)
     data_dir = (
         Path(settings.data_dir).expanduser()

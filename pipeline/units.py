@@ -7,10 +7,12 @@ differ. Both directions come from one table of :class:`InputUnit`, so a factor i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: reading the settings must not load numpy
+    import numpy as np
 
 METRIC = "metric"
 IMPERIAL = "imperial"
@@ -95,29 +97,75 @@ class DisplayUnit:
     decimals: int
 
 
-def _imperial(symbol: str, decimals: int) -> DisplayUnit:
-    unit = INPUT_UNITS[symbol]
-    return DisplayUnit(symbol, unit.from_canonical, 1 / unit.factor, decimals)
+# The units a person may read each quantity in: the first is the canonical one. A quantity's
+# name (for ``[ui.units]``) and its choices.
+QUANTITY_UNITS: dict[str, tuple[str, ...]] = {
+    "temperature": ("°C", "°F"),
+    "speed": ("m/s", "km/h", "mph", "kn"),
+    "pressure": ("hPa", "inHg", "kPa", "mmHg"),
+    "rain": ("mm", "in"),
+}
+_CANONICAL_QUANTITY = {units[0]: quantity for quantity, units in QUANTITY_UNITS.items()}
+_DECIMALS = {
+    "°C": 1,
+    "°F": 1,
+    "m/s": 1,
+    "km/h": 0,
+    "mph": 1,
+    "kn": 1,
+    "hPa": 1,
+    "inHg": 2,
+    "kPa": 2,
+    "mmHg": 0,
+    "mm": 1,
+    "in": 2,
+    "%": 0,
+    "°": 0,
+}
+PRESETS: dict[str, dict[str, str]] = {
+    METRIC: {},
+    IMPERIAL: {"temperature": "°F", "speed": "mph", "pressure": "inHg", "rain": "in"},
+}
+UnitSystem = str | Mapping[str, str]
+"""A preset (``"metric"``, ``"imperial"``) or quantity -> unit (``{"speed": "kn"}``); a
+quantity not named is shown in its canonical unit."""
+
+
+def unit_choices(system: UnitSystem) -> dict[str, str]:
+    """``system`` as quantity -> unit, checked. Raises ValueError naming what is wrong."""
+    if isinstance(system, str):
+        if system not in PRESETS:
+            raise ValueError(f"unknown unit system {system!r} (metric, imperial, or a table)")
+        return dict(PRESETS[system])
+    for quantity, unit in system.items():
+        if quantity not in QUANTITY_UNITS:
+            raise ValueError(f"unknown quantity {quantity!r} (one of {', '.join(QUANTITY_UNITS)})")
+        if unit not in QUANTITY_UNITS[quantity]:
+            raise ValueError(
+                f"{quantity}: unknown unit {unit!r} (one of {', '.join(QUANTITY_UNITS[quantity])})"
+            )
+    return dict(system)
+
+
+def quantity_of(unit: str) -> str | None:
+    """The quantity whose canonical unit is ``unit`` (``"°C"`` -> ``"temperature"``), if any."""
+    return _CANONICAL_QUANTITY.get(unit)
 
 
 _IDENTITY = 1.0
-_IMPERIAL: dict[str, DisplayUnit] = {
-    "°C": _imperial("°F", 1),
-    "m/s": _imperial("mph", 1),
-    "hPa": _imperial("inHg", 2),
-    "mm": _imperial("in", 2),
-}
-_METRIC_DECIMALS = {"°C": 1, "m/s": 1, "hPa": 1, "mm": 1, "%": 0, "°": 0}
 
 
-def display_unit(unit: str, system: str) -> DisplayUnit:
+def display_unit(unit: str, system: UnitSystem) -> DisplayUnit:
     """How to show a value whose canonical unit is ``unit`` in the given unit system."""
-    if system == IMPERIAL and unit in _IMPERIAL:
-        return _IMPERIAL[unit]
-    return DisplayUnit(unit, lambda v: v, _IDENTITY, _METRIC_DECIMALS.get(unit, 1))
+    quantity = quantity_of(unit)
+    chosen = unit_choices(system).get(quantity or "", unit) if quantity else unit
+    if chosen == unit:
+        return DisplayUnit(unit, lambda v: v, _IDENTITY, _DECIMALS.get(unit, 1))
+    shown = INPUT_UNITS[chosen]
+    return DisplayUnit(chosen, shown.from_canonical, 1 / shown.factor, _DECIMALS.get(chosen, 1))
 
 
-def format_value(value: float, unit: str, system: str) -> str:
+def format_value(value: float, unit: str, system: UnitSystem) -> str:
     """``value`` (canonical) as text with its display unit, or an em dash when unknown."""
     shown = display_unit(unit, system)
     if value != value:  # NaN

@@ -5,6 +5,7 @@ import re
 import sqlite3
 import tomllib
 
+import pytest
 from textual.app import App
 from textual.command import CommandList
 from textual.widgets import Input
@@ -609,3 +610,34 @@ async def test_find_filters_the_stations_as_you_type_and_o_sorts_them(console):
         ranks = [row for row in stations.names()]
         alerting = {a.station_id for a in console.pipeline.snapshot().alerts if a.is_open}
         assert set(ranks[: len(alerting)]) == alerting
+
+
+async def test_units_per_quantity_from_config_and_cycled_with_U(tmp_path):
+    console = make_console(tmp_path, config='[ui.units]\nspeed = "kn"\n', steps=30)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert " kn" in panel_text(console.app, "wind_speed_ms")
+        assert "°C" in panel_text(console.app, "temperature_c")  # the rest stays metric
+        console.app.query_one("#panel-pressure_msl_hpa", VariablePanel).focus()
+        console.app.variable = "pressure_msl_hpa"
+        await pilot.press("U")
+        await pilot.pause()
+        assert "inHg" in panel_text(console.app, "pressure_msl_hpa")
+        assert " kn" in panel_text(console.app, "wind_speed_ms")
+        saved = tomllib.loads(console.loaded.user_config.read_text())["ui"]["units"]
+        assert saved == {"speed": "kn", "pressure": "inHg"}
+        await pilot.press("u")  # the presets still: from a table back to metric, then imperial
+        await pilot.pause()
+        assert "m/s" in panel_text(console.app, "wind_speed_ms")
+        await pilot.press("u")
+        await pilot.pause()
+        assert "mph" in panel_text(console.app, "wind_speed_ms")
+
+
+def test_an_unknown_unit_in_config_is_a_one_line_error(tmp_path):
+    from mass_tui.config import ConfigError, load_settings
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[ui.units]\nspeed = "furlongs"\n')
+    with pytest.raises(ConfigError, match=r"ui\.units: speed: unknown unit 'furlongs'"):
+        load_settings(config_path=bad, environ={}, user_config=tmp_path / "u.toml")
