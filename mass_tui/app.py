@@ -1145,7 +1145,11 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_find_station(self) -> None:
-        box = self.main.query_one("#station-filter", Input)
+        self._open_box("#station-filter")
+
+    def _open_box(self, selector: str) -> None:
+        """Show a hidden input box (the station finder, the anomaly filter) and type in it."""
+        box = self.main.query_one(selector, Input)
         box.add_class("shown")
         box.focus()
 
@@ -1170,9 +1174,7 @@ class MassApp(App[None]):
         self.refresh_now()
 
     def action_filter(self) -> None:
-        box = self.main.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self._open_box("#filter")
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:

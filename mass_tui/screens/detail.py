@@ -17,9 +17,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import LoadingIndicator, Sparkline, Static
 
+from mass_tui.screens.panel import PanelScreen
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.text import printable
@@ -37,17 +37,8 @@ class DetailSources:
     label: str  # the variable as the console names it
 
 
-class DetailScreen(ModalScreen[None]):
+class DetailScreen(PanelScreen):
     DEFAULT_CSS = """
-    DetailScreen { align: center middle; }
-    DetailScreen > VerticalScroll {
-        width: 90%;
-        max-width: 100;
-        height: 90%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
     DetailScreen Sparkline { height: 4; margin: 1 0; }
     DetailScreen LoadingIndicator { height: 3; }
     DetailScreen .keys { color: $foreground 70%; }

@@ -15,9 +15,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, LoadingIndicator, Static
 
+from mass_tui.screens.panel import PanelScreen
 from pipeline.anomaly import Anomaly
 from pipeline.rollup import PeriodStats
 from pipeline.text import printable
@@ -34,17 +34,8 @@ class StatisticsReader(Protocol):
     ) -> list[PeriodStats]: ...
 
 
-class StatisticsScreen(ModalScreen[None]):
+class StatisticsScreen(PanelScreen):
     DEFAULT_CSS = """
-    StatisticsScreen { align: center middle; }
-    StatisticsScreen > Vertical {
-        width: 90%;
-        max-width: 100;
-        height: 90%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
     StatisticsScreen #title { height: 1; text-style: bold; }
     StatisticsScreen LoadingIndicator { height: 3; }
     StatisticsScreen DataTable { height: 1fr; }
