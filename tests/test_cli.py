@@ -69,7 +69,9 @@ def test_headless_streams_anomalies_as_json_lines_and_summarises(tmp_path):
     }
     assert first["observed_at"].endswith("Z")
     assert all(0 <= a["score"] <= 1 for a in anomalies)
-    assert "observations" in result.stderr and "anomalies" in result.stderr
+    assert "observations" in result.stderr
+    events = int(re.search(r"([\d,]+) anomaly events", result.stderr).group(1).replace(",", ""))
+    assert 0 < events <= len(anomalies)  # an event's later rows are lines of their own
     assert "Traceback" not in result.stderr
     assert (tmp_path / "d" / "mass.sqlite3").exists()
     assert (tmp_path / "d" / "logs" / "mass-tui.log").exists()
