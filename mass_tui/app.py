@@ -250,9 +250,9 @@ class MassApp(App[None]):
     def __init__(
         self,
         loaded: LoadedSettings,
-        pipeline: Pipeline,
+        pipeline: Pipeline | AttachedPipeline,
         *,
-        reader: StoreReader | None = None,
+        reader: StoreReader | ServiceReader | None = None,
         start_pipeline: bool = True,
         user: str | None = None,
         screenshot_dir: Path | None = None,
@@ -275,7 +275,7 @@ class MassApp(App[None]):
         self.deterministic = deterministic
         self.variables = pipeline.settings.variables
         self._labels = {v.name: v.short_label for v in self.variables}  # narrow places
-        self.units = loaded.settings.ui.units
+        self.units: str | dict[str, str] = loaded.settings.ui.units
         self._saved_theme = loaded.settings.ui.theme  # what the user config file says
         self.paused = False
         self.station_id: str | None = None
@@ -339,13 +339,13 @@ class MassApp(App[None]):
             # The terminal's own default colours cannot be blended (``$foreground 70%``), and
             # the console's styles blend: such a theme would stop it with an error.
             self.unregister_theme(name)
-        theme = self.loaded.settings.ui.theme
-        if theme in self.available_themes:
-            self.theme = theme
+        configured = self.loaded.settings.ui.theme
+        if configured in self.available_themes:
+            self.theme = configured
         else:
             self.theme = THEME_NAMES[0]
             self.notify(
-                f"unknown theme {printable(theme, 40)!r}: using {THEME_NAMES[0]} "
+                f"unknown theme {printable(configured, 40)!r}: using {THEME_NAMES[0]} "
                 "(t cycles through the themes, ctrl+p lists them)",
                 severity="warning",
             )
@@ -1051,7 +1051,7 @@ class MassApp(App[None]):
             self._remember("ui.theme", theme.name)
         self.refresh_now()
 
-    def _remember(self, key: str, value: str) -> None:
+    def _remember(self, key: str, value: str | dict[str, str]) -> None:
         try:
             save_settings(self.loaded.user_config, {key: value})
         except ConfigSaveError as exc:
@@ -1189,11 +1189,14 @@ class MassApp(App[None]):
         self.main.query_one(AnomalyLog).focus()
         self.refresh_now()
 
-    def action_screenshot(self) -> None:
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Textual's parameters kept (the override must accept them); the key passes none."""
         try:
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            path = self.save_screenshot(f"mass-tui-{stamp}.svg", str(self.screenshot_dir))
+            path = self.save_screenshot(
+                filename or f"mass-tui-{stamp}.svg", path or str(self.screenshot_dir)
+            )
         except OSError as exc:
             self.notify(f"cannot save screenshot: {exc}", severity="error")
             return
@@ -1269,7 +1272,7 @@ class MassApp(App[None]):
 
 
 def _stored_series(
-    reader: StoreReader,
+    reader: StoreReader | ServiceReader,
     station_id: str,
     variable: str,
     since: float,

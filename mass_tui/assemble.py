@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.alert_history import AlertHistory
-from pipeline.bus import Bus, MemoryBus
+from pipeline.bus import MemoryBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
 from pipeline.locked_db import SideTableError
 from pipeline.notify.channels import Channel, EmailChannel, WebhookChannel
@@ -40,6 +40,8 @@ from pipeline.validation import station_id_problem
 from pipeline.variables import VariableSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pipeline.kafka.bus import KafkaBus
     from pipeline.kafka.client import KafkaConnection
     from pipeline.kafka.publisher import ObservationPublisher
@@ -274,7 +276,9 @@ def attach_notifications(
 
     def trend(station_id: str, variable: str) -> list[tuple[float, float]]:
         times, values = pipeline.recent_series(station_id)
-        column = values[-6:, names.index(variable)] if variable in names else []
+        column: np.ndarray | list[float] = (
+            values[-6:, names.index(variable)] if variable in names else []
+        )
         return [(float(t), float(v)) for t, v in zip(times[-6:], column, strict=False)]
 
     try:
@@ -358,7 +362,7 @@ def build_pipeline(
     replayed = isinstance(clock, ObservedClock)  # a replay: the pipeline's clock is the data's
     if loaded.settings.bus.kind == "kafka":
         publisher = open_publisher(loaded, environ, clock)
-        bus: Bus = kafka_bus(loaded, environ, publisher=publisher, watch=publisher.watch)
+        bus = kafka_bus(loaded, environ, publisher=publisher, watch=publisher.watch)
         pipeline = Pipeline(
             pipeline_settings(loaded, stations),
             clock=clock,

@@ -156,14 +156,18 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     say(f"  peak RSS of a process taking the JSON to the store: {worker_peak_mb:,.0f} MB")
     interval = simulator.settings.interval_s
     end = START + steps * interval
-    quality = match(
+    matched = match(
         simulator.events(START, end, interval),
         detected.anomalies,
         grace=GRACE_SAMPLES * interval,
         run=(START, end),
         station_days=len(stations) * steps * interval / 86_400,
-    ).as_dict()
-    false_alarms = int(quality["false_alarms"])
+    )
+    quality = matched.as_dict()
+    false_alarms = matched.false_alarms
+    recall, median_delay = quality["recall"], quality["median_delay_s"]
+    assert recall is None or isinstance(recall, float)  # Matched.as_dict: _round(...)
+    assert median_delay is None or isinstance(median_delay, float)
     result = BenchResult(
         n_obs=detected.accepted,
         n_stations=len(stations),
@@ -176,15 +180,15 @@ def run_bench(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         peak_rss_mb=round(worker_peak_mb, 1),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         anomalies=len(detected.anomalies),
-        event_recall=quality["recall"],
+        event_recall=recall,
         false_alarms_per_1k=round(1000 * false_alarms / detected.accepted, 4)
         if detected.accepted
         else None,
-        median_detection_delay_s=quality["median_delay_s"],
+        median_detection_delay_s=median_delay,
         recall_by_kind={
-            kind: f"{f['detected']}/{f['events']}"
-            for kind, f in quality["by_kind"].items()
-            if f["events"]
+            kind: f"{f.detected}/{f.events}"
+            for kind, f in sorted(matched.by_kind.items())  # as in Matched.as_dict
+            if f.events
         },
     )
     print_result(asdict(result), as_json=args.json)

@@ -86,7 +86,8 @@ def _bare_consume(settings: KafkaSettings, expected: int) -> float:
         )
     )
     consumer.subscribe([settings.topic])
-    count, began, last_progress = 0, None, time.monotonic()
+    began: float | None = None
+    count, last_progress = 0, time.monotonic()
     try:
         while count < expected:
             messages = consumer.consume(10_000, timeout=1.0)
@@ -98,6 +99,7 @@ def _bare_consume(settings: KafkaSettings, expected: int) -> float:
                 began = time.perf_counter()
             count += sum(1 for m in messages if m.error() is None)
             last_progress = time.monotonic()
+        assert began is not None  # expected > 0: a message was read
         return count / (time.perf_counter() - began)
     finally:
         consumer.close()
@@ -114,7 +116,8 @@ def _worker(
     bus = KafkaBus(KafkaConnection(settings), variables=loaded.variable_names)
     pipeline = worker_pipeline(loaded, bus, store)
     counters = pipeline.analytics.counters
-    began, last_progress = None, time.monotonic()
+    began: float | None = None
+    last_progress = time.monotonic()
     try:
         while counters.accepted + counters.duplicates + counters.late < expected:
             delivery = pipeline.bus.consume(loaded.settings.bus.batch_size, timeout=1.0)
@@ -126,6 +129,7 @@ def _worker(
                 began = time.perf_counter()
             pipeline.process(delivery)
             last_progress = time.monotonic()
+        assert began is not None  # expected > 0: a delivery was processed
         elapsed = time.perf_counter() - began
     finally:
         bus.close()

@@ -315,7 +315,7 @@ def _complete_paths(parser: argparse.ArgumentParser, kinds: dict[str, dict]) -> 
 
 def load(args: argparse.Namespace) -> LoadedSettings:
     load_dotenv(Path.cwd() / ".env", override=False)
-    flags = {"data_dir": str(args.data_dir) if args.data_dir else None}
+    flags: dict[str, object] = {"data_dir": str(args.data_dir) if args.data_dir else None}
     if getattr(args, "demo", False):
         flags.update(DEMO_FLAGS)
     flags.update(getattr(args, "source", {}))

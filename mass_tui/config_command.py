@@ -22,7 +22,9 @@ BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 CONTROL = re.compile(r"[\x7f-\x9f]")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_config_arguments(
+    parser: argparse.ArgumentParser,
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = actions.add_parser(
         "show", help="every effective setting, as TOML, with where it came from"

@@ -28,8 +28,8 @@ def run_console(
     if watch:
         return _run(loaded, build_watcher(loaded), None)
     service = running_service(loaded.data_dir) if attach_url is None else None
-    if attach_url is not None or service is not None:
-        url = attach_url or service.url
+    url = attach_url if attach_url is not None else service.url if service is not None else None
+    if url is not None:
         token = os.environ.get(TOKEN_VARIABLE) if service is None else service.token
 
         def locate() -> tuple[str, str | None] | None:  # the service restarted

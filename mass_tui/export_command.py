@@ -7,11 +7,16 @@ import sys
 from pathlib import Path
 
 from mass_tui.config import LoadedSettings
-from pipeline.export import FORMATS, WHATS, ExportError, ExportRequest, export
+from pipeline.export import FORMATS, WHATS, ExportError, ExportRequest, Format, export
 from pipeline.text import printable
 from pipeline.times import iso_utc, parse_instant
 
-SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
 
 
 def _instant(text: str) -> float:

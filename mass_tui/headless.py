@@ -105,7 +105,7 @@ def summary(pipeline: Pipeline, elapsed: float, name: str) -> tuple[str, bool]:
         f"({c.accepted / elapsed if elapsed else 0:,.0f} obs/s)"
     )
     state = pipeline.source.state() if pipeline.source else "ok"
-    if state not in ("ok", "waiting"):
+    if pipeline.source and state not in ("ok", "waiting"):  # no source: "ok"
         text += f"; source {pipeline.source.name}: {state}"
     cut_short = pipeline.source.cut_short if pipeline.source else None
     sound = c.lost == 0 and not pipeline.analytics.store_error and cut_short is None

@@ -90,16 +90,19 @@ def setup_logging(
     ``to_stderr``: every line to stderr as well, without a time stamp (journald adds one)."""
     root = logging.getLogger()
     root.setLevel(settings.level)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     for library in CHATTY_LIBRARIES:
         logging.getLogger(library).setLevel(logging.WARNING)
-    path = data_dir / "logs" / f"{name}.log"
+    log_file = data_dir / "logs" / f"{name}.log"
+    path: Path | None = log_file
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = PrivateLogFile(path, int(settings.max_bytes), settings.backups)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = PrivateLogFile(
+            log_file, int(settings.max_bytes), settings.backups
+        )
     except OSError as exc:
-        print(f"mass-tui: cannot write log file {path}: {exc.strerror}", file=sys.stderr)
+        print(f"mass-tui: cannot write log file {log_file}: {exc.strerror}", file=sys.stderr)
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.WARNING)
         path = None

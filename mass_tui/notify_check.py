@@ -46,10 +46,9 @@ def run_notify_check(loaded: LoadedSettings) -> int:
         try:
             note = channel.send(notification)
         except Exception as exc:  # whatever it is, it is this channel's outcome
-            if not isinstance(exc, DeliveryError):
-                exc = f"{type(exc).__name__}: {exc}"
+            shown = exc if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
             failed += 1
-            print(f"{channel.name}: FAILED: {exc}")
+            print(f"{channel.name}: FAILED: {shown}")
             continue
         print(f"{channel.name}: delivered" + (f", unconfirmed: {note}" if note else ""))
     return 1 if failed else 0

@@ -40,7 +40,10 @@ def signals_caught(request: StopRequest, *, reload: bool) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted = {signal.SIGTERM: request._stop, signal.SIGINT: request._stop}
+    wanted: dict[signal.Signals, Callable[[int, object], None]] = {
+        signal.SIGTERM: request._stop,
+        signal.SIGINT: request._stop,
+    }
     if reload:
         wanted[signal.SIGHUP] = request._reload
     previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}

@@ -412,8 +412,8 @@ def run_score(args: argparse.Namespace, loaded: LoadedSettings) -> int:
             writer = csv.writer(out)
             writer.writerow([*series.fieldnames, "anomaly_score", *names])
             for i, cells in enumerate(series.rows):
-                scores = [_cell(columns[name][i]) for name in columns]
-                writer.writerow([*cells, f"{combined[i]:.4f}", *scores])
+                row_scores = [_cell(columns[name][i]) for name in columns]
+                writer.writerow([*cells, f"{combined[i]:.4f}", *row_scores])
             out.flush()
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, as headless does. Standard output

@@ -37,7 +37,9 @@ class GuardedServer(Server):
         self.origins = {f"http://{name}:{port}" for name in (host, "localhost", "127.0.0.1")}
 
     def _known(self, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(presented.encode(), self.key.encode())
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self.key.encode())
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()

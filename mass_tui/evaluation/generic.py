@@ -56,34 +56,34 @@ def _onsets(rng: np.random.Generator, span: int) -> np.ndarray:
     return WARMUP_ROWS + chosen * (span + 100) + rng.integers(0, 50, ANOMALIES)
 
 
-def _spikes(values: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _spikes(values: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
     onsets = _onsets(rng, 1)
     values[onsets] += rng.choice([-1.0, 1.0], onsets.size) * rng.uniform(3.0, 6.0, onsets.size)
     return [(onset, 1) for onset in onsets.tolist()]
 
 
-def _level_shifts(values: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _level_shifts(values: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
     onsets = _onsets(rng, 150)
     for onset in onsets:
         values[onset : onset + 150] += rng.choice([-1.0, 1.0]) * rng.uniform(2.0, 4.0)
     return [(onset, SHIFT_LABEL_ROWS) for onset in onsets.tolist()]
 
 
-def _variance_bursts(values: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _variance_bursts(values: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
     onsets = _onsets(rng, 60)
     for onset in onsets:
         values[onset : onset + 60] *= 5.0
     return [(onset, 60) for onset in onsets.tolist()]
 
 
-def _flatlines(values: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _flatlines(values: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
     onsets = _onsets(rng, 200)
     for onset in onsets:
         values[onset : onset + 200] = values[onset - 1]
     return [(onset, 200) for onset in onsets.tolist()]
 
 
-def _drifts(values: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _drifts(values: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
     onsets = _onsets(rng, 200)
     for onset in onsets:
         values[onset : onset + 200] += np.linspace(0.0, 4.0, 200) * rng.choice([-1.0, 1.0])

@@ -179,7 +179,7 @@ def inject(
         begin = observations[0].observed_at + injection.at * span
         end = begin + injection.hours * HOUR
         held: float | None = None
-        touched = []
+        touched: list[float] = []
         for i, observation in enumerate(faulted):
             if observation.observed_at < begin or (touched and observation.observed_at > end):
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -19,6 +20,9 @@ from pipeline.stations import Station
 from pipeline.store import Store
 from pipeline.wire_columns import ColumnDecoder
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -30,6 +34,11 @@ class Outcome:
     rejected_readings: int = 0  # readings validation refused (out of range, ...)
     anomalies: list[Anomaly] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+
+
+def _wire(items: list[Observation] | list[bytes]) -> TypeIs[list[bytes]]:
+    """A chunk of wire messages (its first item is bytes; a chunk is of one kind)."""
+    return bool(items) and isinstance(items[0], bytes)
 
 
 def run_chunks(
@@ -50,7 +59,6 @@ def run_chunks(
     """
     settings = loaded.settings
     batch = batch or settings.bus.batch_size
-    chunks = iter(chunks)
     clock = FixedClock(0.0)
     pipeline = Pipeline(
         replace(
@@ -68,7 +76,7 @@ def run_chunks(
     for now, items in chunks:
         clock.set(now)
         began = time.perf_counter()
-        if items and isinstance(items[0], bytes):
+        if _wire(items):
             for first in range(0, len(items), batch):
                 decoded = decoder.decode(
                     items[first : first + batch], received_at=now, source="bench"

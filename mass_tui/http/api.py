@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 from starlette.applications import Starlette
@@ -291,6 +291,10 @@ class ServiceApi:
             raise fail(400, f"{name}: not a finite number")
         return value
 
+    @overload
+    def _time(self, request: Request, name: str, default: float) -> float: ...
+    @overload
+    def _time(self, request: Request, name: str, default: None) -> float | None: ...
     def _time(self, request: Request, name: str, default: float | None) -> float | None:
         text = request.query_params.get(name)
         if not text:
@@ -374,7 +378,9 @@ class ServiceApi:
                     },
                     state=state,
                     open_alerts=counts.get(station.station_id, 0),
-                    silenced_until=iso_utc(silence.until) if silenced else None,
+                    silenced_until=iso_utc(silence.until)
+                    if silence is not None and silenced
+                    else None,
                 )
             )
         return result

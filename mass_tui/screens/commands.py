@@ -17,7 +17,10 @@ from pipeline.text import printable
 class ConsoleCommands(Provider):
     def _commands(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) of every command, actions first, then stations."""
+        from mass_tui.app import MassApp  # here: mass_tui.app imports this module
+
         app = self.app
+        assert isinstance(app, MassApp)  # the only App whose COMMANDS include this provider
         for binding in app.BINDINGS:
             if isinstance(binding, Binding) and binding.id and binding.tooltip:
                 title = binding.tooltip[0].upper() + binding.tooltip[1:]
