@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -36,7 +37,8 @@ from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.commands import ConsoleCommands
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
 from mass_tui.threshold_settings import change_threshold, setting_key, threshold_id
-from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
+from mass_tui.view import STATION_ORDERS, StationListState, station_overview
+from pipeline.alerts import NO_DATA, Alert
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold, control_band
 from pipeline.events import event_key
@@ -57,14 +59,13 @@ from pipeline.units import (
 from themes import CONSOLE_CSS, THEME_NAMES, THEMES
 from widgets.alert_panel import AlertPanel, AlertRow
 from widgets.anomaly_log import AnomalyLog, AnomalyRow
-from widgets.station_list import StationList, StationRow
+from widgets.station_list import SPARK_CELLS, StationList
 from widgets.status_bar import StatusBar, StatusLine
 from widgets.trend_chart import ChartData, TrendChart
 from widgets.variable_panel import PanelData, VariablePanel
 
 log = logging.getLogger(__name__)
 
-STATION_ORDERS = ("as configured", "by name", "alerting first", "no data first")
 SPANS_S = (900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
 SPAN_LABELS = ("15 min", "1 h", "6 h", "24 h")
 RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an anomaly
@@ -189,7 +190,16 @@ class MassApp(App[None]):
             "Sort",
             show=False,
             id="sort-stations",
-            tooltip="sort the stations: as configured, by name, alerting first, no data first",
+            tooltip="sort the stations: as configured, by name, alerting first, latest anomaly "
+            "first, no data first",
+        ),
+        Binding(
+            "g",
+            "group_stations",
+            "Group",
+            show=False,
+            id="group-stations",
+            tooltip="group the stations by state (alerting, no data, ok) under a count each",
         ),
         Binding(
             "S",
@@ -287,8 +297,7 @@ class MassApp(App[None]):
         self._warned: set[int] = set()  # warnings the bell has rung for
         self._alerts: list[Alert] = []
         self._log_rows: dict[str, Anomaly] = {}  # the anomaly log's row keys -> their anomaly
-        self.station_query = ""  # the station finder's text, case-folded
-        self.station_order = STATION_ORDERS[0]
+        self.station_list = StationListState()
         self._lists_due = 0.0
         self._chart_key: tuple = ()
         self._chart_due = 0.0
@@ -402,7 +411,7 @@ class MassApp(App[None]):
 
     def _refresh_view(self) -> None:
         self._apply_size()
-        snap = self.pipeline.snapshot()
+        snap = self.pipeline.snapshot(self.variable, SPARK_CELLS)
         self._tell_problems(snap)
         self._ring_for_new_warnings(snap)
         self.main.query_one(StatusBar).show(self._status(snap))
@@ -416,7 +425,7 @@ class MassApp(App[None]):
         # less often: they follow at most once a second (at once after a user action).
         if not self._held_back(self._lists_due):
             self._lists_due = time.monotonic() + LISTS_EVERY_S
-            self.main.query_one(StationList).show(self._station_rows(snap))
+            self._show_stations(snap)
             self._show_log(snap)
             self._alerts = snap.alerts
             self.main.query_one(AlertPanel).show(self._alert_rows(snap))
@@ -514,57 +523,14 @@ class MassApp(App[None]):
                     self._problems_told.add(told)
                     self.notify(message, severity="error", timeout=10)
 
-    def _station_rows(self, snap: PipelineSnapshot) -> list[StationRow]:
-        compact = self.main.has_class("compact")
-        names = [v.name for v in snap.variables]
-        worst: dict[str, str] = {}
-        for alert in snap.alerts:
-            if alert.is_open and SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(
-                worst.get(alert.station_id, ""), 0
-            ):
-                worst[alert.station_id] = alert.severity
-        rows = []
-        for index, station in enumerate(snap.stations):
-            parts = []
-            for name in ("temperature_c", "pressure_msl_hpa", "wind_speed_ms"):
-                if name in names and index < len(snap.latest_values):
-                    spec = snap.variables[names.index(name)]
-                    value = snap.latest_values[index, names.index(name)]
-                    if not math.isnan(value):
-                        parts.append(format_value(value, spec.unit, self.units))
-            latest = snap.latest_time[index] if index < len(snap.latest_time) else math.nan
-            rows.append(
-                StationRow(
-                    station.station_id,
-                    station.name,
-                    " ".join(parts[: 1 if compact else 2]) or "no data yet",
-                    worst.get(station.station_id),
-                    stale=math.isnan(latest),
-                )
-            )
-        shown = [r for r in rows if self._station_matches(r)]
+    def _show_stations(self, snap: PipelineSnapshot) -> None:
+        overview = station_overview(
+            snap, self.station_list, self.units, compact=self.main.has_class("compact")
+        )
         listed = self.main.query_one(StationList)
-        title = f"Stations {len(shown)}/{len(rows)}" if self.station_query else "Stations"
-        title += f" · {len(worst)} alerting" if worst else ""
-        stale = sum(r.stale for r in rows)
-        title += f" · {stale} no data" if stale else ""
-        if listed.border_title != title:  # assigning repaints, even the same text
-            listed.border_title = title
-        return sorted(shown, key=self._station_sort_key)
-
-    def _station_matches(self, row: StationRow) -> bool:
-        query = self.station_query
-        return not query or query in row.station_id.casefold() or query in row.name.casefold()
-
-    def _station_sort_key(self, row: StationRow) -> tuple:
-        """``sorted`` is stable: stations equal under the order keep the configured order."""
-        if self.station_order == "by name":
-            return (row.name.casefold(),)
-        if self.station_order == "alerting first":
-            return (-SEVERITY_RANK.get(row.alert or "", 0),)
-        if self.station_order == "no data first":
-            return (not row.stale,)
-        return ()
+        if listed.border_title != overview.title:  # assigning repaints, even the same text
+            listed.border_title = overview.title
+        listed.show(overview.rows, grouped=self.station_list.grouped)
 
     def _show_panels(self, snap: PipelineSnapshot) -> None:
         if self.station_id is None:
@@ -1151,26 +1117,33 @@ class MassApp(App[None]):
         """Show a hidden input box (the station finder, the anomaly filter) and type in it."""
         box = self.main.query_one(selector, Input)
         box.add_class("shown")
-        box.focus()
+        # At once, not at the next turn of the event loop (``focus()``): keys typed fast after
+        # ``f`` are already queued, and must go to the box ("-" would lower a threshold).
+        self.main.set_focus(box)
 
     @on(Input.Changed, "#station-filter")
     def _station_filter_changed(self, event: Input.Changed) -> None:
-        self.station_query = event.value.strip().casefold()
+        self.station_list = replace(self.station_list, query=event.value.strip().casefold())
         self._lists_due = 0.0
         self.refresh_now()
 
     @on(Input.Submitted, "#station-filter")
     def _station_filter_submitted(self, event: Input.Submitted) -> None:
-        if not self.station_query:
+        if not self.station_list.query:
             event.input.remove_class("shown")
         self.main.query_one(StationList).focus()
 
     def action_sort_stations(self) -> None:
-        self.station_order = STATION_ORDERS[
-            (STATION_ORDERS.index(self.station_order) + 1) % len(STATION_ORDERS)
-        ]
-        self.notify(f"stations: {self.station_order}", timeout=2)
-        self._lists_due = 0.0
+        order = self.station_list.order
+        order = STATION_ORDERS[(STATION_ORDERS.index(order) + 1) % len(STATION_ORDERS)]
+        self.station_list = replace(self.station_list, order=order)
+        self.notify(f"stations: {order}", timeout=2)
+        self.refresh_now()
+
+    def action_group_stations(self) -> None:
+        grouped = not self.station_list.grouped
+        self.station_list = replace(self.station_list, grouped=grouped)
+        self.notify("stations grouped by state" if grouped else "stations not grouped", timeout=2)
         self.refresh_now()
 
     def action_filter(self) -> None:

@@ -87,8 +87,9 @@ class ServiceClient:
         self._use(*found)
         return True
 
-    def view(self, series: list[str]) -> ConsoleView:
-        response = self._call("GET", "/api/v1/console", params={"series": ",".join(series)})
+    def view(self, series: list[str], tail_of: str = "", points: int = 0) -> ConsoleView:
+        params = {"series": ",".join(series), "tail": tail_of, "points": str(points)}
+        response = self._call("GET", "/api/v1/console", params=params)
         try:
             return decode_view(response.content)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -161,6 +162,7 @@ class AttachedPipeline:
         self.clock.value = first.now
         self._problem = ""
         self._interest: dict[str, float] = {}
+        self._tail_wanted = ("", 0)  # (variable, points) the console last asked for
         self._stop = threading.Event()
         self._commands: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -187,8 +189,9 @@ class AttachedPipeline:
             now = time.monotonic()
             with self._lock:
                 wanted = [s for s, at in self._interest.items() if now - at < SERIES_INTEREST_S]
+                tail_of, points = self._tail_wanted
             try:
-                view = self.client.view(wanted)
+                view = self.client.view(wanted, tail_of, points)
             except ServiceUnreachable as exc:
                 self._problem = str(exc)
             else:
@@ -209,9 +212,14 @@ class AttachedPipeline:
 
     # -- what to show ----------------------------------------------------------------------
 
-    def snapshot(self) -> PipelineSnapshot:
+    def snapshot(self, tail_of: str | None = None, points: int = 0) -> PipelineSnapshot:
+        """As :meth:`Pipeline.snapshot`; the tail asked for is fetched from the next poll on
+        (the one in hand is of what was asked before, or none)."""
         with self._lock:
+            self._tail_wanted = (tail_of or "", points)
             snap = replace(self._snapshot, health=list(self._snapshot.health))
+            if self._view.tail_of != tail_of or snap.tail.shape[1:] != (points,):
+                snap.tail = np.empty((len(snap.stations), 0))
         if self._problem:
             snap.health.append(WorkerHealth(SERVICE, "failing", self._problem))
         return snap

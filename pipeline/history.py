@@ -110,6 +110,19 @@ class RecentHistory:
             order = (np.arange(count - n, count)) % self.depth
             return self._times[station, order], self._values[station, order].astype(np.float64)
 
+    def tail(self, column: int, points: int) -> np.ndarray:
+        """The newest ``points`` values of one variable for every station, oldest first
+        (n_stations, points): NaN where a station has fewer readings (the station list's
+        sparklines, one gather for all stations instead of a series per station)."""
+        with self._lock:
+            points = min(points, self.depth)
+            position = self._count[:, None] - points + np.arange(points)
+            values = self._values[
+                np.arange(len(self._count))[:, None], position % self.depth, column
+            ].astype(np.float64)
+            values[position < 0] = np.nan
+            return values
+
     def latest(self) -> tuple[np.ndarray, np.ndarray]:
         """Per station: time of its latest reading and the latest value of each variable still
         in its ring (NaN for one not sent in the ring's span)."""

@@ -70,6 +70,8 @@ class PipelineSnapshot:
     anomalies: list[Anomaly] = field(default_factory=list)  # newest first
     alerts: list[Alert] = field(default_factory=list)
     store_error: str | None = None
+    # The newest readings of one variable per station (n_stations, points), when asked for.
+    tail: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
 class Pipeline:
@@ -367,11 +369,18 @@ class Pipeline:
         with self._recent_lock:
             self._recent.appendleft(anomaly)
 
-    def snapshot(self) -> PipelineSnapshot:
+    def snapshot(self, tail_of: str | None = None, points: int = 0) -> PipelineSnapshot:
+        """``tail_of``: also the newest ``points`` readings of this variable per station."""
         analytics = self.analytics
+        names = [v.name for v in self.settings.variables]
         with self.registry.lock:  # indices and the history they index, taken together
             stations = list(self.registry.stations)
             latest_time, latest_values = analytics.history.latest()
+            tail = (
+                analytics.history.tail(names.index(tail_of), points)
+                if tail_of in names and points > 0
+                else np.empty((len(stations), 0))
+            )
         with self._recent_lock:
             anomalies = list(self._recent)
         health = self.health_now()
@@ -392,6 +401,7 @@ class Pipeline:
             anomalies=anomalies,
             alerts=analytics.alerts.alerts(),
             store_error=analytics.store_error,
+            tail=tail,
         )
 
     def health_now(self) -> list[WorkerHealth]:

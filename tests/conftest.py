@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from mass_tui.app import MassApp
 from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
@@ -46,19 +47,29 @@ class Console:
         names = self.loaded.variable_names
         first = START + self.steps * INTERVAL
         block = self.simulator.generate(first, steps, INTERVAL)
-        self.clock.set(first + (steps - 1) * INTERVAL)
         stations = list(self.pipeline.registry.stations)
-        self.pipeline.bus.publish(block.to_observations(stations, names))
-        self.pipeline.process_pending()
+        observations = block.to_observations(stations, names)
+        room = self.loaded.settings.bus.capacity  # publish blocks on a full bus: no consumer
+        for start in range(0, len(observations), room):
+            chunk = observations[start : start + room]
+            self.clock.set(chunk[-1].observed_at)  # "now" is the newest reading, as live
+            self.pipeline.bus.publish(chunk)
+            self.pipeline.process_pending()
         self.steps += steps
 
 
 def make_console(
-    tmp_path: Path, *, steps: int = 330, config: str = "", deterministic: bool = False
+    tmp_path: Path,
+    *,
+    steps: int = 330,
+    config: str = "",
+    deterministic: bool = False,
+    extra_stations: int = 0,
 ) -> Console:
     """A console fed ``steps`` readings a station. ``deterministic`` (snapshots): the app has
     no refresh timer, no throttles and no expiring notifications (see ``MassApp``), so what
-    is on screen does not depend on how fast the machine is."""
+    is on screen does not depend on how fast the machine is. ``extra_stations``: the
+    simulator's synthetic stations after the configured ones (a network to watch)."""
     settings_file = tmp_path / "config.toml"
     settings_file.write_text(config)
     loaded = load_settings(
@@ -67,8 +78,9 @@ def make_console(
         user_config=tmp_path / "user" / "config.toml",
         flags={"data_dir": str(tmp_path / "data")},
     )
-    stations = list(loaded.stations)
-    simulator = StationSimulator(stations, loaded.variables, QUIET)
+    quiet = replace(QUIET, extra_stations=extra_stations)
+    stations = StationSimulator.stations_for(quiet, loaded.stations)
+    simulator = StationSimulator(stations, loaded.variables, quiet)
     # A deep front in London three hours in: after 330 readings (5.5 h) its pressure-fall
     # warning is active.
     simulator.schedule_front("lon", START + 3 * 3600, depth_hpa=9.0, fall_hours=2.5)

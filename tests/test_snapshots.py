@@ -111,3 +111,10 @@ async def test_a_chart_built_while_a_theme_change_spreads_is_not_kept(tmp_path):
             await pilot.pause()
             shots.append(app.export_screenshot())
     assert shots[0] == shots[1]
+
+
+def test_network_overview_of_a_thousand_stations_grouped_by_state(snap_compare, tmp_path):
+    """The station list at 1,000 stations, grouped (g): a header with its count before each
+    group, each station's condition and the focused variable's sparkline."""
+    app = make_console(tmp_path, steps=60, extra_stations=995, deterministic=True).app
+    assert snap_compare(app, terminal_size=BIG, press=["g"])

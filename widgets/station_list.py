@@ -1,7 +1,13 @@
-"""The station selector: each station's latest condition and an alert marker."""
+"""The station selector: each station's latest condition, a sparkline of the focused
+variable's newest readings and an alert marker; grouped by state (alerting / no data / ok)
+under a header line each, when asked.
+
+At 1,000 stations a refresh replaces only the prompts that changed (a new option list is
+built only when the stations listed or their order change)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -10,10 +16,13 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from pipeline.text import printable
+from widgets.bars import bar_lines
 
 # Told apart without colour too (a monochrome terminal, colour blindness): filled for a
 # warning, hollow for an advisory.
 MARKERS = {"warning": ("▲", "bold red"), "advisory": ("△", "bold yellow")}
+SPARK_CELLS = 8  # the sparkline's width in each row
+STATES = ("alerting", "no data", "ok")  # the groups, in the order they are listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +32,13 @@ class StationRow:
     condition: str  # e.g. "12.3 °C  1003 hPa"
     alert: str | None  # the most severe open alert: "warning", "advisory" or None
     stale: bool = False  # no reading for a while
+    tail: tuple[float, ...] = ()  # the focused variable's newest readings, oldest first
+    latest_anomaly: float = math.nan  # when its newest anomaly was observed
+
+    @property
+    def state(self) -> str:
+        """Its group: one of :data:`STATES`."""
+        return "alerting" if self.alert else "no data" if self.stale else "ok"
 
 
 class StationList(OptionList):
@@ -30,7 +46,7 @@ class StationList(OptionList):
 
     DEFAULT_CSS = """
     StationList {
-        width: 30;
+        width: 100%;
         height: 1fr;
         border: round $panel;
         border-title-color: $foreground;
@@ -50,21 +66,46 @@ class StationList(OptionList):
         self._names: dict[str, str] = {}
         self.border_title = "Stations"
 
-    def show(self, rows: list[StationRow]) -> None:
-        prompts = [self._prompt(row) for row in rows]
-        ids = [row.station_id for row in rows]
+    def show(self, rows: list[StationRow], grouped: bool = False) -> None:
+        """``rows`` in the order shown; ``grouped``: they come group by group (see
+        :data:`STATES`), and each group gets a header line with its count."""
+        prompts: list[Text] = []
+        ids: list[str] = []  # "" for a header line
+        counts = {state: 0 for state in STATES}
+        for row in rows:
+            counts[row.state] += 1
+        group = None
+        for row in rows:
+            if grouped and row.state != group:
+                group = row.state
+                prompts.append(self._header(group, counts[group]))
+                ids.append("")
+            prompts.append(self._prompt(row))
+            ids.append(row.station_id)
         if ids != self._ids:
-            highlighted = self.highlighted
-            self.set_options(Option(p, id=i) for p, i in zip(prompts, ids, strict=True))
-            self.highlighted = (
-                highlighted if highlighted is not None and ids else (0 if ids else None)
+            chosen = self._station_at(self.highlighted)
+            self.set_options(
+                Option(p, id=i or None, disabled=not i) for p, i in zip(prompts, ids, strict=True)
             )
+            self._ids = ids
+            self.highlighted = self._index_of(chosen)
         else:
             for index, (old, new) in enumerate(zip(self._prompts, prompts, strict=True)):
                 if old != new:
                     self.replace_option_prompt_at_index(index, new)
-        self._ids, self._prompts = ids, prompts
+        self._prompts = prompts
         self._names = {row.station_id: row.name for row in rows}
+
+    def _station_at(self, index: int | None) -> str | None:
+        if index is None or not 0 <= index < len(self._ids):
+            return None
+        return self._ids[index] or None
+
+    def _index_of(self, station_id: str | None) -> int | None:
+        """Where ``station_id`` is listed now; else the first station listed, or None."""
+        if station_id in self._ids:
+            return self._ids.index(station_id)
+        return next((i for i, s in enumerate(self._ids) if s), None)
 
     def names(self) -> dict[str, str]:
         """Station id -> name of every station listed, in list order."""
@@ -72,8 +113,12 @@ class StationList(OptionList):
 
     def select_station(self, station_id: str) -> None:
         """Highlight ``station_id`` (which selects it: :class:`Chosen`), if it is listed."""
-        if station_id in self._ids:
+        if station_id and station_id in self._ids:
             self.highlighted = self._ids.index(station_id)
+
+    @staticmethod
+    def _header(state: str, count: int) -> Text:
+        return Text(f"{state.upper()} · {count}", style="bold reverse", no_wrap=True)
 
     @staticmethod
     def _prompt(row: StationRow) -> Text:
@@ -83,6 +128,10 @@ class StationList(OptionList):
         text.append(printable(row.name), style="bold")
         text.append("\n  ")
         text.append(printable(row.condition), style="dim" if row.stale else "")
+        readings = [v for v in row.tail if not math.isnan(v)]
+        if len(readings) > 1:
+            text.append(" ")
+            text.append(bar_lines(readings, SPARK_CELLS, 1)[0], style="dim" if row.stale else "")
         return text
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -38,6 +38,7 @@ from pipeline.times import iso_utc, parse_instant
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 PERIODS = {"minute": MINUTE_S, "hour": 3600.0, "day": 86_400.0}
+MAX_TAIL_POINTS = 64  # a console's station list asks for a handful
 ALERT_STATES = ("open", "active", "acknowledged", "cleared", "all")
 MAX_LIMIT = 10_000
 MAX_POINTS = 100_000
@@ -566,8 +567,11 @@ class ServiceApi:
 
     def console(self, request: Request, caller: Caller, body: None) -> Response:
         wanted = [s for s in request.query_params.get("series", "").split(",") if s][:50]
+        tail_of = request.query_params.get("tail", "")
+        points = int(min(max(self._number(request, "points", 0.0) or 0.0, 0.0), MAX_TAIL_POINTS))
         return Response(
-            console_view(self.pipeline, wanted, self.pid), media_type="application/json"
+            console_view(self.pipeline, wanted, self.pid, tail_of, points),
+            media_type="application/json",
         )
 
 

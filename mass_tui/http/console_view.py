@@ -48,6 +48,8 @@ class ConsoleView(msgspec.Struct, kw_only=True):
     thresholds: dict[str, list[Threshold]]
     silences: dict[str, StationSilence]
     series: dict[str, StationSeries]
+    tail_of: str = ""
+    tail: list[list[float]] = []  # per station, the newest readings of ``tail_of``
 
 
 def _spelled(value):
@@ -62,8 +64,10 @@ def _spelled(value):
     return value
 
 
-def console_view(pipeline: Pipeline, series_of: list[str], pid: int) -> bytes:
-    snap = pipeline.snapshot()
+def console_view(
+    pipeline: Pipeline, series_of: list[str], pid: int, tail_of: str = "", points: int = 0
+) -> bytes:
+    snap = pipeline.snapshot(tail_of or None, points)
     book = pipeline.analytics.alerts
     series = {}
     for station_id in series_of:
@@ -99,6 +103,8 @@ def console_view(pipeline: Pipeline, series_of: list[str], pid: int) -> bytes:
         thresholds={v.name: pipeline.thresholds(v.name) for v in snap.variables},
         silences=silences,
         series=series,
+        tail_of=tail_of if snap.tail.size else "",
+        tail=snap.tail.tolist() if snap.tail.size else [],
     )
     return msgspec.json.encode(_spelled(msgspec.to_builtins(view)))
 
@@ -132,6 +138,7 @@ def snapshot_of(view: ConsoleView) -> PipelineSnapshot:
         anomalies=view.anomalies,
         alerts=view.alerts,
         store_error=view.store_error,
+        tail=_array(view.tail, len(view.tail[0])) if view.tail else np.empty((0, 0)),
     )
 
 
