@@ -40,7 +40,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "\n"
         "exit status: 0 written; 1 none of the --station ids is in the store (the file is\n"
         "still written, with no records; some unknown among known ones are only warned of);\n"
-        "2 the export could not be done (nothing is written)."
+        "2 the export could not be done (no file is left under the name asked for)."
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
