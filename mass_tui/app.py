@@ -1228,7 +1228,7 @@ class MassApp(App[None]):
     def _export(self, request: ExportRequest, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            count = export(self.loaded.database_path, request, str(path))
+            count = export(self.loaded.database_path, request, str(path)).count
         except (ExportError, OSError) as exc:
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return

@@ -33,6 +33,7 @@ from pipeline.settings import (
     LimitsSettings,
     PipelineSettings,
     Positive,
+    PositiveInt,
     RuleSettings,
     SimulatorSettings,
     SourceSettings,
@@ -72,7 +73,7 @@ class ServiceSettings(Strict):
 
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_bytes: Positive = 2_000_000
+    max_bytes: PositiveInt = 2_000_000  # an int: as a float, `config show` printed 2000000.0
     backups: int = 3
 
 
@@ -110,7 +111,11 @@ class LoadedSettings:
     user_config: Path
     """Where the console saves settings changed from the keyboard."""
     provenance: dict[str, str]
-    """Dotted key -> the layer that set it (a file path, ``environment NAME``, ``command line``)."""
+    """Dotted key -> the layer that set it (a file path, ``environment NAME``, ``command line``);
+    ``extra_station`` -> the variables that gave :attr:`extra_station`."""
+    extra_station: Station | None = None
+    """The station LOCATION_LAT and LOCATION_LON add after the others (the last of
+    :attr:`stations`); not a setting: ``settings.stations`` does not hold it."""
 
     @property
     def variable_names(self) -> list[str]:
@@ -424,6 +429,9 @@ def load_settings(
     for name, (dotted, _) in ENVIRONMENT_KEYS.items():
         if provenance.get(dotted) == ENV_LAYER:
             provenance[dotted] = f"{ENV_LAYER} {name}"
+    if extra_station:
+        given = [name for name in LOCATION_VARIABLES if environ.get(name)]
+        provenance["extra_station"] = f"{ENV_LAYER} {', '.join(given)}"
     try:
         settings = msgspec.convert(merged, Settings)
     except msgspec.ValidationError as exc:
@@ -459,6 +467,7 @@ def load_settings(
         tuple(files),
         user_config,
         provenance,
+        stations[-1] if extra_station else None,
     )
 
 

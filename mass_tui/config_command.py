@@ -14,12 +14,12 @@ import msgspec
 
 from mass_tui.config import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
 from pipeline.sources.http_client import redact, url_secrets
-from pipeline.text import printable
+from pipeline.stations import Station
+from pipeline.text import escaped_json, printable
 
 # An Apprise URL carries its credentials anywhere after the scheme: only the scheme is shown.
 APPRISE_URLS = "alerts.apprise.urls"
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-CONTROL = re.compile(r"[\x7f-\x9f]")
 
 
 def add_config_arguments(
@@ -46,18 +46,33 @@ def run_config(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         if not loaded.files:
             print("read: none (built-in defaults, the environment and flags only)")
         return 0
-    width = 0
     lines = []
     for key, value in _leaves(msgspec.to_builtins(loaded.settings), ""):
         dotted = key.replace("\0", ".")  # as the settings name it
         shown = _toml(_redacted(dotted, value))
         origin = loaded.provenance.get(dotted, DEFAULTS_LAYER)
         lines.append((f"{_key_path(key)} = {shown}", origin))
-        width = max(width, len(lines[-1][0]))
+        if key == "stations" and loaded.extra_station is not None:
+            origin = loaded.provenance["extra_station"]
+            lines.append((f"# stations += {_station(loaded.extra_station)}", origin))
+    width = max(len(text) for text, _ in lines)
     for text, origin in lines:
         note = "" if origin == DEFAULTS_LAYER else f"  # {printable(origin)}"
         print(f"{text:{min(width, 60)}}{note}".rstrip())
     return 0
+
+
+def _station(station: Station) -> str:
+    """The station the environment adds, as an inline table; shown as a comment, since it is
+    not a setting: a file listing it in ``stations`` would replace the configured ones (and
+    have it twice while the variables are set)."""
+    table = {
+        "id": station.station_id,
+        "name": station.name,
+        "latitude": station.latitude,
+        "longitude": station.longitude,
+    }
+    return _toml(table)
 
 
 def _leaves(tree: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
@@ -80,10 +95,9 @@ def _key(part: str) -> str:
 
 
 def _string(text: str) -> str:
-    """A TOML basic string with every control character escaped (C0, DEL and C1): valid TOML
-    and safe to print to a terminal."""
-    quoted = msgspec.json.encode(text).decode()  # escapes C0, quotes and backslashes
-    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    """A TOML basic string with every control character escaped: valid TOML (JSON's escapes
+    are TOML's) and safe to print to a terminal."""
+    return escaped_json(msgspec.json.encode(text).decode())
 
 
 def _toml(value: Any) -> str:

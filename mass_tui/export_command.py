@@ -36,7 +36,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  mass-tui export --since 2026-12-01 --output week.parquet\n"
         "  mass-tui export --what anomalies --station lon --station nyc --output a.csv\n"
-        "  mass-tui export --what alerts --format jsonl | jq .transition"
+        "  mass-tui export --what alerts --format jsonl | jq .transition\n"
+        "\n"
+        "exit status: 0 written; 1 none of the --station ids is in the store (the file is\n"
+        "still written, with no records; some unknown among known ones are only warned of);\n"
+        "2 the export could not be done (no file is left under the name asked for)."
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
@@ -74,10 +78,22 @@ def run_export(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         return 2
     request = ExportRequest(args.what, fmt, args.since, args.until, tuple(args.station))
     try:
-        count = export(loaded.database_path, request, args.output)
+        result = export(loaded.database_path, request, args.output)
     except ExportError as exc:
         print(f"mass-tui export: {printable(str(exc))}", file=sys.stderr)
         return 2
+    nothing_matched = bool(request.stations) and set(result.unknown_stations) == set(
+        request.stations
+    )
+    if result.unknown_stations:
+        unknown = ", ".join(printable(repr(s)) for s in result.unknown_stations)
+        store = printable(str(loaded.database_path))
+        print(
+            f"mass-tui export: none of the stations asked for is in {store}: {unknown}"
+            if nothing_matched
+            else f"mass-tui export: warning: not in {store}, so not in the export: {unknown}",
+            file=sys.stderr,
+        )
     span = " ".join(
         part
         for part in (
@@ -88,7 +104,9 @@ def run_export(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     )
     where = "standard output" if args.output == "-" else args.output
     print(
-        printable(f"mass-tui export: {count:,} {args.what}{' ' + span if span else ''} to {where}"),
+        printable(
+            f"mass-tui export: {result.count:,} {args.what}{' ' + span if span else ''} to {where}"
+        ),
         file=sys.stderr,
     )
-    return 0
+    return 1 if nothing_matched else 0

@@ -98,9 +98,7 @@ def setup_logging(
     path: Path | None = log_file
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = PrivateLogFile(
-            log_file, int(settings.max_bytes), settings.backups
-        )
+        handler: logging.Handler = PrivateLogFile(log_file, settings.max_bytes, settings.backups)
     except OSError as exc:
         print(f"mass-tui: cannot write log file {log_file}: {exc.strerror}", file=sys.stderr)
         handler = logging.StreamHandler(sys.stderr)

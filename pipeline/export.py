@@ -2,15 +2,20 @@
 
 Parquet is how the data goes on to DuckDB, pandas or Spark. The store is opened read-only (a
 running console or service keeps writing meanwhile; WAL gives the export one consistent
-state) and rows are read in chunks: CSV and JSON lines stream (~66 MB resident for a million
-rows), Parquet is assembled in memory first (~250 MB a million rows: polars cannot append to
-a Parquet file). The output is written beside its destination under a unique name and renamed
-into place at the end, so a failed export leaves no half file under the name asked for.
+state) and rows are read in chunks that every format streams: polars sinks the chunks to
+Parquet from an IO source, one row group at a time. Peak resident set of ``mass-tui export``
+(``bench/export_memory.py``, the standard 8 variables): CSV and JSON lines 64 MB for one
+million rows as for three; Parquet 138 MB for one million rows as for three (about 75 MB of it
+polars itself), where assembling the whole frame first took 274 MB for a million. The output is
+written beside its destination under a unique name and renamed into place at the end, so a
+failed export leaves no half file under the name asked for.
 
 Times are ISO 8601 UTC in CSV and JSON lines, timestamps (UTC, microseconds) in Parquet. Text
-that came from outside (station ids, sources, users) is data: in CSV a cell that a spreadsheet
-would run as a formula (``=``, ``+``, ``-``, ``@``, a tab or a carriage return first) is
-prefixed with ``'``.
+that came from outside (station ids, sources, users) is data: in CSV a text cell that a
+spreadsheet would run as a formula is prefixed with ``'`` (OWASP's CSV injection advice: ``=``,
+``+``, ``-``, ``@`` first, also after leading white space and in their full-width forms, or a
+tab or a carriage return first), numbers never; written to a terminal, its control characters
+are escaped (``pipeline.text``) while a file or a pipe gets the exact data.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -28,6 +34,7 @@ from typing import IO, Any, Literal
 
 import msgspec
 
+from pipeline.text import escaped_json, printable
 from pipeline.times import iso_utc
 
 What = Literal["observations", "anomalies", "alerts"]
@@ -35,7 +42,10 @@ Format = Literal["csv", "jsonl", "parquet"]
 WHATS: tuple[What, ...] = ("observations", "anomalies", "alerts")
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
 CHUNK_ROWS = 10_000
-_FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet runs as a formula: =, +, - or @ first, after any white space (Excel and
+# LibreOffice skip it) and in full-width form (which they read as the ASCII sign), or a tab or
+# carriage return first.
+_FORMULA = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
 
 
 class ExportError(Exception):
@@ -50,6 +60,14 @@ class ExportRequest:
     since: float | None = None
     until: float | None = None
     stations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    count: int
+    """How many records were written."""
+    unknown_stations: tuple[str, ...] = ()
+    """The stations asked for that the store has never seen (a typo, another store's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,24 +109,27 @@ def _observations(conn: sqlite3.Connection) -> _Table:
     )
 
 
-def export(database: Path, request: ExportRequest, output: str) -> int:
+def export(database: Path, request: ExportRequest, output: str) -> ExportResult:
     """Write the records ``request`` asks for to ``output`` (a path, or ``-`` for standard
-    output in CSV or JSON lines); return how many. Raises :class:`ExportError`."""
+    output in CSV or JSON lines). Raises :class:`ExportError`."""
     if request.format == "parquet" and output == "-":
         raise ExportError("Parquet is written to a file: give --output PATH")
     if not database.exists():
         raise ExportError(f"no store at {database} (nothing has been stored there yet)")
     try:
-        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _open(database)
     except sqlite3.Error as exc:
         raise ExportError(f"cannot open {database}: {exc}") from None
     try:
         with conn:
             conn.execute("BEGIN")  # one consistent state, however long the export takes
+            unknown = _unknown_stations(conn, request.stations)
             header, chunks, times = _rows(conn, request)
             if output == "-":
-                return _write_stdout(request.format, header, chunks, times)
-            return _write_file(Path(output), request.format, header, chunks, times)
+                count = _write_stdout(request.format, header, chunks, times)
+            else:
+                count = _write_file(Path(output), request.format, header, chunks, times)
+            return ExportResult(count, unknown)
     except sqlite3.OperationalError as exc:
         if "no such" in str(exc):  # a table or column this version adds when it opens a store
             raise ExportError(
@@ -120,6 +141,46 @@ def export(database: Path, request: ExportRequest, output: str) -> int:
         raise ExportError(f"cannot read {database}: {exc}") from None
     finally:
         conn.close()
+
+
+def _open(database: Path) -> sqlite3.Connection:
+    """The store, read-only (any thread: polars reads the chunks for Parquet in its own).
+
+    A WAL database is read through its index (``-shm``), which the first connection creates
+    beside it. In a directory this process cannot write (a read-only mount, a copy of another
+    user's data directory) SQLite cannot create it, and the file is then read ``immutable``
+    (no index, no locks) where that loses nothing: no ``-shm`` (no connection has the store
+    open, so no writer is live; one would need write access to the directory to start) and no
+    ``-wal`` holding commits the file itself does not have yet (a copy of a live store).
+    """
+    uri = database.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # opens the WAL index
+        return conn
+    except sqlite3.Error:
+        conn.close()
+        index, log = (database.with_name(database.name + end) for end in ("-shm", "-wal"))
+        if os.access(database.parent, os.W_OK) or index.exists():
+            raise
+        if log.exists() and log.stat().st_size > 0:
+            raise ExportError(
+                f"cannot read {database}: its directory is read-only and {log.name} holds "
+                f"commits not yet in the file; copy the directory (with {log.name}) somewhere "
+                "writable and export from the copy"
+            ) from None
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+
+def _unknown_stations(conn: sqlite3.Connection, stations: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``stations`` the store has no record of (every station it ever stored a
+    reading of has a row in ``stations``)."""
+    if not stations:
+        return ()
+    marks = ", ".join("?" * len(stations))
+    query = f"SELECT station_id FROM stations WHERE station_id IN ({marks})"
+    known = {row[0] for row in conn.execute(query, stations)}
+    return tuple(s for s in dict.fromkeys(stations) if s not in known)
 
 
 def _rows(
@@ -154,7 +215,7 @@ def _write_stdout(
     fmt: Format, header: list[str], chunks: Iterator[list[tuple]], times: frozenset
 ) -> int:
     try:
-        count = _write(fmt, header, chunks, times, sys.stdout.buffer)
+        count = _write(fmt, header, chunks, times, sys.stdout.buffer, sys.stdout.isatty())
         sys.stdout.buffer.flush()
     except BrokenPipeError:  # a reader such as head(1) stopped reading
         # Python would fail again flushing standard output at exit.
@@ -207,8 +268,15 @@ def _umask() -> int:
 
 
 def _write(
-    fmt: Format, header: list[str], chunks: Iterator[list[tuple]], times: frozenset, out: IO
+    fmt: Format,
+    header: list[str],
+    chunks: Iterator[list[tuple]],
+    times: frozenset,
+    out: IO,
+    terminal: bool = False,
 ) -> int:
+    """``terminal``: ``out`` is one, and text from outside is shown with its control
+    characters escaped (in JSON lines as ``\\u`` escapes: the same data to a JSON reader)."""
     if fmt == "parquet":
         return _parquet(header, chunks, times, out)
     at = [i for i, name in enumerate(header) if name in times]
@@ -216,17 +284,19 @@ def _write(
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         writer = csv.writer(text)
-        writer.writerow(header)
+        writer.writerow([printable(name) for name in header] if terminal else header)
         for rows in chunks:
-            writer.writerows(_csv_row(row, at) for row in rows)
+            writer.writerows(_csv_row(row, at, terminal) for row in rows)
             count += len(rows)
         text.detach()
         return count
     encode = msgspec.json.Encoder().encode
     for rows in chunks:
         for row in rows:
-            record = dict(zip(header, _with_times(row, at), strict=True))
-            out.write(encode(record) + b"\n")
+            line = encode(dict(zip(header, _with_times(row, at), strict=True)))
+            if terminal:
+                line = escaped_json(line.decode()).encode()
+            out.write(line + b"\n")
         count += len(rows)
     return count
 
@@ -238,11 +308,14 @@ def _with_times(row: tuple, at: Sequence[int]) -> list[Any]:
     return values
 
 
-def _csv_row(row: tuple, at: Sequence[int]) -> list[Any]:
+def _csv_row(row: tuple, at: Sequence[int], terminal: bool) -> list[Any]:
+    """Text cells only: a reading is a float, and -3.5 stays a number."""
     values = _with_times(row, at)
     for i, value in enumerate(values):
-        if isinstance(value, str) and value.startswith(_FORMULA_FIRST) and i not in at:
-            values[i] = "'" + value
+        if isinstance(value, str) and i not in at:
+            if _FORMULA.match(value):
+                value = "'" + value
+            values[i] = printable(value) if terminal else value
     return values
 
 
@@ -275,6 +348,7 @@ def _polars_type(pl: Any, name: str, times: frozenset) -> Any:
 def _parquet(header: list[str], chunks: Iterator[list[tuple]], times: frozenset, out: IO) -> int:
     try:
         import polars as pl
+        from polars.io.plugins import register_io_source
     except ImportError:
         raise ExportError(
             "Parquet needs polars: pip install 'mass-tui[parquet]' (or export --format csv)"
@@ -282,19 +356,20 @@ def _parquet(header: list[str], chunks: Iterator[list[tuple]], times: frozenset,
     # One schema whatever the rows hold (a column of nulls, an empty export), so that daily
     # files read together in DuckDB or Spark.
     schema = {name: _polars_type(pl, name, times) for name in header}
-    frames = [
-        pl.DataFrame(
-            rows,
-            schema={n: pl.Float64 if n in times else t for n, t in schema.items()},
-            orient="row",
-            strict=False,
-        )
-        for rows in chunks
-    ] or [pl.DataFrame(schema={n: pl.Float64 if n in times else t for n, t in schema.items()})]
-    frame = pl.concat(frames).with_columns(
-        (pl.col(name) * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
-        for name in header
-        if name in times
-    )
-    frame.write_parquet(out)
-    return frame.height
+    stored = {name: pl.Float64 if name in times else kind for name, kind in schema.items()}
+    count = 0
+
+    def frames(*_pushed_down: Any) -> Iterator[Any]:
+        """Each chunk as a frame. The frame is sunk whole: no projection, filter or limit is
+        pushed down to it."""
+        nonlocal count
+        for rows in chunks:
+            count += len(rows)
+            yield pl.DataFrame(rows, schema=stored, orient="row", strict=False).with_columns(
+                (pl.col(name) * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+                for name in header
+                if name in times
+            )
+
+    register_io_source(frames, schema=schema).sink_parquet(out)
+    return count

@@ -37,3 +37,11 @@ def printable(text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
     return text
+
+
+def escaped_json(encoded: str) -> str:
+    """JSON text (or a TOML basic string) with every control character :func:`printable`
+    escapes written as a ``\\uXXXX`` escape: the same data to a parser, inert on a terminal.
+    JSON encoders escape C0 controls, quotes and backslashes but leave DEL, C1 (``\\x9b`` is
+    a CSI), bidi and line separators raw; outside strings JSON holds none of them."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)

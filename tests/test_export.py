@@ -141,7 +141,7 @@ def test_alert_transitions_say_who_acknowledged(data_dir: Path):
 
 def test_an_empty_parquet_export_is_a_readable_file(data_dir: Path):
     out = data_dir / "none.parquet"
-    assert export(data_dir, "--output", str(out), "--station", "nobody") == 0
+    assert export(data_dir, "--output", str(out), "--since", "2030-01-01") == 0
     assert pl.read_parquet(out).height == 0
 
 
@@ -183,9 +183,44 @@ def test_a_symlink_is_written_through_and_a_files_permissions_kept(data_dir: Pat
 
 def test_parquet_has_one_schema_whatever_the_rows_hold(data_dir: Path):
     empty, alerts = data_dir / "empty.parquet", data_dir / "alerts.parquet"
-    assert export(data_dir, "--output", str(empty), "--station", "nobody") == 0
+    assert export(data_dir, "--output", str(empty), "--since", "2030-01-01") == 0
     assert export(data_dir, "--what", "alerts", "--output", str(alerts)) == 0
     assert pl.read_parquet(empty).schema["station_id"] == pl.String
     schema = pl.read_parquet(alerts).schema
     assert schema["silenced_until"] == pl.Datetime("us", "UTC")  # null in every row
     assert (schema["by_user"], schema["alert_id"]) == (pl.String, pl.Int64)
+
+
+def test_a_station_not_in_the_store_is_named_and_none_known_exits_1(data_dir: Path, capsys):
+    out = data_dir / "o.csv"
+    assert export(data_dir, "--station", "lon", "--station", "ly\x1bn", "--output", str(out)) == 0
+    err = capsys.readouterr().err
+    assert "warning: not in" in err and "'ly\\x1bn'" in err and "\x1b" not in err
+    assert "3 observations" in err and len(out.read_text().splitlines()) == 4
+    assert export(data_dir, "--station", "nobody", "--station", "nyc", "--output", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "none of the stations asked for is in" in err and "'nobody', 'nyc'" in err
+    assert out.read_text().splitlines()[0].startswith("station_id,")  # still written, empty
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_formula_variants_are_neutralised_in_text_cells_and_numbers_stay_numbers(tmp_path: Path):
+    store = Store(tmp_path / "mass.sqlite3", VARIABLES, retention_s=1e9)
+    hostile = (" =1+1", "\n=cmd|' /C calc'!A0", "\u3000@SUM(A1)", "\uff1d1+1", "\uff0b1", "\uff0d1")
+    hostile += ("\uff20x", "\t=x", "-3.5")
+    for i, station_id in enumerate(hostile):
+        key = store.station_key(Station(station_id, "x", math.nan, math.nan))
+        store.write(
+            station_keys=np.full(1, key),
+            observed_at=np.array([T0 + i]),
+            values=np.array([[-3.5, -1e-3]]),
+            source="+source" if i == 0 else "test",
+            anomalies=(),
+        )
+    store.close()
+    out = tmp_path / "o.csv"
+    assert export(tmp_path, "--output", str(out)) == 0
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert [r["station_id"] for r in rows] == ["'" + s for s in hostile]
+    assert rows[0]["source"] == "'+source" and rows[1]["source"] == "test"
+    assert {(r["temperature_c"], r["pressure_hpa"]) for r in rows} == {("-3.5", "-0.001")}
