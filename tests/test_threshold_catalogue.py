@@ -81,6 +81,7 @@ def test_every_threshold_in_the_defaults_is_in_the_catalogue():
     uncatalogued = set(found) - catalogued - NOT_THRESHOLDS
     assert not uncatalogued, f"thresholds missing from the catalogue: {sorted(uncatalogued)}"
     assert catalogued <= set(found)
+    assert not catalogued & NOT_THRESHOLDS
 
 
 def load(tmp_path: Path, text: str):
