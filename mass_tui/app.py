@@ -36,7 +36,7 @@ from mass_tui.background_reads import BackgroundReads
 from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.commands import ConsoleCommands
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
-from mass_tui.threshold_settings import change_threshold, setting_key, threshold_id
+from mass_tui.threshold_changes import change_threshold
 from mass_tui.view import STATION_ORDERS, StationListState, station_overview
 from pipeline.alerts import NO_DATA, Alert
 from pipeline.anomaly import Anomaly
@@ -47,6 +47,7 @@ from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STE
 from pipeline.runtime import Pipeline, PipelineSnapshot
 from pipeline.store import StoreReader
 from pipeline.text import printable
+from pipeline.threshold_catalogue import ThresholdKey, setting_key
 from pipeline.units import (
     IMPERIAL,
     METRIC,
@@ -292,7 +293,7 @@ class MassApp(App[None]):
         self.variable = self.variables[0].name if self.variables else ""
         self.span_index = 1
         self.anomaly_filter = AnomalyFilter()
-        self.selected_threshold: dict[str, str] = {}
+        self.selected_threshold: dict[str, ThresholdKey] = {}
         self._problems_told: set[str] = set()
         self._warned: set[int] = set()  # warnings the bell has rung for
         self._alerts: list[Alert] = []
@@ -779,7 +780,7 @@ class MassApp(App[None]):
             return None
         chosen = self.selected_threshold.get(variable)
         for threshold in thresholds:
-            if threshold_id(threshold) == chosen:
+            if threshold.key == chosen:
                 return threshold
         # By default +/- moves the rule (what people watch) if one applies, else the z-score.
         rules = [t for t in thresholds if t.detector in RULE_DETECTORS]
@@ -798,20 +799,11 @@ class MassApp(App[None]):
             thresholds += [t for t in self._thresholds(spec.name) if t.detector in RULE_DETECTORS]
         rows, seen = [], set()
         for t in thresholds:
-            key = setting_key(t)
+            key = setting_key(t.key)
             if key in seen:
                 continue
             seen.add(key)
-            rows.append(
-                ThresholdRow(
-                    threshold_id(t),
-                    t.detector,
-                    t.parameter,
-                    t.variable,
-                    self._threshold_value(t),
-                    key,
-                )
-            )
+            rows.append(ThresholdRow(t.key, self._threshold_value(t), key))
         return rows
 
     def apply_threshold(self, threshold: Threshold, value: float) -> bool:
@@ -819,7 +811,7 @@ class MassApp(App[None]):
         an attached console: the service applies and saves it, and its answer is told)."""
         if isinstance(self.pipeline, AttachedPipeline):
             self.pipeline.put_threshold(threshold, value, self.user)
-            self.notify(f"{setting_key(threshold)} = {value:g}: sent to the service", timeout=3)
+            self.notify(f"{setting_key(threshold.key)} = {value:g}: sent to the service", timeout=3)
             return True
         try:
             change = change_threshold(
@@ -841,8 +833,7 @@ class MassApp(App[None]):
         return True
 
     def _find(self, threshold: Threshold) -> Threshold:
-        wanted = threshold_id(threshold)
-        return next(t for t in self._thresholds(threshold.variable) if threshold_id(t) == wanted)
+        return next(t for t in self._thresholds(threshold.variable) if t.key == threshold.key)
 
     def _step(self, threshold: Threshold, direction: int) -> None:
         value = round(threshold.value + direction * threshold.step, 6)
@@ -871,27 +862,18 @@ class MassApp(App[None]):
         selected = self._selected(self.variable)
         title = f"Thresholds — {self.variable} and the rules"
         self.push_screen(
-            ThresholdEditor(
-                title, self._editor_rows(), threshold_id(selected) if selected else None
-            )
+            ThresholdEditor(title, self._editor_rows(), selected.key if selected else None)
         )
 
     @on(ThresholdEditor.Selected)
     def _editor_selected(self, event: ThresholdEditor.Selected) -> None:
-        variable = event.key.rsplit("/", 1)[1]
-        self.selected_threshold[variable] = event.key
+        self.selected_threshold[event.key.variable] = event.key
         self.refresh_now()  # the panel shows the threshold +/- now act on
 
     @on(ThresholdEditor.Step)
     def _editor_step(self, event: ThresholdEditor.Step) -> None:
-        detector, parameter, variable = event.key.split("/")
         threshold = next(
-            (
-                t
-                for t in self._thresholds(variable)
-                if (t.detector, t.parameter) == (detector, parameter)
-            ),
-            None,
+            (t for t in self._thresholds(event.key.variable) if t.key == event.key), None
         )
         if threshold is not None:
             self._step(threshold, event.direction)

@@ -45,6 +45,7 @@ from pipeline.settings import (
     WeatherSettings,
 )
 from pipeline.stations import DEFAULT_STATIONS, Station, elevation
+from pipeline.threshold_catalogue import PARAMETERS, setting_value
 from pipeline.units import unit_choices
 from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
 
@@ -351,12 +352,10 @@ def _check_names(settings: Settings, variables: tuple[VariableSpec, ...], where)
     """Variables named by detectors and rules must exist: a typo would silently do nothing."""
     known = {v.name for v in variables}
     named = [
-        *(
-            f"detectors.{d}.thresholds.{v}"
-            for d in ("zscore", "ewma", "cusum", "stuck")
-            for v in getattr(settings.detectors, d).thresholds
-        ),
-        *(f"rules.rapid_change.thresholds.{v}" for v in settings.rules.rapid_change.thresholds),
+        p.setting_key(v)
+        for p in PARAMETERS
+        if p.per_variable
+        for v in setting_value(settings, p.setting)
     ]
     for key in named:
         variable = key.rpartition(".")[2]
@@ -366,13 +365,13 @@ def _check_names(settings: Settings, variables: tuple[VariableSpec, ...], where)
         if variable not in known:
             key = "rules.pressure_fall.variables"
             raise ConfigError(f"config error: {where(key)}: {key}: unknown variable {variable!r}")
-    pf, gust = settings.rules.pressure_fall, settings.rules.gust
-    if pf.warning_hpa < pf.advisory_hpa:
-        key = "rules.pressure_fall.warning_hpa"
-        raise ConfigError(f"config error: {where(key)}: {key}: must not be below advisory_hpa")
-    if gust.warning_ms < gust.advisory_ms:
-        key = "rules.gust.warning_ms"
-        raise ConfigError(f"config error: {where(key)}: {key}: must not be below advisory_ms")
+    for p in PARAMETERS:
+        if p.not_below:
+            key, floor = p.setting, f"{p.section}.{p.not_below}"
+            if setting_value(settings, key) < setting_value(settings, floor):
+                raise ConfigError(
+                    f"config error: {where(key)}: {key}: must not be below {p.not_below}"
+                )
     forget_after_s = settings.limits.forget_after_s
     if 0 < forget_after_s < settings.detectors.max_gap_s:
         key = "limits.forget_after_s"

@@ -25,7 +25,7 @@ from mass_tui.http.metrics import PipelineCollector, registry_of
 from mass_tui.http.serve import serving
 from mass_tui.run_loop import StopRequest, run_until_stopped, signals_caught
 from mass_tui.service_file import ServiceInfo, ServiceRegistration
-from mass_tui.threshold_settings import reload_thresholds
+from mass_tui.threshold_changes import reload_thresholds
 
 log = logging.getLogger(__name__)
 NAME = "mass-tui service"

@@ -12,6 +12,7 @@ from textual.widgets import Input
 
 from mass_tui.screens.help import HelpScreen
 from mass_tui.screens.threshold_editor import ThresholdEditor
+from pipeline.threshold_catalogue import ThresholdKey
 from tests.conftest import make_console
 from themes import THEME_NAMES
 from widgets.alert_panel import AlertPanel, AlertRow
@@ -270,7 +271,7 @@ async def test_threshold_editor_changes_the_selected_row(console):
         await pilot.pause()
         assert isinstance(console.app.screen, ThresholdEditor)
         editor = console.app.screen
-        assert editor.current == f"zscore/threshold/{variable}"
+        assert editor.current == ThresholdKey("zscore", "threshold", variable)
         await pilot.press("plus")
         await pilot.pause()
         await pilot.press("escape")

@@ -28,11 +28,12 @@ from mass_tui.http import schemas
 from mass_tui.http.access import USER_HEADER, Access, Caller
 from mass_tui.http.console_view import console_view
 from mass_tui.http.metrics import CONTENT_TYPE, exposition
-from mass_tui.threshold_settings import change_threshold, setting_key
+from mass_tui.threshold_changes import change_threshold
 from pipeline.rollup import MINUTE_S
 from pipeline.runtime import Pipeline
 from pipeline.store import StoreError, StoreReader
 from pipeline.text import printable
+from pipeline.threshold_catalogue import setting_key
 from pipeline.times import iso_utc, parse_instant
 
 log = logging.getLogger(__name__)
@@ -512,7 +513,7 @@ class ServiceApi:
 
     def _threshold_docs(self) -> list[schemas.ThresholdDoc]:
         return [
-            schemas.threshold_doc(t, setting_key(t))
+            schemas.threshold_doc(t, setting_key(t.key))
             for name in self.variables
             for t in self.pipeline.thresholds(name)
         ]

@@ -15,13 +15,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from pipeline.threshold_catalogue import ThresholdKey
+
 
 @dataclass(frozen=True, slots=True)
 class ThresholdRow:
-    key: str  # "detector/parameter/variable"
-    detector: str
-    parameter: str
-    variable: str
+    key: ThresholdKey
     value: str  # formatted in display units
     setting: str  # the config key it is saved under
 
@@ -50,17 +49,17 @@ class ThresholdEditor(ModalScreen[None]):
     class Step(Message):
         """The user asks to move a threshold one step up (+1) or down (-1)."""
 
-        def __init__(self, key: str, direction: int) -> None:
+        def __init__(self, key: ThresholdKey, direction: int) -> None:
             self.key = key
             self.direction = direction
             super().__init__()
 
     class Selected(Message):
-        def __init__(self, key: str) -> None:
+        def __init__(self, key: ThresholdKey) -> None:
             self.key = key
             super().__init__()
 
-    def __init__(self, title: str, rows: list[ThresholdRow], selected: str | None) -> None:
+    def __init__(self, title: str, rows: list[ThresholdRow], selected: ThresholdKey | None) -> None:
         super().__init__()
         self._title = title
         self._rows = rows
@@ -90,22 +89,21 @@ class ThresholdEditor(ModalScreen[None]):
         self._rows = rows
         table.clear()
         for row in rows:
-            table.add_row(
-                row.detector, row.parameter, row.variable, row.value, row.setting, key=row.key
-            )
+            key = row.key
+            table.add_row(key.detector, key.parameter, key.variable, row.value, row.setting)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
 
     @property
-    def current(self) -> str | None:
+    def current(self) -> ThresholdKey | None:
         table = self.query_one(DataTable)
         if not self._rows:
             return None
         return self._rows[min(table.cursor_row, len(self._rows) - 1)].key
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value:
-            self.post_message(self.Selected(event.row_key.value))
+        if 0 <= event.cursor_row < len(self._rows):
+            self.post_message(self.Selected(self._rows[event.cursor_row].key))
 
     def action_step(self, direction: int) -> None:
         if self.current:

@@ -15,19 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.detectors.layout import (
-    CUSUM,
-    DETECTORS,
-    EWMA,
-    GATED,
-    GUST,
-    PRESSURE_FALL,
-    RAPID_CHANGE,
-    STUCK,
-    ZSCORE,
-    widen,
-)
+from pipeline.detectors.layout import CUSUM, DETECTORS, GATED, widen
 from pipeline.settings import DetectorSettings, RuleSettings
+from pipeline.threshold_catalogue import PARAMETERS, ThresholdKey, parameter, setting_value
 from pipeline.variables import VariableSpec
 
 
@@ -42,6 +32,10 @@ class Threshold:
     step: float  # a sensible +/- increment
     unit: str
 
+    @property
+    def key(self) -> ThresholdKey:
+        return ThresholdKey(self.detector, self.parameter, self.variable)
+
 
 THRESHOLD_RANGE = (1e-3, 1e5)
 """No threshold of any detector or rule means anything outside this (in σ, samples, hPa, m/s,
@@ -49,45 +43,11 @@ times the spacing): a value there is a typo, refused rather than saved."""
 
 
 @dataclass(frozen=True, slots=True)
-class Parameter:
-    detector: str
-    name: str
-    unit: str  # "" means the variable's own unit
-    step: float | None  # None: a 1-2-5 step near a tenth of the value
+class _Tuning:
+    """The part of the settings the catalogue's setting paths are read from."""
 
-
-PARAMETERS = (
-    Parameter("zscore", "threshold", "σ", 0.5),
-    Parameter("ewma", "limit", "σ", 0.5),
-    Parameter("cusum", "h", "σ", 1.0),
-    Parameter("stuck", "samples", "samples", 1.0),
-    Parameter("gap", "factor", "× spacing", 0.5),
-    Parameter("pressure_fall", "advisory_hpa", "hPa", 0.5),
-    Parameter("pressure_fall", "warning_hpa", "hPa", 0.5),
-    Parameter("gust", "advisory_ms", "m/s", 0.5),
-    Parameter("gust", "warning_ms", "m/s", 0.5),
-    Parameter("rapid_change", "threshold", "", None),
-)
-
-# The parameter that sets each gated detector's alarm (its lowest level), and for the rules with
-# two severities the one that sets "warning".
-LOWER = {
-    ZSCORE: "threshold",
-    EWMA: "limit",
-    CUSUM: "h",
-    STUCK: "samples",
-    PRESSURE_FALL: "advisory_hpa",
-    GUST: "advisory_ms",
-    RAPID_CHANGE: "threshold",
-}
-UPPER = {PRESSURE_FALL: "warning_hpa", GUST: "warning_ms"}
-# A severity pair: the lower may not be raised above the upper, nor the upper below the lower.
-PAIRS = {
-    ("pressure_fall", "advisory_hpa"): ("warning_hpa", "above"),
-    ("pressure_fall", "warning_hpa"): ("advisory_hpa", "below"),
-    ("gust", "advisory_ms"): ("warning_ms", "above"),
-    ("gust", "warning_ms"): ("advisory_ms", "below"),
-}
+    detectors: DetectorSettings
+    rules: RuleSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,42 +87,37 @@ class ThresholdTable:
         self._limits: GateLimits | None = None
         n = len(self.variables)
         self._values = {(p.detector, p.name): np.full(n, np.nan) for p in PARAMETERS}
+        tuning = _Tuning(detectors, rules)
+        applies = self._applicable(rules)
+        for p in PARAMETERS:
+            if not setting_value(tuning, f"{p.section}.enabled"):
+                continue
+            values = self._values[p.detector, p.name]
+            if not p.per_variable:
+                values[applies[p.detector]] = setting_value(tuning, p.setting)
+                continue
+            table = setting_value(tuning, p.setting)
+            fallback = setting_value(tuning, p.fallback) if p.fallback else None
+            for i in applies[p.detector]:
+                value = table.get(self.variables[i].name, fallback)
+                if value is not None:  # no fallback: only the variables the table names
+                    values[i] = value
 
-        statistical = [i for i, v in enumerate(self.variables) if v.statistical]
-        stuck_checked = [i for i, v in enumerate(self.variables) if v.stuck_check]
-        per_variable = (
-            ("zscore", "threshold", detectors.zscore, statistical),
-            ("ewma", "limit", detectors.ewma, statistical),
-            ("cusum", "h", detectors.cusum, statistical),
-            ("stuck", "samples", detectors.stuck, stuck_checked),
-        )
-        for detector, name, settings, applies in per_variable:
-            if settings.enabled:
-                default = float(getattr(settings, name))
-                for i in applies:
-                    value = settings.thresholds.get(self.variables[i].name, default)
-                    self._values[detector, name][i] = value
-        if detectors.gap.enabled:
-            for i, spec in enumerate(self.variables):
-                if spec.gap_check:
-                    self._values["gap", "factor"][i] = detectors.gap.factor
-
-        fall = rules.pressure_fall
-        if fall.enabled:
-            for i in self._columns(fall.variables):
-                self._values["pressure_fall", "advisory_hpa"][i] = fall.advisory_hpa
-                self._values["pressure_fall", "warning_hpa"][i] = fall.warning_hpa
-        gust = rules.gust
-        if gust.enabled:
-            for i in self._columns([gust.variable]):
-                self._values["gust", "advisory_ms"][i] = gust.advisory_ms
-                self._values["gust", "warning_ms"][i] = gust.warning_ms
-        change = rules.rapid_change
-        if change.enabled:
-            for i in self._columns(change.thresholds):
-                self._values["rapid_change", "threshold"][i] = change.thresholds[
-                    self.variables[i].name
-                ]
+    def _applicable(self, rules: RuleSettings) -> dict[str, list[int]]:
+        """Per detector, the variables its thresholds may apply to (by the variables' kinds,
+        or the variables a rule names)."""
+        columns = range(len(self.variables))
+        statistical = [i for i in columns if self.variables[i].statistical]
+        return {
+            "zscore": statistical,
+            "ewma": statistical,
+            "cusum": statistical,
+            "stuck": [i for i in columns if self.variables[i].stuck_check],
+            "gap": [i for i in columns if self.variables[i].gap_check],
+            "pressure_fall": self._columns(rules.pressure_fall.variables),
+            "gust": self._columns([rules.gust.variable]),
+            "rapid_change": list(columns),
+        }
 
     def _columns(self, names: Iterable[str]) -> list[int]:
         """Indices of the named variables this bank has (rules skip the others)."""
@@ -188,37 +143,39 @@ class ThresholdTable:
                 )
         return out
 
-    def set(self, detector: str, parameter: str, variable: str, value: float) -> None:
+    def set(self, detector: str, parameter_name: str, variable: str, value: float) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r} (known: {', '.join(DETECTORS)})")
-        names = [p.name for p in PARAMETERS if p.detector == detector]
-        if parameter not in names:
-            raise ValueError(
-                f"detector {detector!r} has no parameter {parameter!r} (it has: {', '.join(names)})"
-            )
+        p = parameter(detector, parameter_name)
         i = self._variable(variable)
+        label = f"{detector}.{p.name}"
         if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{detector}.{parameter} must be a positive number, got {value!r}")
-        if detector == "gap" and value <= 1:
-            raise ValueError(f"gap.factor must be above 1 (times the usual spacing), got {value}")
-        if parameter == "samples" and (value != int(value) or value < 2):
-            raise ValueError(f"{detector}.samples must be a whole number of 2 or more, got {value}")
+            raise ValueError(f"{label} must be a positive number, got {value!r}")
+        if value <= p.above:
+            raise ValueError(f"{label} must be above {p.above:g} ({p.above_why}), got {value}")
+        if p.whole_from is not None and (value != int(value) or value < p.whole_from):
+            raise ValueError(
+                f"{label} must be a whole number of {p.whole_from} or more, got {value}"
+            )
         if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
             raise ValueError(
-                f"{detector}.{parameter} {value:g} is outside any sensible threshold "
+                f"{label} {value:g} is outside any sensible threshold "
                 f"({THRESHOLD_RANGE[0]:g} to {THRESHOLD_RANGE[1]:g})"
             )
+        # The other level of a severity pair: this may not pass it.
+        bounds = [(p.not_below, "below")] if p.not_below else []
+        bounds += [
+            (q.name, "above") for q in PARAMETERS if (q.detector, q.not_below) == (detector, p.name)
+        ]
         with self._lock:
-            values = self._values[detector, parameter]
+            values = self._values[detector, p.name]
             if math.isnan(values[i]):
-                raise ValueError(f"{detector}.{parameter} does not apply to {variable!r}")
-            pair = PAIRS.get((detector, parameter))
-            if pair is not None:
-                other, side = pair
+                raise ValueError(f"{label} does not apply to {variable!r}")
+            for other, side in bounds:
                 bound = float(self._values[detector, other][i])
                 if (side == "above" and value > bound) or (side == "below" and value < bound):
                     raise ValueError(
-                        f"{detector}.{parameter} {value} would be {side} "
+                        f"{label} {value} would be {side} "
                         f"{detector}.{other} ({bound}) for {variable!r}"
                     )
             values[i] = value
@@ -242,10 +199,11 @@ class ThresholdTable:
         n = len(self.variables)
         lower = np.full((GATED, n), np.inf)
         upper = np.full((GATED, n), np.inf)
-        for d, name in LOWER.items():
-            lower[d] = np.nan_to_num(self._values[DETECTORS[d], name], nan=np.inf)
-        for d, name in UPPER.items():
-            upper[d] = np.nan_to_num(self._values[DETECTORS[d], name], nan=np.inf)
+        for p in PARAMETERS:
+            d = DETECTORS.index(p.detector)
+            if d < GATED and p.level is not None:
+                levels = lower if p.level == "alarm" else upper
+                levels[d] = np.nan_to_num(self._values[p.detector, p.name], nan=np.inf)
         rearm = lower.copy()
         # The CUSUM sums restart at zero after each signal (Page 1954), so its statistic falls
         # below h at once even while the shift persists: the alarm re-arms only when the sums
