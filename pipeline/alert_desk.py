@@ -58,7 +58,10 @@ class AlertDesk(Protocol):
         """Lift the silence of an alert, or of a station and its alerts."""
         ...
 
-    def station_silenced(self, station_id: str) -> bool: ...
+    def station_silenced(self, station_id: str) -> bool:
+        """Whether the station is silenced now (so a toggle knows whether to silence it or lift
+        its silence)."""
+        ...
 
 
 @dataclass(slots=True)
