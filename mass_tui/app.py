@@ -500,10 +500,10 @@ class MassApp(App[None]):
                 "Acknowledgements, silences and threshold changes are sent to it; it applies and "
                 "saves them.",
             )
-        if self.pipeline.commands_go_to:
+        if self.pipeline.desk.goes_to:
             return (
                 "watching",
-                f"Watching: {self.pipeline.commands_go_to} do the analysis and go on when you "
+                f"Watching: {self.pipeline.desk.goes_to} do the analysis and go on when you "
                 "quit; your acknowledgements and silences are sent to them.",
             )
         return (
@@ -1010,22 +1010,12 @@ class MassApp(App[None]):
         self.notify(f"chart span: {SPAN_LABELS[self.span_index]}", timeout=2)
         self.refresh_now()
 
-    def _cannot_command(self) -> bool:
-        if self.pipeline.commands_alerts:
-            return False
-        self.notify(
-            "this console only watches: acknowledge and silence alerts where they are raised",
-            severity="warning",
-            timeout=5,
-        )
-        return True
-
     def _done(self, what: str) -> str:
         """ "acknowledged by ann"; a watching console's commands go to the workers, and the
         alert changes when their transition comes back."""
-        if not self.pipeline.commands_go_to:
+        if not self.pipeline.desk.goes_to:
             return f"{what} by {self.user}"
-        return f"{what} by {self.user}: sent to {self.pipeline.commands_go_to}"
+        return f"{what} by {self.user}: sent to {self.pipeline.desk.goes_to}"
 
     def _selected_alert(self, doing: str) -> Alert | None:
         """The alert under the alert panel's cursor, or None (said) when there is none."""
@@ -1044,9 +1034,9 @@ class MassApp(App[None]):
 
     def acknowledge(self, alert: Alert | None) -> None:
         """Acknowledge ``alert`` as this console's user (the panel's or a detail view's)."""
-        if alert is None or self._cannot_command():
+        if alert is None:
             return
-        if self.pipeline.acknowledge(alert.id, self.user) is None:
+        if self.pipeline.desk.acknowledge(alert.id, self.user) is None:
             state = "is acknowledged already" if alert.state == "acknowledged" else "has cleared"
             self.notify(f"{self._naming(alert)} {state}", severity="warning", timeout=3)
         else:
@@ -1058,13 +1048,13 @@ class MassApp(App[None]):
 
     def toggle_silence(self, alert: Alert | None) -> None:
         """Silence ``alert``, or lift its silence."""
-        if alert is None or self._cannot_command():
+        if alert is None:
             return
         if alert.is_silenced(self.pipeline.clock.now()):
-            changed = self.pipeline.unsilence(self.user, alert_id=alert.id)
+            changed = self.pipeline.desk.unsilence(self.user, alert_id=alert.id)
             done = "silence lifted"
         else:
-            changed = self.pipeline.silence(self.user, alert_id=alert.id)
+            changed = self.pipeline.desk.silence(self.user, alert_id=alert.id)
             done = f"silenced for {self.loaded.settings.alerts.silence_min:g} min"
         if changed:
             self.notify(f"{self._naming(alert)} {self._done(done)}")
@@ -1076,18 +1066,16 @@ class MassApp(App[None]):
     def action_silence_station(self) -> None:
         """Silence every alert of the selected alert's station (or the selected station),
         now and arising, or lift the station's silence (a toggle)."""
-        if self._cannot_command():
-            return
         panel = self.main.query_one(AlertPanel)
         alert = next((a for a in self._alerts if a.id == panel.selected_alert), None)
         station_id = alert.station_id if alert is not None else self.station_id
         if station_id is None:
             return
-        if self.pipeline.station_silenced(station_id):
-            self.pipeline.unsilence(self.user, station_id=station_id)
+        if self.pipeline.desk.station_silenced(station_id):
+            self.pipeline.desk.unsilence(self.user, station_id=station_id)
             done = "silence lifted"
         else:
-            self.pipeline.silence(self.user, station_id=station_id)
+            self.pipeline.desk.silence(self.user, station_id=station_id)
             done = f"silenced for {self.loaded.settings.alerts.silence_min:g} min"
         self.notify(f"station {station_id} {self._done(done)}")
         self.refresh_now()

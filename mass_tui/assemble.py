@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
+from pipeline.alert_desk import RelayedDesk
 from pipeline.alert_history import AlertHistory
 from pipeline.bus import MemoryBus
 from pipeline.clock import AcceleratedClock, Clock, MonotonicClock, ObservedClock, SystemClock
@@ -42,9 +43,10 @@ from pipeline.variables import VariableSpec
 if TYPE_CHECKING:
     import numpy as np
 
-    from pipeline.kafka.bus import KafkaBus
     from pipeline.kafka.client import KafkaConnection
     from pipeline.kafka.publisher import ObservationPublisher
+    from pipeline.kafka.watch_bus import WatchBus
+    from pipeline.kafka.worker_bus import WorkerBus
 
 log = logging.getLogger(__name__)
 
@@ -315,10 +317,25 @@ def kafka_connection(loaded: LoadedSettings, environ: Mapping[str, str]) -> Kafk
     return KafkaConnection.from_environment(loaded.settings.kafka, environ)
 
 
-def kafka_bus(loaded: LoadedSettings, environ: Mapping[str, str], **options) -> KafkaBus:
-    from pipeline.kafka.bus import KafkaBus
+def worker_bus(
+    loaded: LoadedSettings,
+    environ: Mapping[str, str],
+    publisher: ObservationPublisher | None = None,
+) -> WorkerBus:
+    """A worker's bus; with ``publisher``, the console's ``--bus kafka`` (producer and worker
+    in one process, one watch on the broker)."""
+    from pipeline.kafka.worker_bus import WorkerBus
 
-    return KafkaBus(kafka_connection(loaded, environ), variables=loaded.variable_names, **options)
+    connection = kafka_connection(loaded, environ)
+    watch = publisher.watch if publisher is not None else None
+    return WorkerBus(connection, variables=loaded.variable_names, publisher=publisher, watch=watch)
+
+
+def watch_bus(loaded: LoadedSettings, environ: Mapping[str, str]) -> WatchBus:
+    """A watching console's bus (see :func:`build_watcher`)."""
+    from pipeline.kafka.watch_bus import WatchBus
+
+    return WatchBus(kafka_connection(loaded, environ), variables=loaded.variable_names)
 
 
 def spool_path(loaded: LoadedSettings) -> Path:
@@ -362,7 +379,7 @@ def build_pipeline(
     replayed = isinstance(clock, ObservedClock)  # a replay: the pipeline's clock is the data's
     if loaded.settings.bus.kind == "kafka":
         publisher = open_publisher(loaded, environ, clock)
-        bus = kafka_bus(loaded, environ, publisher=publisher, watch=publisher.watch)
+        bus = worker_bus(loaded, environ, publisher)
         pipeline = Pipeline(
             pipeline_settings(loaded, stations),
             clock=clock,
@@ -401,19 +418,19 @@ def attach_notifications_or_say(
 
 def build_worker(
     loaded: LoadedSettings, *, store: Store | None, environ: Mapping[str, str] | None = None
-) -> tuple[Pipeline, KafkaBus]:
+) -> tuple[Pipeline, WorkerBus]:
     """A consumer-group member: observations from the broker, anomalies and alerts back to it.
 
     Its clock is the observed time of what it consumes (the producers own "now"), starting
     from the newest reading in its store so restoring and retention work from there."""
     environ = os.environ if environ is None else environ
-    bus = kafka_bus(loaded, environ)
+    bus = worker_bus(loaded, environ)
     pipeline = worker_pipeline(loaded, bus, store)
     attach_notifications_or_say(loaded, pipeline, environ, SystemClock())
     return pipeline, bus
 
 
-def worker_pipeline(loaded: LoadedSettings, bus: KafkaBus, store: Store | None) -> Pipeline:
+def worker_pipeline(loaded: LoadedSettings, bus: WorkerBus, store: Store | None) -> Pipeline:
     """The analytics of a worker fed by ``bus``, publishing its anomalies and alerts back to
     it; its clock follows the producers, starting after the newest reading in its store."""
     latest = store.latest_observed_at() if store is not None else None
@@ -435,7 +452,7 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
     anomalies and alerts, finds none itself and stores nothing (the workers do); its
     acknowledgements and silences go to the workers."""
     environ = os.environ if environ is None else environ
-    bus = kafka_bus(loaded, environ, mode="watch")
+    bus = watch_bus(loaded, environ)
     clock = ObservedClock(0.0)
     pipeline = Pipeline(
         pipeline_settings(loaded, []),
@@ -447,6 +464,6 @@ def build_watcher(loaded: LoadedSettings, environ: Mapping[str, str] | None = No
         stamped=True,
         source_label=f"topic {loaded.settings.kafka.topic}",
     )
-    pipeline.relay = bus.send_command
-    pipeline.commands_go_to = "the workers"
+    alerts = pipeline.analytics.alerts
+    pipeline.desk = RelayedDesk(alerts, clock, pipeline.settings.silence_s, bus.send_command)
     return pipeline

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from mass_tui.http.access import USER_HEADER
 from mass_tui.http.console_view import ConsoleView, decode_view, series_arrays, snapshot_of
+from pipeline.alert_desk import AlertDesk
 from pipeline.alerts import LIFTED, Alert, StationSilence
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold
@@ -136,11 +137,75 @@ class ViewClock:
         return self.value
 
 
+@dataclass(slots=True)
+class ServiceDesk:
+    """An attached console's alert desk (see :class:`pipeline.alert_desk.AlertDesk`): each
+    intent is a request to the service's API, sent from the sender thread; the alert changes
+    at the next poll. Answers are as the last view has the alerts."""
+
+    attached: AttachedPipeline
+    goes_to: str = "the service"
+
+    def acknowledge(self, alert_id: int, user: str) -> Alert | None:
+        """The alert as it is when the acknowledgement is sent (None: nothing to send)."""
+        alert = self.attached.alert(alert_id)
+        if alert is None or alert.state != "active":
+            return None
+        path = f"/api/v1/alerts/{alert_id}/ack"
+        self.attached.ask(f"acknowledging alert {alert_id}", "POST", path, user)
+        return alert
+
+    def silence(
+        self,
+        user: str,
+        *,
+        alert_id: int | None = None,
+        station_id: str | None = None,
+        until: float | None = None,
+    ) -> list[Alert]:
+        now = self.attached.clock.now()
+        minutes = self.attached.settings.silence_s / 60 if until is None else (until - now) / 60
+        return self._change("silence", user, alert_id, station_id, {"minutes": minutes})
+
+    def unsilence(
+        self, user: str, *, alert_id: int | None = None, station_id: str | None = None
+    ) -> list[Alert]:
+        return self._change("unsilence", user, alert_id, station_id, None)
+
+    def station_silenced(self, station_id: str) -> bool:
+        silence = self.attached.station_silence(station_id)
+        return silence is not None and self.attached.clock.now() < silence.until
+
+    def _change(
+        self,
+        action: str,
+        user: str,
+        alert_id: int | None,
+        station_id: str | None,
+        body: dict | None,
+    ) -> list[Alert]:
+        now = self.attached.clock.now()
+        if station_id is not None:
+            self.attached.ask(
+                f"{action} station {station_id}",
+                "POST",
+                f"/api/v1/stations/{path_segment(station_id)}/{action}",
+                user,
+                body,
+            )
+            until = now + body["minutes"] * 60 if body else LIFTED
+            self.attached.note_station_silence(station_id, StationSilence(until, user, now))
+            return []
+        alert = self.attached.alert(alert_id or -1)
+        if alert is None or not alert.is_open:
+            return []
+        path = f"/api/v1/alerts/{alert.id}/{action}"
+        self.attached.ask(f"{action} alert {alert.id}", "POST", path, user, body)
+        return [alert]
+
+
 class AttachedPipeline:
     """The console's pipeline when a service runs the real one."""
-
-    commands_alerts = True
-    commands_go_to = "the service"
 
     def __init__(
         self,
@@ -166,6 +231,7 @@ class AttachedPipeline:
         self._stop = threading.Event()
         self._commands: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
+        self.desk: AlertDesk = ServiceDesk(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -248,14 +314,12 @@ class AttachedPipeline:
         with self._lock:
             return list(self._view.thresholds.get(variable, []))
 
-    def station_silenced(self, station_id: str) -> bool:
-        with self._lock:
-            silence = self._view.silences.get(station_id)
-            return silence is not None and self._view.now < silence.until
-
     # -- intents: sent to the service ------------------------------------------------------
 
-    def _ask(self, what: str, method: str, path: str, user: str, body: dict | None = None):
+    def ask(self, what: str, method: str, path: str, user: str, body: dict | None = None) -> None:
+        """Send a request to the service from the sender thread; a failure is told (``what``
+        failed: why) and the sender goes on with the next."""
+
         def send() -> None:
             try:
                 self.client.call(method, path, user, body)
@@ -265,61 +329,19 @@ class AttachedPipeline:
 
         self._commands.put(send)
 
-    def _alert(self, alert_id: int) -> Alert | None:
+    def alert(self, alert_id: int) -> Alert | None:
+        """The alert as the last view has it."""
         with self._lock:
             return next((a for a in self._view.alerts if a.id == alert_id), None)
 
-    def acknowledge(self, alert_id: int, user: str) -> Alert | None:
-        """The alert as it is when the acknowledgement is sent (None: nothing to send)."""
-        alert = self._alert(alert_id)
-        if alert is None or alert.state != "active":
-            return None
-        path = f"/api/v1/alerts/{alert_id}/ack"
-        self._ask(f"acknowledging alert {alert_id}", "POST", path, user)
-        return alert
+    def station_silence(self, station_id: str) -> StationSilence | None:
+        with self._lock:
+            return self._view.silences.get(station_id)
 
-    def silence(
-        self,
-        user: str,
-        *,
-        alert_id: int | None = None,
-        station_id: str | None = None,
-        until: float | None = None,
-    ) -> list[Alert]:
-        minutes = self.settings.silence_s / 60 if until is None else (until - self.clock.now()) / 60
-        return self._change("silence", user, alert_id, station_id, {"minutes": minutes})
-
-    def unsilence(
-        self, user: str, *, alert_id: int | None = None, station_id: str | None = None
-    ) -> list[Alert]:
-        return self._change("unsilence", user, alert_id, station_id, None)
-
-    def _change(
-        self,
-        action: str,
-        user: str,
-        alert_id: int | None,
-        station_id: str | None,
-        body: dict | None,
-    ) -> list[Alert]:
-        if station_id is not None:
-            self._ask(
-                f"{action} station {station_id}",
-                "POST",
-                f"/api/v1/stations/{path_segment(station_id)}/{action}",
-                user,
-                body,
-            )
-            until = self.clock.now() + body["minutes"] * 60 if body else LIFTED
-            with self._lock:  # known here now, not only at the next poll
-                self._view.silences[station_id] = StationSilence(until, user, self.clock.now())
-            return []
-        alert = self._alert(alert_id or -1)
-        if alert is None or not alert.is_open:
-            return []
-        path = f"/api/v1/alerts/{alert.id}/{action}"
-        self._ask(f"{action} alert {alert.id}", "POST", path, user, body)
-        return [alert]
+    def note_station_silence(self, station_id: str, silence: StationSilence) -> None:
+        """Known here now, not only at the next poll."""
+        with self._lock:
+            self._view.silences[station_id] = silence
 
     def put_threshold(self, threshold: Threshold, value: float, user: str) -> None:
         """Ask the service to apply and save a threshold; the outcome comes as a notice."""

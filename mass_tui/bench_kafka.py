@@ -31,8 +31,8 @@ from mass_tui.assemble import worker_pipeline
 from mass_tui.bench import CHUNK_OBSERVATIONS, START, print_result, run_with_storage
 from mass_tui.config import LoadedSettings
 from pipeline.codec import encode_observation
-from pipeline.kafka.bus import KafkaBus
 from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
+from pipeline.kafka.worker_bus import WorkerBus
 from pipeline.settings import KafkaSettings
 from pipeline.simulator import StationSimulator
 from pipeline.store import Store
@@ -113,7 +113,7 @@ def _worker(
         loaded.variable_names,
         retention_s=loaded.settings.storage.retention_days * 86_400,
     )
-    bus = KafkaBus(KafkaConnection(settings), variables=loaded.variable_names)
+    bus = WorkerBus(KafkaConnection(settings), variables=loaded.variable_names)
     pipeline = worker_pipeline(loaded, bus, store)
     counters = pipeline.analytics.counters
     began: float | None = None

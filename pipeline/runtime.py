@@ -1,5 +1,5 @@
 """The pipeline's public face: start, stop, a snapshot of what to show, and the few intents a
-user has (change a threshold, acknowledge an alert).
+user has (change a threshold; acknowledge or silence an alert, through ``Pipeline.desk``).
 
 The console, ``headless`` and the workers are thin shells around :class:`Pipeline`. It runs two
 threads: a producer (source -> bus) and a consumer (bus -> :class:`Analytics`). Neither ever
@@ -12,14 +12,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 
-from pipeline.alerts import LIFTED, Alert, AlertCommand, StationSilence
-from pipeline.analytics import Analytics, tell_listeners
+from pipeline.alert_desk import LocalDesk, RelayedDesk
+from pipeline.alerts import Alert
+from pipeline.analytics import Analytics
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock, LatestClock, ObservedClock, SystemClock
@@ -128,8 +127,11 @@ class Pipeline:
             history_mb=settings.limits.recent_history_mb,
         )
         self.notifications: Notifications | None = None
-        self.relay: Callable[[AlertCommand], None] | None = None  # see ``commands_alerts``
-        self.commands_go_to = ""  # where acknowledgements go when not kept here ("the workers")
+        # Where the user's acknowledgements and silences go: applied here, unless a watching
+        # console's assembly relays them to the workers (see :mod:`pipeline.alert_desk`).
+        self.desk: LocalDesk | RelayedDesk = LocalDesk.of(
+            self.analytics, clock, settings.silence_s, history=None
+        )
         self.health = HealthBoard()
         self._recent: deque[Anomaly] = deque(maxlen=recent_anomalies)
         self._recent_lock = threading.Lock()
@@ -147,9 +149,11 @@ class Pipeline:
     # -- lifecycle -------------------------------------------------------------------------
 
     def attach_notifications(self, notifications: Notifications) -> None:
-        """Record alert transitions and notify people (see :mod:`pipeline.notify`)."""
+        """Record alert transitions and notify people (see :mod:`pipeline.notify`); the desk
+        records the stations' silences in the alert history too, so they hold after a restart."""
         self.notifications = notifications
         alerts, history = self.analytics.alerts, notifications.history
+        self.desk = LocalDesk.of(self.analytics, self.clock, self.settings.silence_s, history)
         try:
             alerts.continue_ids_after(history.last_alert_id())
             since = self.clock.now() - self.settings.restore_s
@@ -313,7 +317,7 @@ class Pipeline:
             self._process_by_station(delivery, f"{type(exc).__name__}: {exc}")
         for command in delivery.commands:
             try:
-                self.obey(command)
+                self.desk.obey(command)
             except Exception:  # one command must not take the consumer down
                 log.exception("applying %s failed", command)
         self._held.append(delivery)
@@ -450,183 +454,6 @@ class Pipeline:
     def set_threshold(self, detector: str, parameter: str, variable: str, value: float) -> None:
         """Applies from the next observation. Raises ValueError for an unknown or bad value."""
         self.analytics.bank.set_threshold(detector, parameter, variable, value)
-
-    @property
-    def commands_alerts(self) -> bool:
-        """Whether acknowledging and silencing here reaches the alerts: they are kept here, or
-        (a watching console) ``relay`` sends the command to the workers that keep them."""
-        return self.analytics.detect or self.relay is not None
-
-    def acknowledge(self, alert_id: int, user: str) -> Alert | None:
-        """The alert acknowledged; a watching console's, as it was when the acknowledgement
-        was sent to the workers (it changes when their transition comes back)."""
-        if not self.analytics.detect:
-            return self._relay("acknowledge", user, alert_id=alert_id)
-        with self.analytics.alert_lock:
-            alert = self.analytics.alerts.acknowledge(alert_id, user, self.clock.now())
-            if alert is not None:
-                self._tell_alert_listeners([alert])
-        return alert
-
-    def silence(
-        self,
-        user: str,
-        *,
-        alert_id: int | None = None,
-        station_id: str | None = None,
-        until: float | None = None,
-        at: float | None = None,
-    ) -> list[Alert]:
-        """Silence an alert, or a station, until ``until`` (observed time; default: for
-        ``silence_s``): no notifications meanwhile. ``at``: when it was asked (default now).
-        Returns the open alerts silenced; a watching console's, as they were when the
-        command was sent to the workers."""
-        now = self.clock.now()
-        until = now + self.settings.silence_s if until is None else until
-        return self._change_silence(
-            "silence", user, alert_id=alert_id, station_id=station_id, until=until, at=at
-        )
-
-    def unsilence(
-        self,
-        user: str,
-        *,
-        alert_id: int | None = None,
-        station_id: str | None = None,
-        at: float | None = None,
-    ) -> list[Alert]:
-        """Lift the silence of an alert, or of a station and its alerts."""
-        return self._change_silence(
-            "unsilence", user, alert_id=alert_id, station_id=station_id, at=at
-        )
-
-    def station_silenced(self, station_id: str) -> bool:
-        """Whether the station is silenced (a watching console follows the workers' commands
-        topic for this)."""
-        silence = self.analytics.alerts.station_silence(station_id)
-        return silence is not None and self.clock.now() < silence.until
-
-    def _change_silence(
-        self,
-        action: Literal["silence", "unsilence"],
-        user: str,
-        *,
-        alert_id: int | None,
-        station_id: str | None,
-        until: float = 0.0,
-        at: float | None,
-    ) -> list[Alert]:
-        now = self.clock.now()
-        book = self.analytics.alerts
-        at = book.next_change_at(now, alert_id, station_id) if at is None else at
-        if not self.analytics.detect:
-            relayed = self._relay(
-                action, user, alert_id=alert_id, station_id=station_id, until=until, at=at
-            )
-            return [relayed] if relayed is not None else []
-        with self.analytics.alert_lock:
-            if action == "silence":
-                changed = book.silence(
-                    now=now, until=until, user=user, alert_id=alert_id, station_id=station_id, at=at
-                )
-            else:
-                changed = book.unsilence(
-                    now=now, user=user, alert_id=alert_id, station_id=station_id, at=at
-                )
-            in_force = book.station_silence(station_id) if station_id is not None else None
-            if in_force is not None and self.notifications is not None:
-                assert station_id is not None  # in_force is looked up for a station only
-                try:
-                    self.notifications.history.silence_station(station_id, in_force)
-                except SideTableError as exc:
-                    log.error("%s", exc)
-            self._tell_alert_listeners(changed)
-        return changed
-
-    def _relay(
-        self,
-        action: Literal["acknowledge", "silence", "unsilence"],
-        user: str,
-        *,
-        alert_id: int | None = None,
-        station_id: str | None = None,
-        until: float = 0.0,
-        at: float = 0.0,
-    ) -> Alert | None:
-        """Send a watching console's command to the workers; returns the alert it names
-        (None for a station's, or when there is nothing to send)."""
-        if self.relay is None:
-            return None
-        if station_id is not None:
-            self.relay(AlertCommand(action, user, station_id, until=until, at=at))
-            if action != "acknowledge":  # known here now, not only once read back
-                silence = StationSilence(until if action == "silence" else LIFTED, user, at)
-                self.analytics.alerts.note_station_silence(station_id, silence)
-            return None
-        alert = next((a for a in self.analytics.alerts.alerts() if a.id == alert_id), None)
-        if alert is None or not alert.is_open:
-            return None
-        if action == "acknowledge" and alert.state != "active":
-            return None
-        station_id, rule, variable = alert.key
-        self.relay(
-            AlertCommand(
-                action,
-                user,
-                station_id,
-                rule=rule,
-                variable=variable,
-                opened_at=alert.opened_at,
-                severity=alert.severity,
-                until=until,
-                at=at,
-            )
-        )
-        return alert
-
-    def obey(self, command: AlertCommand) -> None:
-        """Apply a command from a watching console (consumer thread) to the alert or station it
-        names, if kept here. Commands are read again after a restart: a silence or its lifting
-        applies only if asked after the last change (``at``), and an acknowledgement only to
-        the severity its sender saw, so a repeat changes nothing."""
-        log.info("command from a watching console: %s", command)
-        if not self.analytics.detect:  # a watcher: the stations' silences, by the same rule
-            if not command.rule and command.action != "acknowledge":
-                until = command.until if command.action == "silence" else LIFTED
-                self.analytics.alerts.note_station_silence(
-                    command.station_id, StationSilence(until, command.user, command.at)
-                )
-            return
-        if not command.rule:
-            if command.action in ("silence", "unsilence"):
-                self._obey_silence(command, station_id=command.station_id)
-            return
-        alert = self.analytics.alerts.find(command.key, command.opened_at)
-        if alert is None:
-            return
-        if command.action in ("silence", "unsilence"):
-            self._obey_silence(command, alert_id=alert.id)
-        elif alert.severity == command.severity:
-            self.acknowledge(alert.id, command.user)
-
-    def _obey_silence(
-        self, command: AlertCommand, *, alert_id: int | None = None, station_id: str | None = None
-    ) -> None:
-        """A watching console's silence, or its lifting, of the alert or station named."""
-        if command.action == "silence":
-            self.silence(
-                command.user,
-                alert_id=alert_id,
-                station_id=station_id,
-                until=command.until,
-                at=command.at,
-            )
-        else:
-            self.unsilence(command.user, alert_id=alert_id, station_id=station_id, at=command.at)
-
-    def _tell_alert_listeners(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            tell_listeners(self.analytics.alert_listeners, alert)
 
     def subscribe(self, *, anomalies=None, alerts=None) -> None:
         """Call back from the consumer thread for each anomaly / alert change (keep it quick)."""

@@ -24,8 +24,8 @@ from confluent_kafka.admin import AdminClient
 from mass_tui.assemble import build_worker, open_store
 from pipeline.clock import SystemClock
 from pipeline.codec import decode_observation
-from pipeline.kafka.bus import DEAD_LETTER_KEEP
 from pipeline.kafka.client import ensure_topics, topic_specs
+from pipeline.kafka.worker_bus import DEAD_LETTER_KEEP
 from pipeline.observation import Observation
 from pipeline.quarantine import MAX_PAYLOAD_CHARS
 from pipeline.registry import StationRegistry

@@ -40,12 +40,12 @@ from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.codec import encode_observation
-from pipeline.kafka import bus as kafka_bus
-from pipeline.kafka.bus import DEAD_LETTER_KEEP, DEAD_LETTER_KEEP_REFUSED, KafkaBus
+from pipeline.kafka import worker_bus
 from pipeline.kafka.client import KafkaConnection, ensure_topics, topic_specs
 from pipeline.kafka.events import AlertEvent, AnomalyEvent, decode_command, decode_event
 from pipeline.kafka.publisher import is_fatal
 from pipeline.kafka.spool import Spool, SpoolError
+from pipeline.kafka.worker_bus import DEAD_LETTER_KEEP, DEAD_LETTER_KEEP_REFUSED, WorkerBus
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
 from pipeline.simulator import StationSimulator
@@ -468,7 +468,7 @@ def test_an_oversized_message_is_dead_lettered_cut_and_its_offset_committed(
     the worker's producer sends (message.max.bytes 1,000,000): its failure held the offsets
     back, and every restart read the message, and all after it, again. Cut (or, when refused at
     full length, sent again cut) it is delivered and the offsets are committed."""
-    monkeypatch.setattr(kafka_bus, "DEAD_LETTER_KEEP", keep)
+    monkeypatch.setattr(worker_bus, "DEAD_LETTER_KEEP", keep)
     loaded = settings_for(tmp_path, kafka_broker.bootstrap, "worker")
     topic = loaded.settings.kafka.topic
     ensure_topics(
@@ -586,7 +586,7 @@ async def test_console_over_kafka_shows_data_through_the_broker(kafka_broker, tm
         assert "bus kafka up" in status
         assert f"{PARTITIONS} partitions" in status
         assert "✔ ok" in status
-    assert isinstance(pipeline.bus, KafkaBus)
+    assert isinstance(pipeline.bus, WorkerBus)
     assert pipeline.bus.publisher is not None and pipeline.bus.publisher.delivered > 0
 
 
@@ -687,14 +687,14 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
             60,
             "the watcher to show the alert as the worker has it",
         )
-        assert watcher.acknowledge(seen(watcher).id, "alice") is not None
+        assert watcher.desk.acknowledge(seen(watcher).id, "alice") is not None
         wait_for(lambda: seen(watcher).acknowledged_by == "alice", 30, "the acknowledgement back")
         kept = seen(worker)
         assert (kept.state, kept.acknowledged_by) == ("acknowledged", "alice")
 
         quiet = next(s.station_id for s in worker.registry.stations if s.station_id != "lon")
-        watcher.silence("bob", station_id=quiet)
-        assert watcher.station_silenced(quiet)  # known at once, before it is read back
+        watcher.desk.silence("bob", station_id=quiet)
+        assert watcher.desk.station_silenced(quiet)  # known at once, before it is read back
         until = watcher.clock.now() + watcher.settings.silence_s
         wait_for(
             lambda: silence_of(worker, quiet) == (until, "bob"),
@@ -703,12 +703,12 @@ def test_a_watching_console_acknowledges_and_silences_through_the_workers(kafka_
         )
         # The other pressure alert, silenced on its own, shows muted at the watcher.
         other = seen(watcher, "pressure_hpa")
-        assert watcher.silence("carol", alert_id=other.id)
+        assert watcher.desk.silence("carol", alert_id=other.id)
         wait_for(
             lambda: seen(watcher, "pressure_hpa").silenced_by == "carol", 30, "the silence back"
         )
         # ... and lifted again (the watcher's clock has not moved: it is stamped just after).
-        assert watcher.unsilence("dan", alert_id=other.id)
+        assert watcher.desk.unsilence("dan", alert_id=other.id)
         wait_for(lambda: seen(watcher, "pressure_hpa").silenced_by == "dan", 30, "the lifting back")
         assert not seen(watcher, "pressure_hpa").is_silenced(watcher.clock.now())
     finally:

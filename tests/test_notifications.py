@@ -177,7 +177,7 @@ def test_smtp_down_then_up_delivers_after_recovery_once(tmp_path):
 def test_silenced_and_acknowledged_alerts_do_not_notify(tmp_path):
     port = free_port()
     station = alerting(tmp_path, port, cooldown_min=0, silence_min=8 * 60)
-    station.pipeline.silence("ops", station_id="lon")  # for 8 hours of observed time
+    station.pipeline.desk.silence("ops", station_id="lon")  # for 8 hours of observed time
     with SmtpServer(port) as mailbox:
         station.feed(330)
         station.deliver()
@@ -192,7 +192,7 @@ def test_silenced_and_acknowledged_alerts_do_not_notify(tmp_path):
             station.feed(10)
         station.deliver()
         for alert in station.pipeline.snapshot().alerts:
-            station.pipeline.acknowledge(alert.id, "ops")
+            station.pipeline.desk.acknowledge(alert.id, "ops")
         station.feed(330 - station.steps)  # escalation to warning: shown, not sent
         station.deliver()
     assert {a.severity for a in station.pipeline.snapshot().alerts} == {"warning"}
@@ -396,9 +396,9 @@ def test_a_restart_keeps_open_alerts_their_acknowledgement_and_station_silences(
     while not first.pipeline.snapshot().alerts:  # until the pressure advisories open
         first.feed(10)
     for alert in first.pipeline.snapshot().alerts:
-        first.pipeline.acknowledge(alert.id, "ops")
+        first.pipeline.desk.acknowledge(alert.id, "ops")
     quiet_station = next(s.station_id for s in first.loaded.stations if s.station_id != "lon")
-    first.pipeline.silence("night-shift", station_id=quiet_station)
+    first.pipeline.desk.silence("night-shift", station_id=quiet_station)
     before = first.pipeline.snapshot().alerts
     first.pipeline.stop()
     first.notifications.stop()
@@ -440,12 +440,14 @@ def test_a_command_applies_only_to_the_alert_and_the_severity_it_names(tmp_path)
     def state() -> str:
         return next(a.state for a in station.pipeline.snapshot().alerts if a.key == alert.key)
 
-    station.pipeline.obey(acknowledgement(alert.opened_at - 60, "advisory"))  # an earlier alert
-    station.pipeline.obey(acknowledgement(alert.opened_at, "warning"))  # not what is shown
+    station.pipeline.desk.obey(
+        acknowledgement(alert.opened_at - 60, "advisory")
+    )  # an earlier alert
+    station.pipeline.desk.obey(acknowledgement(alert.opened_at, "warning"))  # not what is shown
     assert state() == "active"
-    station.pipeline.obey(acknowledgement(alert.opened_at, "advisory"))
+    station.pipeline.desk.obey(acknowledgement(alert.opened_at, "advisory"))
     assert state() == "acknowledged"
     station.feed(330 - station.steps)  # the front deepens: escalation to warning
     assert state() == "active"
-    station.pipeline.obey(acknowledgement(alert.opened_at, "advisory"))  # read again
+    station.pipeline.desk.obey(acknowledgement(alert.opened_at, "advisory"))  # read again
     assert state() == "active"

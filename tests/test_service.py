@@ -301,7 +301,7 @@ def test_an_attached_console_says_when_the_service_is_gone_and_follows_its_resta
             lambda: next((a for a in attached.snapshot().alerts if a.state == "active"), None),
             timeout=60,
         )
-        assert attached.acknowledge(alert.id, "tester") is not None
+        assert attached.desk.acknowledge(alert.id, "tester") is not None
         wait_for(
             lambda: any(
                 a["id"] == alert.id and a["acknowledged_by"] == "tester"

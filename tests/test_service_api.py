@@ -233,11 +233,11 @@ def test_silencing_an_alert_and_a_station(service):
     assert lifted.json()["changed"][0]["silenced_until"] is None
     station = client.post("/api/v1/stations/lon/silence", json={}, headers=acting(access))
     assert station.status_code == 200
-    assert console.pipeline.station_silenced("lon")
+    assert console.pipeline.desk.station_silenced("lon")
     london = next(s for s in client.get("/api/v1/stations").json() if s["id"] == "lon")
     assert london["silenced_until"] == "2026-01-01T06:29:00Z"  # the default hour
     client.post("/api/v1/stations/lon/unsilence", headers=acting(access))
-    assert not console.pipeline.station_silenced("lon")
+    assert not console.pipeline.desk.station_silenced("lon")
     assert client.post("/api/v1/stations/xx/silence", headers=acting(access)).status_code == 404
 
 

@@ -479,7 +479,7 @@ class ServiceApi:
 
     def acknowledge(self, request: Request, caller: Caller, body: None):
         alert_id = self._alert_id(request)
-        alert = self.pipeline.acknowledge(alert_id, caller.recorded)
+        alert = self.pipeline.desk.acknowledge(alert_id, caller.recorded)
         if alert is None:
             raise fail(409, f"alert {alert_id} is already acknowledged")
         return self._changed([alert], f"alert {alert_id} acknowledged", caller, request)
@@ -491,24 +491,26 @@ class ServiceApi:
 
     def silence_alert(self, request: Request, caller: Caller, body: schemas.SilenceRequest):
         alert_id = self._alert_id(request)
-        changed = self.pipeline.silence(caller.recorded, alert_id=alert_id, until=self._until(body))
+        changed = self.pipeline.desk.silence(
+            caller.recorded, alert_id=alert_id, until=self._until(body)
+        )
         return self._changed(changed, f"alert {alert_id} silenced", caller, request)
 
     def unsilence_alert(self, request: Request, caller: Caller, body: None):
         alert_id = self._alert_id(request)
-        changed = self.pipeline.unsilence(caller.recorded, alert_id=alert_id)
+        changed = self.pipeline.desk.unsilence(caller.recorded, alert_id=alert_id)
         return self._changed(changed, f"alert {alert_id} silence lifted", caller, request)
 
     def silence_station(self, request: Request, caller: Caller, body: schemas.SilenceRequest):
         station_id = self._station(request.path_params["station_id"])
-        changed = self.pipeline.silence(
+        changed = self.pipeline.desk.silence(
             caller.recorded, station_id=station_id, until=self._until(body)
         )
         return self._changed(changed, f"station {station_id} silenced", caller, request)
 
     def unsilence_station(self, request: Request, caller: Caller, body: None):
         station_id = self._station(request.path_params["station_id"])
-        changed = self.pipeline.unsilence(caller.recorded, station_id=station_id)
+        changed = self.pipeline.desk.unsilence(caller.recorded, station_id=station_id)
         return self._changed(changed, f"station {station_id} silence lifted", caller, request)
 
     def _threshold_docs(self) -> list[schemas.ThresholdDoc]:
