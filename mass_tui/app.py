@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from functools import partial
 from pathlib import Path
 
@@ -45,9 +45,11 @@ from pipeline.events import event_key
 from pipeline.export import ExportError, ExportRequest, export
 from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STEPPED
 from pipeline.runtime import Pipeline, PipelineSnapshot
+from pipeline.stations import Station
 from pipeline.store import StoreReader
 from pipeline.text import printable
 from pipeline.threshold_catalogue import ThresholdKey, setting_key
+from pipeline.times import clock_text, file_stamp, station_zone
 from pipeline.units import (
     IMPERIAL,
     METRIC,
@@ -82,11 +84,6 @@ LONG_SPAN_QUERY_EVERY_S = 30.0
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 HELD_NOTIFICATION_S = 24 * 3600.0  # deterministic mode: a notification stays until dismissed
 RULE_DETECTORS = ("pressure_fall", "gust")
-
-
-def utc_text(seconds: float, with_date: bool = False) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%S")
 
 
 def age_text(seconds: float) -> str:
@@ -128,6 +125,15 @@ class MassApp(App[None]):
             id="quantity-unit",
             tooltip="the next unit of the focused variable's quantity: °C °F; m/s km/h mph kn; "
             "hPa inHg kPa mmHg; mm in (saved in [ui.units])",
+        ),
+        Binding(
+            "T",
+            "time_zone",
+            "Time",
+            show=False,
+            id="time-zone",
+            tooltip="times in UTC or in each station's local time (its configured zone, else "
+            "the one its position lies in); saved",
         ),
         Binding(
             "t",
@@ -287,6 +293,9 @@ class MassApp(App[None]):
         self.variables = pipeline.settings.variables
         self._labels = {v.name: v.short_label for v in self.variables}  # narrow places
         self.units: str | dict[str, str] = loaded.settings.ui.units
+        self.time_shown = loaded.settings.ui.time  # "utc", or "station": its local time
+        self._stations_of: list[Station] | None = None
+        self._station_by_id: dict[str, Station] = {}
         self._saved_theme = loaded.settings.ui.theme  # what the user config file says
         self.paused = False
         self.station_id: str | None = None
@@ -471,7 +480,9 @@ class MassApp(App[None]):
             problems.insert(0, f"{snap.source} {source_state}")
             source_state = ""
         return StatusLine(
-            clock=utc_text(snap.now, with_date=True) if snap.now > 0 else "no data yet",
+            clock=clock_text(snap.now, self._zone(self.station_id, snap), date=True)
+            if snap.now > 0
+            else "no data yet",
             source=snap.source,
             source_state=source_state,
             bus=snap.bus,
@@ -579,7 +590,7 @@ class MassApp(App[None]):
             return
         # Rebuilding the chart's data (a store query for long spans, the EWMA band) is done at
         # most once a second unless what is charted changes; the chart throttles its redraws.
-        key = (self.station_id, self.variable, self.span_index, self.units)
+        key = (self.station_id, self.variable, self.span_index, self.units, self.time_shown)
         if key == self._chart_key and self._held_back(self._chart_due):
             return
         self._chart_key, self._chart_due = key, time.monotonic() + CHART_QUERY_EVERY_S
@@ -652,6 +663,7 @@ class MassApp(App[None]):
             upper,
             lines,
             markers,
+            self._zone(self.station_id, snap),
         )
 
     # -- anomaly log and alerts ------------------------------------------------------------
@@ -673,7 +685,7 @@ class MassApp(App[None]):
         rows = [
             AnomalyRow(
                 key="|".join(map(str, event_key(a))),
-                time=utc_text(a.observed_at),
+                time=clock_text(a.observed_at, self._zone(a.station_id, snap)),
                 station=a.station_id,
                 variable=self._labels.get(a.variable, a.variable),
                 value=format_value(a.value, units.get(a.variable, ""), self.units),
@@ -683,7 +695,8 @@ class MassApp(App[None]):
             for a in anomalies
         ]
         self._log_rows = {row.key: a for row, a in zip(rows, anomalies, strict=True)}
-        self.main.query_one(AnomalyLog).show(rows, subtitle)
+        time_title = "local" if self.time_shown == "station" else "time"
+        self.main.query_one(AnomalyLog).show(rows, subtitle, time_title)
 
     def _filtered_anomalies(self, snap: PipelineSnapshot) -> list[Anomaly]:
         """Matches from memory, topped up from the store, so the filter reaches past what the
@@ -955,6 +968,25 @@ class MassApp(App[None]):
         self.notify(f"units: {self.units}", timeout=2)
         self.refresh_now()
 
+    def action_time_zone(self) -> None:
+        self.time_shown = "station" if self.time_shown == "utc" else "utc"
+        self._remember("ui.time", self.time_shown)
+        told = "each station's local time" if self.time_shown == "station" else "UTC"
+        self.notify(f"times in {told}", timeout=2)
+        self.refresh_now()
+
+    def _zone(self, station_id: str | None, snap: PipelineSnapshot) -> tzinfo:
+        """The clock times of ``station_id`` are shown on: UTC, or the station's own."""
+        if self.time_shown == "utc" or station_id is None:
+            return UTC
+        if self._stations_of is not snap.stations:  # one index per snapshot, not a scan a row
+            self._stations_of = snap.stations
+            self._station_by_id = {s.station_id: s for s in snap.stations}
+        station = self._station_by_id.get(station_id)
+        if station is None:
+            return UTC
+        return station_zone(station.timezone, station.latitude, station.longitude)
+
     def action_quantity_unit(self) -> None:
         """The next unit of the focused variable's quantity (°C/°F, m/s, km/h, mph, kn...),
         the other quantities as they are shown now."""
@@ -1136,7 +1168,7 @@ class MassApp(App[None]):
         """Textual's parameters kept (the override must accept them); the key passes none."""
         try:
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            stamp = file_stamp(time.time())
             path = self.save_screenshot(
                 filename or f"mass-tui-{stamp}.svg", path or str(self.screenshot_dir)
             )
@@ -1190,7 +1222,7 @@ class MassApp(App[None]):
         until = self.pipeline.snapshot().now
         since = until - SPANS_S[self.span_index]
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", self.station_id)[:40] or "station"
-        stamp = datetime.fromtimestamp(until, UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp(until)
         path = self.loaded.data_dir / "exports" / f"{safe}-{stamp}.csv"
         request = ExportRequest("observations", "csv", since, until, (self.station_id,))
         self.run_worker(partial(self._export, request, path), thread=True, name="export")

@@ -36,6 +36,7 @@ from pipeline.sources.replay_csv import CsvColumns, MissingMarkers, TimeParser, 
 from pipeline.sources.simulated import SimulatorSource
 from pipeline.stations import Station, elevation
 from pipeline.store import Store
+from pipeline.times import parse_instant
 from pipeline.units import InputUnit, input_unit
 from pipeline.validation import station_id_problem
 from pipeline.variables import VariableSpec
@@ -70,14 +71,9 @@ def simulation_start(loaded: LoadedSettings, store: Store | None, wall: Clock) -
     configured = loaded.settings.simulator.start
     if configured:
         try:
-            moment = datetime.fromisoformat(configured.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(
-                f"config error: simulator.start: not an ISO 8601 time: {configured!r}"
-            ) from None
-        if moment.tzinfo is None:
-            raise ConfigError("config error: simulator.start: give a UTC offset, e.g. Z")
-        return moment.timestamp()
+            return parse_instant(configured, naive_is_utc=False)
+        except ValueError as exc:
+            raise ConfigError(f"config error: simulator.start: {exc}") from None
     start = wall.now()
     latest = store.latest_observed_at() if store is not None else None
     return max(start, latest) if latest is not None else start

@@ -45,7 +45,9 @@ from pipeline.settings import (
     WeatherSettings,
 )
 from pipeline.stations import DEFAULT_STATIONS, Station, elevation
+from pipeline.text import printable
 from pipeline.threshold_catalogue import PARAMETERS, setting_value
+from pipeline.times import zone_problem
 from pipeline.units import unit_choices
 from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
 
@@ -66,6 +68,7 @@ class UiSettings(Strict):
     # a preset, or quantity -> unit: [ui.units] temperature = "°F", speed = "kn" (the rest metric)
     units: Literal["metric", "imperial"] | dict[str, str] = "metric"
     keymap: dict[str, str] = {}  # a key binding's id -> its keys, e.g. acknowledge = "ctrl+a"
+    time: Literal["utc", "station"] = "utc"  # times in UTC, or in each station's local time
 
 
 class ServiceSettings(Strict):
@@ -331,8 +334,19 @@ def _pick(value: Any, fallback: Any) -> Any:
 
 
 def _stations(settings: Settings, extra: dict[str, Any] | None) -> tuple[Station, ...]:
+    for s in settings.stations:
+        problem = zone_problem(s.timezone) if s.timezone else None
+        if problem:
+            raise ConfigError(f"config error: stations: {printable(s.name, 40)}: {problem}")
     stations = [
-        Station(s.id or _slug(s.name), s.name, s.latitude, s.longitude, elevation(s.elevation_m))
+        Station(
+            s.id or _slug(s.name),
+            s.name,
+            s.latitude,
+            s.longitude,
+            elevation(s.elevation_m),
+            s.timezone,
+        )
         for s in settings.stations
     ] or list(DEFAULT_STATIONS)
     if extra:

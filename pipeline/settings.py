@@ -33,6 +33,7 @@ class StationSettings(Strict):
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     id: str = ""
     elevation_m: float | None = None  # unknown: station pressure is checked against 300-1100 hPa
+    timezone: str = ""  # its local time (the console's T): an IANA name; "": from the position
 
 
 class VariableSettings(Strict):

@@ -13,6 +13,7 @@ class Station:
     latitude: float
     longitude: float
     elevation_m: float = math.nan  # unknown
+    timezone: str = ""  # IANA name; "": the zone its position lies in (pipeline.times)
 
 
 def elevation(metres: float | None) -> float:

@@ -41,13 +41,20 @@ class AnomalyLog(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.border_title = "Anomalies"
         self._keys: tuple[str, ...] = ()
+        self._time_title = COLUMNS[0]
 
     def on_mount(self) -> None:
         self.add_columns(*COLUMNS)
 
-    def show(self, rows: list[AnomalyRow], subtitle: str = "") -> None:
+    def show(self, rows: list[AnomalyRow], subtitle: str = "", time_title: str = "time") -> None:
         """Replace the rows (newest first); does nothing when they did not change. The
-        subtitle is text (a filter as typed, "station:[/]" included), never markup."""
+        subtitle is text (a filter as typed, "station:[/]" included), never markup.
+        ``time_title`` heads the time column: which clock the times are on."""
+        if time_title != self._time_title:  # the same rows, on another clock
+            self._time_title = time_title
+            self.clear(columns=True)
+            self.add_columns(time_title, *COLUMNS[1:])
+            self._keys = ()
         subtitle = escape(printable(subtitle))
         if subtitle != self.border_subtitle:  # assigning repaints the table, even the same text
             self.border_subtitle = subtitle

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 
 import numpy as np
 from plotext._dict import themes as plotext_themes  # where textual-plotext registers app themes
@@ -26,6 +26,7 @@ from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from pipeline.series import min_max_thin
+from pipeline.times import clock_offset, clock_text
 
 NO_DATA_TITLE = "no data"
 
@@ -67,6 +68,7 @@ class ChartData:
     upper: np.ndarray | None = None
     thresholds: tuple[tuple[str, float], ...] = ()  # (label, value) drawn as horizontal lines
     markers: tuple[tuple[float, float], ...] = ()  # anomalies: (epoch time, value)
+    zone: tzinfo = UTC  # the clock the time axis reads (UTC, or the station's local time)
 
 
 def change_key(data: ChartData | None) -> tuple:
@@ -90,6 +92,7 @@ def change_key(data: ChartData | None) -> tuple:
         _last(data.upper),
         data.thresholds,
         data.markers,
+        data.zone,
     )
 
 
@@ -120,11 +123,14 @@ def legend_markup(data: ChartData | None) -> str | None:
     return "  ".join(f"[${colour}]{escape(text)}[/]" for colour, text in entries)
 
 
-def clock_ticks(now: float, span_s: float) -> tuple[list[float], list[str]]:
-    """Tick positions (seconds relative to ``now``) on round UTC times, labelled "HH:MM"."""
+def clock_ticks(now: float, span_s: float, zone: tzinfo = UTC) -> tuple[list[float], list[str]]:
+    """Tick positions (seconds relative to ``now``) on round times of ``zone``'s clock (its
+    offset at ``now``: 05:30 zones tick on their own hours), labelled "HH:MM"."""
     step = next((s for s in TICK_STEPS_S if span_s / s <= MAX_TICKS), TICK_STEPS_S[-1])
-    moments = np.arange(math.ceil((now - span_s) / step) * step, now + 1e-6, step)
-    labels = [datetime.fromtimestamp(m, UTC).strftime("%H:%M") for m in moments]
+    offset = clock_offset(now, zone)
+    first = math.ceil((now - span_s + offset) / step) * step - offset
+    moments = np.arange(first, now + 1e-6, step)
+    labels = [clock_text(float(m), zone, minutes_only=True) for m in moments]
     return (moments - now).tolist(), labels
 
 
@@ -248,7 +254,7 @@ class TrendChart(PlotextPlot):
         plt.title(data.title)
         plt.ylabel(data.unit)
         plt.xlim(-data.span_s, 0.0)
-        plt.xticks(*clock_ticks(data.now, data.span_s))
+        plt.xticks(*clock_ticks(data.now, data.span_s, data.zone))
 
         start = data.now - data.span_s
         lo = np.searchsorted(data.times, start, side="left")

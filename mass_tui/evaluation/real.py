@@ -28,6 +28,7 @@ from pipeline.maintenance import MAINTENANCE_RULES
 from pipeline.observation import Observation
 from pipeline.simulator import LabelledEvent
 from pipeline.stations import Station
+from pipeline.times import parse_instant
 
 RECORDS = Path(__file__).parent / "records"
 CHUNK_ROWS = 2_000
@@ -110,7 +111,7 @@ def load_record(record: RealRecord) -> list[Observation]:
     observations = []
     with gzip.open(RECORDS / record.file, "rt", newline="") as handle:
         for row in csv.DictReader(handle):
-            when = datetime.fromisoformat(row.pop("observed_at")).timestamp()
+            when = parse_instant(row.pop("observed_at"))
             values = {name: float(cell) for name, cell in row.items() if cell != ""}
             observations.append(
                 Observation(
@@ -134,8 +135,8 @@ def read_labels(record: RealRecord) -> list[LabelledEvent]:
                 row["kind"],
                 record.station.station_id,
                 row["variable"],
-                datetime.fromisoformat(row["start"]).timestamp(),
-                datetime.fromisoformat(row["end"]).timestamp(),
+                parse_instant(row["start"]),
+                parse_instant(row["end"]),
                 float(row["magnitude"]),
             )
             for row in csv.DictReader(line for line in handle if not line.startswith("#"))

@@ -19,10 +19,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pipeline.alerts import Alert
 from pipeline.text import printable
+from pipeline.times import iso_utc
 
 RULE_WORDS = {
     "pressure_fall": "pressure fell",
@@ -68,7 +68,8 @@ class Notification:
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """To the second (``2026-01-01T05:29:00Z``): a message reads better without fractions."""
+    return iso_utc(seconds, "seconds")
 
 
 def body_text(text: str) -> str:
