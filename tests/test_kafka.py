@@ -591,10 +591,23 @@ async def test_console_over_kafka_shows_data_through_the_broker(kafka_broker, tm
         await wait_in_app(
             pilot, lambda: app.main.query_one(StationList).option_count == 5, 10, "stations"
         )
-        status = app.main.query_one(StatusBar).render().plain
-        assert "bus kafka up" in status
-        assert f"{PARTITIONS} partitions" in status
-        assert "✔ ok" in status
+
+        def status() -> str:
+            return app.main.query_one(StatusBar).render().plain
+
+        # The status line is drawn at the refresh tick (2 Hz), and the stations are listed
+        # from the configuration at mount: the line on screen when the first batch is counted
+        # may be from a tick before the partitions were assigned ("up · 0 partitions").
+        await wait_in_app(
+            pilot,
+            lambda: "partitions" in status() and "0 partitions" not in status(),
+            10,
+            "the assignment",
+        )
+        shown = status()
+        assert "bus kafka up" in shown
+        assert f"{PARTITIONS} partitions" in shown
+        assert "✔ ok" in shown
     assert isinstance(pipeline.bus, WorkerBus)
     assert pipeline.bus.publisher is not None and pipeline.bus.publisher.delivered > 0
 

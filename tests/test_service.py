@@ -212,9 +212,16 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
             for _ in range(50):  # the console follows the service's state
                 await pilot.pause(0.1)
                 shown = next(a for a in app._alerts if a.id == top.id)
-                if shown.state == "acknowledged":
+                if shown.acknowledged_by == user:
                     break
-            assert shown.state == "acknowledged"
+            assert shown.acknowledged_by == user
+            # The demo front goes on (fast): by the console's next poll the acknowledged
+            # advisory may have escalated, which makes it active again (an escalation needs
+            # its own acknowledgement), or cleared; either keeps who acknowledged it.
+            assert shown.state == "acknowledged" or shown.last_transition in (
+                "escalated",
+                "cleared",
+            )
         assert open_alert["id"]
     finally:
         code, err = running.stop()
