@@ -27,7 +27,7 @@ from pipeline.frame import ObservationFrame, concat
 from pipeline.health import Counters, IntakeMeter, LatencyTally, RateMeter, ReasonTally
 from pipeline.history import RecentHistory
 from pipeline.maintenance import SensorFaultWatch
-from pipeline.persistence import PersistenceWatch
+from pipeline.persistent_anomalies import PersistenceWatch
 from pipeline.quarantine import Rejection
 from pipeline.registry import StationRegistry
 from pipeline.rows import with_rows
