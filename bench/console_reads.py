@@ -31,7 +31,7 @@ from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 START = 1_767_225_600.0

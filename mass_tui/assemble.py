@@ -27,7 +27,7 @@ from pipeline.notify.outbox import Outbox
 from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
 from pipeline.settings import CsvSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.sources import Source
 from pipeline.sources.open_meteo import OpenMeteoSource
 from pipeline.sources.openweathermap import OpenWeatherMapSource

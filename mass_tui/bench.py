@@ -36,7 +36,7 @@ from mass_tui.evaluation.simulated import (
 )
 from pipeline.codec import WireObservation, encode_observation
 from pipeline.observation import Observation
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import Station
 from pipeline.store import Store
 

@@ -34,7 +34,7 @@ from pipeline.codec import encode_observation
 from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
 from pipeline.kafka.worker_bus import WorkerBus
 from pipeline.settings import KafkaSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 GIVE_UP_S = 120.0  # with no progress for this long, the broker is not delivering

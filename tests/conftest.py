@@ -21,7 +21,7 @@ from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 # librdkafka keeps talking from its threads after a test's log capture is gone (a broker that

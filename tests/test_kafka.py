@@ -48,7 +48,7 @@ from pipeline.kafka.spool import Spool, SpoolError
 from pipeline.kafka.worker_bus import DEAD_LETTER_KEEP, DEAD_LETTER_KEEP_REFUSED, WorkerBus
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from tests.conftest import INTERVAL, QUIET, START, gust_alert
 from tests.kafka_broker import TansuBroker, free_port
 from widgets.alert_panel import AlertPanel

@@ -32,7 +32,7 @@ from pipeline.notify.notifier import NotifyRules
 from pipeline.notify.outbox import Outbox
 from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 from tests.conftest import INTERVAL, QUIET, START
 from tests.kafka_broker import free_port

@@ -26,7 +26,7 @@ from mass_tui.evaluation.matching import WEATHER_RULES, family, match
 from mass_tui.evaluation.runner import Outcome, run_chunks
 from pipeline.maintenance import MAINTENANCE_RULES
 from pipeline.observation import Observation
-from pipeline.simulator import LabelledEvent
+from pipeline.simulation.station_simulator import LabelledEvent
 from pipeline.stations import Station
 
 RECORDS = Path(__file__).parent / "records"
