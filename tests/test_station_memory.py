@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mass_tui.config import ConfigError, load_settings
-from pipeline.analytics import Analytics
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Delivery
 from pipeline.clock import FixedClock
 from pipeline.observation import Observation
