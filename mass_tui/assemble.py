@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
+from mass_tui.settings_layers import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.alert_desk import RelayedDesk
 from pipeline.alert_history import AlertHistory
 from pipeline.bus import MemoryBus

@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from mass_tui.assemble import worker_pipeline
 from mass_tui.bench import CHUNK_OBSERVATIONS, START, print_result, run_with_storage
-from mass_tui.config import LoadedSettings
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.codec import encode_observation
 from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
 from pipeline.kafka.worker_bus import WorkerBus

@@ -17,7 +17,12 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 import mass_tui
-from mass_tui.config import (
+from mass_tui.config_command import add_config_arguments
+from mass_tui.evaluation.command import add_evaluate_arguments
+from mass_tui.export_command import add_export_arguments
+from mass_tui.logs import setup_logging
+from mass_tui.scoring import add_score_arguments
+from mass_tui.settings_layers import (
     CONFIG_VARIABLE,
     ENVIRONMENT_KEYS,
     LOCATION_VARIABLES,
@@ -25,11 +30,6 @@ from mass_tui.config import (
     LoadedSettings,
     load_settings,
 )
-from mass_tui.config_command import add_config_arguments
-from mass_tui.evaluation.command import add_evaluate_arguments
-from mass_tui.export_command import add_export_arguments
-from mass_tui.logs import setup_logging
-from mass_tui.scoring import add_score_arguments
 from pipeline.store import StoreError
 from pipeline.text import printable
 

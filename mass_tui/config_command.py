@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from mass_tui.config import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
+from mass_tui.settings_layers import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
 from pipeline.sources.http_client import redact, url_secrets
 from pipeline.stations import Station
 from pipeline.text import escaped_json, printable

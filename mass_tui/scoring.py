@@ -45,7 +45,7 @@ from typing import BinaryIO, TextIO
 import msgspec
 import numpy as np
 
-from mass_tui.config import ConfigError, LoadedSettings
+from mass_tui.settings_layers import ConfigError, LoadedSettings
 from pipeline.detectors import DetectorBank
 from pipeline.detectors.calibration import fused_score
 from pipeline.detectors.layout import STATISTICAL

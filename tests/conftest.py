@@ -15,7 +15,7 @@ import pytest
 from msgspec.structs import replace
 
 from mass_tui.app import MassApp
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alerts import Alert
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock

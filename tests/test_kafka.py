@@ -34,7 +34,7 @@ from mass_tui.assemble import (
     open_publisher,
     open_store,
 )
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus

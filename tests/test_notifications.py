@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mass_tui.assemble import attach_notifications
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alert_history import AlertHistory
 from pipeline.alerts import AlertBook, AlertCommand
 from pipeline.anomaly import Anomaly

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from mass_tui.config import ConfigError, Settings, load_settings
+from mass_tui.settings_layers import ConfigError, Settings, load_settings
 from pipeline.detectors.layout import DETECTORS
 from pipeline.threshold_catalogue import PARAMETERS, Parameter
 

@@ -15,10 +15,10 @@ import time
 
 import msgspec
 
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.generic import evaluate_generic
 from mass_tui.evaluation.real import REAL_RECORDS, evaluate_record
 from mass_tui.evaluation.simulated import evaluate_simulated
+from mass_tui.settings_layers import LoadedSettings
 
 CORPORA = ("simulator", "real", "generic")
 

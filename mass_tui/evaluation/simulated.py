@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.matching import Matched, match, weather_alarms_on_faults
 from mass_tui.evaluation.runner import Outcome, run_chunks
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.observation import Observation
 from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import Station
