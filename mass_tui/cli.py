@@ -26,10 +26,10 @@ from mass_tui.settings_layers import (
     CONFIG_VARIABLE,
     ENVIRONMENT_KEYS,
     LOCATION_VARIABLES,
-    ConfigError,
     LoadedSettings,
     load_settings,
 )
+from pipeline.errors import MassError
 from pipeline.store import StoreError
 from pipeline.text import printable
 
@@ -413,11 +413,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mass_tui.console import run_console
 
         return run_console(loaded, watch=args.watch, attach_url=args.attach)
-    except ConfigError as exc:  # paths and names in it are the user's, escaped here once
-        print(f"mass-tui: {printable(str(exc))}", file=sys.stderr)
-        return 2
     except StoreError as exc:
         print(f"mass-tui: storage error: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    except MassError as exc:  # paths and names in it are the user's, escaped here once
+        print(f"mass-tui: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
