@@ -14,6 +14,12 @@ under a waiting caller) are not ``MassError``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MassError(Exception):
     """An expected failure, reported in one line (the message) at the edge of the program."""
+
+    kind: ClassVar[str] = ""
+    """What the command line says before the message (``storage error``), if anything: the
+    message names the file or setting, the kind the part of the program that failed."""

@@ -136,6 +136,8 @@ class StoreError(MassError):
     Raised with the path in the message; the App and the CLI catch it and report it in one line.
     """
 
+    kind = "storage error"
+
 
 class StoreInUse(StoreError):
     """Another process runs a pipeline on this store (its message names the process)."""

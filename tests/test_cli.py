@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mass_tui.scoring import add_score_arguments, run_score
+from mass_tui.score_arguments import add_score_arguments
+from mass_tui.scoring import run_score
 from mass_tui.settings_layers import ConfigError, load_settings
 from tests.conftest import headless_lines
 
