@@ -22,16 +22,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mass_tui.config import load_settings, pipeline_settings
 from mass_tui.http.access import Access
 from mass_tui.http.api import ServiceApi
 from mass_tui.http.metrics import PipelineCollector, registry_of
 from mass_tui.http.serve import serving
+from mass_tui.settings_layers import load_settings, pipeline_settings
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 START = 1_767_225_600.0

@@ -132,9 +132,9 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from mass_tui.bench import encoded
-    from mass_tui.config import load_settings
     from mass_tui.evaluation.runner import run_chunks
     from mass_tui.evaluation.simulated import simulated_chunks, simulated_stations
+    from mass_tui.settings_layers import load_settings
     from pipeline.store import Store
 
     parser = argparse.ArgumentParser()

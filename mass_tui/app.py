@@ -33,9 +33,9 @@ from textual.widgets import DataTable, Footer, Input
 from mass_tui.anomaly_filter import AnomalyFilter
 from mass_tui.attached import AttachedPipeline, ServiceReader
 from mass_tui.background_reads import BackgroundReads
-from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.screens.commands import ConsoleCommands
 from mass_tui.screens.threshold_editor import ThresholdEditor, ThresholdRow
+from mass_tui.settings_layers import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.threshold_changes import change_threshold
 from mass_tui.view import STATION_ORDERS, StationListState, station_overview
 from pipeline.alerts import NO_DATA, Alert

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
+from mass_tui.settings_layers import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.alert_desk import RelayedDesk
 from pipeline.alert_history import AlertHistory
 from pipeline.bus import MemoryBus
@@ -27,7 +27,7 @@ from pipeline.notify.outbox import Outbox
 from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
 from pipeline.settings import CsvSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.sources import Source
 from pipeline.sources.open_meteo import OpenMeteoSource
 from pipeline.sources.openweathermap import OpenWeatherMapSource

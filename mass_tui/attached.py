@@ -31,6 +31,7 @@ from pipeline.alert_desk import AlertDesk
 from pipeline.alerts import LIFTED, Alert, StationSilence
 from pipeline.anomaly import Anomaly
 from pipeline.detectors import Threshold
+from pipeline.errors import MassError
 from pipeline.health import WorkerHealth
 from pipeline.rollup import PeriodStats
 from pipeline.runtime import PipelineSnapshot
@@ -53,7 +54,7 @@ def path_segment(station_id: str) -> str:
     return quote(station_id, safe="").replace(".", "%2E")
 
 
-class ServiceUnreachable(Exception):
+class ServiceUnreachable(MassError):
     """The service cannot be reached or refuses the console (the message says which)."""
 
 

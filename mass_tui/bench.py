@@ -24,7 +24,6 @@ from pathlib import Path
 import msgspec
 
 from mass_tui.bench_memory import measure_peak_rss, peak_rss_mb
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.matching import match
 from mass_tui.evaluation.runner import run_chunks
 from mass_tui.evaluation.simulated import (
@@ -34,9 +33,10 @@ from mass_tui.evaluation.simulated import (
     simulated_chunks,
     simulated_stations,
 )
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.codec import WireObservation, encode_observation
 from pipeline.observation import Observation
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import Station
 from pipeline.store import Store
 

@@ -29,12 +29,12 @@ from confluent_kafka.admin import AdminClient
 
 from mass_tui.assemble import worker_pipeline
 from mass_tui.bench import CHUNK_OBSERVATIONS, START, print_result, run_with_storage
-from mass_tui.config import LoadedSettings
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.codec import encode_observation
 from pipeline.kafka.client import KafkaConnection, KafkaUnavailable, TopicSpec, ensure_topics
 from pipeline.kafka.worker_bus import WorkerBus
 from pipeline.settings import KafkaSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 GIVE_UP_S = 120.0  # with no progress for this long, the broker is not delivering

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.runner import run_chunks
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.stations import Station
 from pipeline.store import Store
 

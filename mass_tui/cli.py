@@ -17,20 +17,18 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 import mass_tui
-from mass_tui.config import (
-    CONFIG_VARIABLE,
-    ENVIRONMENT_KEYS,
-    LOCATION_VARIABLES,
-    ConfigError,
-    LoadedSettings,
-    load_settings,
-)
 from mass_tui.config_command import add_config_arguments
 from mass_tui.evaluation.command import add_evaluate_arguments
 from mass_tui.export_command import add_export_arguments
-from mass_tui.logs import setup_logging
-from mass_tui.scoring import add_score_arguments
-from pipeline.store import StoreError
+from mass_tui.score_arguments import add_score_arguments
+from mass_tui.settings_layers import (
+    CONFIG_VARIABLE,
+    ENVIRONMENT_KEYS,
+    LOCATION_VARIABLES,
+    LoadedSettings,
+    load_settings,
+)
+from pipeline.errors import MassError
 from pipeline.text import printable
 
 log = logging.getLogger("mass_tui")
@@ -369,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(args, load(args))
         loaded = load(args)
+        from mass_tui.logs import setup_logging  # here: it loads httpx, which --help needs not
+
         webhook = loaded.settings.alerts.webhook.url
         setup_logging(
             loaded.data_dir,
@@ -413,11 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mass_tui.console import run_console
 
         return run_console(loaded, watch=args.watch, attach_url=args.attach)
-    except ConfigError as exc:  # paths and names in it are the user's, escaped here once
-        print(f"mass-tui: {printable(str(exc))}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"mass-tui: storage error: {printable(str(exc))}", file=sys.stderr)
+    except MassError as exc:  # paths and names in it are the user's, escaped here once
+        kind = f"{exc.kind}: " if exc.kind else ""
+        print(f"mass-tui: {kind}{printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,8 +12,7 @@ from typing import Any
 
 import msgspec
 
-from mass_tui.config import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
-from pipeline.sources.http_client import redact, url_secrets
+from mass_tui.settings_layers import CONFIG_VARIABLE, DEFAULTS_LAYER, LoadedSettings
 from pipeline.stations import Station
 from pipeline.text import escaped_json, printable
 
@@ -128,6 +127,8 @@ def _redacted(key: str, value: Any) -> Any:
 
 
 def _url_redacted(url: str) -> str:
+    from pipeline.sources.http_client import redact, url_secrets  # httpx: only show needs it
+
     scheme, _, rest = url.partition("://")
     authority, slash, tail = rest.partition("/")
     if "@" in authority:

@@ -8,9 +8,9 @@ import os
 from mass_tui.app import MassApp
 from mass_tui.assemble import build_pipeline, build_watcher, open_store
 from mass_tui.attached import AttachedPipeline, ServiceReader, ServiceUnreachable, attach
-from mass_tui.config import ConfigError, LoadedSettings, pipeline_settings
 from mass_tui.http.access import TOKEN_VARIABLE
 from mass_tui.service_file import data_dir_held, running_service
+from mass_tui.settings_layers import ConfigError, LoadedSettings, pipeline_settings
 from pipeline.runtime import Pipeline
 from pipeline.store import Store, StoreError, StoreInUse
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mass_tui.config import LoadedSettings
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.export import FORMATS, WHATS, ExportError, ExportRequest, Format, export
 from pipeline.text import printable
 from pipeline.times import iso_utc, parse_instant

@@ -11,9 +11,9 @@ from dataclasses import asdict
 import msgspec
 
 from mass_tui.assemble import build_pipeline, open_store
-from mass_tui.config import LoadedSettings
 from mass_tui.run_loop import run_until_stopped
 from mass_tui.service_file import data_dir_held
+from mass_tui.settings_layers import LoadedSettings
 from mass_tui.state_changes import ProblemTeller
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from io import TextIOWrapper
 from pathlib import Path
 
-from mass_tui.config import LoggingSettings
+from mass_tui.settings_layers import LoggingSettings
 from pipeline.sources.http_client import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"

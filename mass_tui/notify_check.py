@@ -9,7 +9,7 @@ import sys
 import time
 
 from mass_tui.assemble import notification_channels
-from mass_tui.config import LoadedSettings
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.notify.channels import DeliveryError
 from pipeline.notify.message import Notification, iso
 

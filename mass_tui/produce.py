@@ -13,9 +13,9 @@ import sys
 import time
 
 from mass_tui.assemble import build_source, open_publisher
-from mass_tui.config import ConfigError, LoadedSettings
 from mass_tui.http.serve import serving_metrics
 from mass_tui.run_loop import run_until_stopped
+from mass_tui.settings_layers import ConfigError, LoadedSettings
 from mass_tui.state_changes import StateTeller
 from pipeline.clock import ObservedClock, SystemClock
 from pipeline.kafka.publisher import ObservationPublisher

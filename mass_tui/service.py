@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 
 from mass_tui.assemble import build_pipeline, open_store
-from mass_tui.config import ConfigError, LoadedSettings
 from mass_tui.headless import PipelineWatch, summary
 from mass_tui.http.access import TOKEN_VARIABLE, Access, AccessError, parse_address
 from mass_tui.http.api import ServiceApi
@@ -25,6 +24,7 @@ from mass_tui.http.metrics import PipelineCollector, registry_of
 from mass_tui.http.serve import serving
 from mass_tui.run_loop import StopRequest, run_until_stopped, signals_caught
 from mass_tui.service_file import ServiceInfo, ServiceRegistration
+from mass_tui.settings_layers import ConfigError, LoadedSettings
 from mass_tui.threshold_changes import reload_thresholds
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from mass_tui.config import ConfigError
+from mass_tui.settings_layers import ConfigError
 from pipeline.exclusive import ExclusiveLock, LockHeld
 
 LOCK_NAME = "service.lock"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mass_tui.config import ConfigSaveError, LoadedSettings, save_settings
+from mass_tui.settings_layers import ConfigSaveError, LoadedSettings, save_settings
 from pipeline.detectors import Threshold
 from pipeline.detectors.thresholds import ThresholdTable
 from pipeline.threshold_catalogue import parameter, setting_key

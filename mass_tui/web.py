@@ -21,9 +21,9 @@ from pathlib import Path
 from aiohttp import web
 from textual_serve.server import Server
 
-from mass_tui.config import ConfigError, LoadedSettings
 from mass_tui.http.access import is_loopback
 from mass_tui.service_file import running_service
+from mass_tui.settings_layers import ConfigError, LoadedSettings
 
 COOKIE = "mass_tui_web_key"
 

@@ -12,10 +12,10 @@ import sys
 import time
 
 from mass_tui.assemble import build_worker, open_store
-from mass_tui.config import LoadedSettings
 from mass_tui.http.serve import serving_metrics
 from mass_tui.run_loop import run_until_stopped
 from mass_tui.service_file import data_dir_held
+from mass_tui.settings_layers import LoadedSettings
 from mass_tui.state_changes import ProblemTeller, StateTeller
 from pipeline.alerts import Alert
 from pipeline.times import iso_utc

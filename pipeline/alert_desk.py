@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 
 from pipeline.alert_history import AlertHistory
 from pipeline.alerts import LIFTED, Alert, AlertBook, AlertCommand, StationSilence
-from pipeline.analytics import Analytics, tell_listeners
+from pipeline.batch_processing import Analytics, tell_listeners
 from pipeline.clock import Clock
 from pipeline.locked_db import SideTableError
 

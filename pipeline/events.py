@@ -26,7 +26,7 @@ import msgspec
 
 from pipeline.alerts import SEVERITY_RANK
 from pipeline.anomaly import Anomaly
-from pipeline.detectors.layout import STATISTICAL
+from pipeline.detector_axis import STATISTICAL
 
 EventKey = tuple[str, str, str]  # station id, variable, kind
 

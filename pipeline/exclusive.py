@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from pipeline.errors import MassError
 from pipeline.text import printable
 
 
-class LockHeld(Exception):
+class LockHeld(MassError):
     """Another process holds the lock; the message names it."""
 
 

@@ -34,6 +34,7 @@ from typing import IO, Any, Literal
 
 import msgspec
 
+from pipeline.errors import MassError
 from pipeline.text import escaped_json, printable
 from pipeline.times import iso_utc
 
@@ -48,7 +49,7 @@ CHUNK_ROWS = 10_000
 _FORMULA = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
 
 
-class ExportError(Exception):
+class ExportError(MassError):
     """The export cannot be done (no store, an unwritable destination, Parquet not installed);
     the message says why in one line."""
 

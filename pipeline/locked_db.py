@@ -8,8 +8,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from pipeline.errors import MassError
 
-class SideTableError(Exception):
+
+class SideTableError(MassError):
     """The table cannot be read or written; the message says what was being done."""
 
 

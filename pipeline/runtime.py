@@ -18,8 +18,8 @@ import numpy as np
 
 from pipeline.alert_desk import LocalDesk, RelayedDesk
 from pipeline.alerts import Alert
-from pipeline.analytics import Analytics
 from pipeline.anomaly import Anomaly
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Bus, BusClosed, Delivery
 from pipeline.clock import Clock, LatestClock, ObservedClock, SystemClock
 from pipeline.detectors import Threshold

@@ -1,9 +1,9 @@
 """Typed settings of the pipeline, with their defaults.
 
-These are plain data: :mod:`mass_tui.config` is the one place that reads files, environment and
-flags into them (and writes threshold changes back). Constraints (``Meta``) make msgspec reject
-a negative window or a wrong type with the key's path, which the loader turns into a one-line
-error naming the file.
+These are plain data: :mod:`mass_tui.settings_layers` is the one place that reads files,
+environment and flags into them (and writes threshold changes back). Constraints (``Meta``)
+make msgspec reject a negative window or a wrong type with the key's path, which the loader
+turns into a one-line error naming the file.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ class WeatherSettings(Strict):
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
     """What one pipeline runs with: its stations and variables and the settings of each part
-    (built from the loaded settings by ``mass_tui.config.pipeline_settings``)."""
+    (built from the loaded settings by ``mass_tui.settings_layers.pipeline_settings``)."""
 
     stations: tuple[Station, ...]
     variables: tuple[VariableSpec, ...]

@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline import rollup
 from pipeline.anomaly import Anomaly
+from pipeline.errors import MassError
 from pipeline.exclusive import ExclusiveLock, LockHeld
 from pipeline.quarantine import Rejection
 from pipeline.series import min_max_thin
@@ -129,11 +130,13 @@ _MIGRATE_STATIONS_V2 = (
 )
 
 
-class StoreError(Exception):
+class StoreError(MassError):
     """The database cannot be opened, read or written (unwritable place, corrupt file, full disk).
 
     Raised with the path in the message; the App and the CLI catch it and report it in one line.
     """
+
+    kind = "storage error"
 
 
 class StoreInUse(StoreError):

@@ -15,13 +15,13 @@ import pytest
 from msgspec.structs import replace
 
 from mass_tui.app import MassApp
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alerts import Alert
 from pipeline.bus import MemoryBus
 from pipeline.clock import FixedClock
 from pipeline.runtime import Pipeline
 from pipeline.settings import SimulatorSettings
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 
 # librdkafka keeps talking from its threads after a test's log capture is gone (a broker that

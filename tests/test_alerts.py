@@ -62,7 +62,7 @@ def statistical(t, station="lon"):
 
 
 def test_persisting_statistical_anomalies_open_an_alert_that_clears_when_they_stop():
-    from pipeline.persistence import PersistenceWatch
+    from pipeline.persistent_anomalies import PersistenceWatch
 
     watch = PersistenceWatch(enabled=True, count=3, window_s=600)
     book = AlertBook()

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mass_tui.config import ConfigError, load_settings
-from mass_tui.scoring import add_score_arguments, run_score
+from mass_tui.score_arguments import add_score_arguments
+from mass_tui.scoring import run_score
+from mass_tui.settings_layers import ConfigError, load_settings
 from tests.conftest import headless_lines
 
 MASS_TUI = [sys.executable, "-m", "mass_tui"]
@@ -374,7 +375,7 @@ def test_bash_completion_completes_commands_and_choices(tmp_path, words: str, ex
 
 
 def test_help_gives_examples_the_precedence_and_every_environment_variable(tmp_path):
-    from mass_tui.config import ENVIRONMENT_KEYS
+    from mass_tui.settings_layers import ENVIRONMENT_KEYS
 
     done = run(["--help"], tmp_path)
     assert "examples:" in done.stdout and "highest precedence first" in done.stdout

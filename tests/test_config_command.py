@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from mass_tui.cli import main
-from mass_tui.config import load_settings
+from mass_tui.settings_layers import load_settings
 
 TOKEN = "T000B000XXXXsecretXXXX"
 LOCATION = ("LOCATION_LAT", "LOCATION_LON", "LOCATION_NAME")

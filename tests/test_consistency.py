@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mass_tui.config import load_settings
 from mass_tui.evaluation.runner import run_chunks
+from mass_tui.settings_layers import load_settings
 from pipeline.detectors import DetectorBank
 from pipeline.detectors.consistency import column_ratio_range, station_pressure_range
 from pipeline.frame import ObservationFrame

@@ -636,7 +636,7 @@ async def test_units_per_quantity_from_config_and_cycled_with_U(tmp_path):
 
 
 def test_an_unknown_unit_in_config_is_a_one_line_error(tmp_path):
-    from mass_tui.config import ConfigError, load_settings
+    from mass_tui.settings_layers import ConfigError, load_settings
 
     bad = tmp_path / "bad.toml"
     bad.write_text('[ui.units]\nspeed = "furlongs"\n')

@@ -14,7 +14,7 @@ from mass_tui.evaluation.matching import match
 from mass_tui.evaluation.ranking import average_precision, roc_auc, windowed_gaussian
 from mass_tui.evaluation.real import REAL_RECORDS, inject, load_record, read_labels, splices
 from pipeline.anomaly import Anomaly
-from pipeline.simulator import LabelledEvent
+from pipeline.simulation.station_simulator import LabelledEvent
 
 MASS_TUI = Path(sys.executable).parent / "mass-tui"
 

@@ -5,9 +5,9 @@ worker receives, give the same anomalies and store the same rows."""
 from __future__ import annotations
 
 from mass_tui.bench import encoded
-from mass_tui.config import load_settings
 from mass_tui.evaluation.runner import run_chunks
 from mass_tui.evaluation.simulated import simulated_chunks, simulated_stations
+from mass_tui.settings_layers import load_settings
 from pipeline.store import Store
 
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.analytics import Analytics
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Delivery
 from pipeline.clock import FixedClock
 from pipeline.codec import decode_observation

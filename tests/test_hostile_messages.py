@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from pipeline.analytics import Analytics
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Delivery, MemoryBus
 from pipeline.clock import FixedClock, ObservedClock
 from pipeline.codec import decode_observation, observation_as_text

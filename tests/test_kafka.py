@@ -34,7 +34,7 @@ from mass_tui.assemble import (
     open_publisher,
     open_store,
 )
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alerts import Alert, AlertCommand
 from pipeline.anomaly import Anomaly
 from pipeline.bus import MemoryBus
@@ -48,7 +48,7 @@ from pipeline.kafka.spool import Spool, SpoolError
 from pipeline.kafka.worker_bus import DEAD_LETTER_KEEP, DEAD_LETTER_KEEP_REFUSED, WorkerBus
 from pipeline.observation import Observation
 from pipeline.runtime import Pipeline
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from tests.conftest import INTERVAL, QUIET, START, gust_alert
 from tests.kafka_broker import TansuBroker, free_port
 from widgets.alert_panel import AlertPanel

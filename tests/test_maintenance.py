@@ -4,8 +4,8 @@ a frozen vane, a barometer that stepped, a thermometer that keeps spiking."""
 import math
 from pathlib import Path
 
-from mass_tui.config import load_settings
 from mass_tui.evaluation.runner import run_chunks
+from mass_tui.settings_layers import load_settings
 from pipeline.maintenance import FROZEN, SPIKING, STEPPED
 from pipeline.observation import Observation
 from pipeline.stations import Station

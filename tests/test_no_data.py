@@ -4,7 +4,7 @@ reported only when there is something to report (gusts, rain) is never "silent".
 
 from __future__ import annotations
 
-from pipeline.analytics import Analytics
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Delivery
 from pipeline.clock import FixedClock
 from pipeline.observation import Observation

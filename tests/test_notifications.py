@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mass_tui.assemble import attach_notifications
-from mass_tui.config import LoadedSettings, load_settings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, load_settings, pipeline_settings
 from pipeline.alert_history import AlertHistory
 from pipeline.alerts import AlertBook, AlertCommand
 from pipeline.anomaly import Anomaly
@@ -32,7 +32,7 @@ from pipeline.notify.notifier import NotifyRules
 from pipeline.notify.outbox import Outbox
 from pipeline.notify.service import Notifications
 from pipeline.runtime import Pipeline
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.store import Store
 from tests.conftest import INTERVAL, QUIET, START
 from tests.kafka_broker import free_port

@@ -25,8 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from werkzeug import Request, Response
 
-from mass_tui.config import LoggingSettings
 from mass_tui.logs import CHATTY_LIBRARIES, PrivateLogFile, setup_logging
+from mass_tui.settings_layers import LoggingSettings
 from pipeline.alerts import Alert
 from pipeline.clock import FixedClock
 from pipeline.notify.channels import DeliveryError, EmailChannel, WebhookChannel

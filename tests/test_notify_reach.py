@@ -10,7 +10,7 @@ import pytest
 from werkzeug import Response
 
 from mass_tui.assemble import notification_channels
-from mass_tui.config import ConfigError, load_settings
+from mass_tui.settings_layers import ConfigError, load_settings
 from pipeline.notify.apprise_channel import AppriseChannel
 from pipeline.notify.channels import DeliveryError
 from pipeline.notify.message import compose

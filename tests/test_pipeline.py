@@ -13,7 +13,7 @@ from pipeline.settings import (
     SimulatorSettings,
     ValidationSettings,
 )
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import DEFAULT_STATIONS
 from pipeline.store import Store
 from pipeline.variables import STANDARD_VARIABLES

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mass_tui.assemble import build_pipeline, csv_columns, csv_station
-from mass_tui.config import ConfigError, load_settings
+from mass_tui.settings_layers import ConfigError, load_settings
 from pipeline.clock import FixedClock
 from pipeline.observation import Observation
 from pipeline.settings import CsvSettings

@@ -167,7 +167,7 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
     says it is attached, and `a` acknowledges the top one at the service (recorded there)."""
     from mass_tui.app import MassApp
     from mass_tui.attached import ServiceReader, attach
-    from mass_tui.config import load_settings, pipeline_settings
+    from mass_tui.settings_layers import load_settings, pipeline_settings
     from widgets.status_bar import StatusBar
 
     running = Service(tmp_path, "--demo")
@@ -276,7 +276,7 @@ def test_two_pipelines_on_one_data_directory_even_without_storage_are_refused(tm
 
 def test_an_attached_console_says_when_the_service_is_gone_and_follows_its_restart(tmp_path):
     from mass_tui.attached import attach
-    from mass_tui.config import load_settings, pipeline_settings
+    from mass_tui.settings_layers import load_settings, pipeline_settings
 
     first = Service(tmp_path)
     loaded = load_settings(

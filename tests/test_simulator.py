@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.settings import SimulatorSettings
-from pipeline.simulator import LabelledEvent, SimulatedBlock, StationSimulator
+from pipeline.simulation.station_simulator import LabelledEvent, SimulatedBlock, StationSimulator
 from pipeline.stations import DEFAULT_STATIONS
 from pipeline.variables import ENVIRONMENTAL_VARIABLES, STANDARD_VARIABLES, VariableSpec
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mass_tui.config import ConfigError, load_settings
-from pipeline.analytics import Analytics
+from mass_tui.settings_layers import ConfigError, load_settings
+from pipeline.batch_processing import Analytics
 from pipeline.bus import Delivery
 from pipeline.clock import FixedClock
 from pipeline.observation import Observation

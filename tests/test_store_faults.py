@@ -21,7 +21,7 @@ from pipeline.settings import (
     RuleSettings,
     ValidationSettings,
 )
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import DEFAULT_STATIONS
 from pipeline.store import Store, StoreError
 from pipeline.variables import STANDARD_VARIABLES

@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from mass_tui.config import ConfigError, Settings, load_settings
-from pipeline.detectors.layout import DETECTORS
+from mass_tui.settings_layers import ConfigError, Settings, load_settings
+from pipeline.detector_axis import DETECTORS
 from pipeline.threshold_catalogue import PARAMETERS, Parameter
 
 DEFAULTS = msgspec.to_builtins(Settings())

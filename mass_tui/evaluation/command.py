@@ -15,10 +15,7 @@ import time
 
 import msgspec
 
-from mass_tui.config import LoadedSettings
-from mass_tui.evaluation.generic import evaluate_generic
-from mass_tui.evaluation.real import REAL_RECORDS, evaluate_record
-from mass_tui.evaluation.simulated import evaluate_simulated
+from mass_tui.settings_layers import LoadedSettings
 
 CORPORA = ("simulator", "real", "generic")
 
@@ -39,6 +36,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    # Here, not at the top: the corpora load numpy and the pipeline, and the command line
+    # imports this module to declare the flags.
+    from mass_tui.evaluation.generic import evaluate_generic
+    from mass_tui.evaluation.real import REAL_RECORDS, evaluate_record
+    from mass_tui.evaluation.simulated import evaluate_simulated
+
     chosen = args.corpus or list(CORPORA)
     stations, days, seeds = (4, 1.0, 2) if args.quick else (20, 4.0, 10)
     report: dict[str, object] = {}

@@ -17,8 +17,8 @@ import numpy as np
 
 from mass_tui.evaluation.ranking import average_precision, roc_auc, windowed_gaussian
 from mass_tui.scoring import ANY_VALUE, ParsedSeries, score_series
+from pipeline.detector_axis import STATISTICAL
 from pipeline.detectors.calibration import fused_score
-from pipeline.detectors.layout import STATISTICAL
 from pipeline.settings import DetectorSettings
 
 ROWS = 4_000

@@ -26,7 +26,7 @@ from pipeline.detectors.consistency import partners
 from pipeline.detectors.quality import QC_DETECTORS
 from pipeline.events import event_key
 from pipeline.settings import QcSettings
-from pipeline.simulator import LabelledEvent
+from pipeline.simulation.station_simulator import LabelledEvent
 
 WEATHER_RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
 DEFAULT_QC = QcSettings()  # the pairs the evaluation's runs check (it runs the defaults)

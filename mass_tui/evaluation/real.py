@@ -21,12 +21,12 @@ from pathlib import Path
 
 import msgspec
 
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.matching import WEATHER_RULES, family, match
 from mass_tui.evaluation.runner import Outcome, run_chunks
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.maintenance import MAINTENANCE_RULES
 from pipeline.observation import Observation
-from pipeline.simulator import LabelledEvent
+from pipeline.simulation.station_simulator import LabelledEvent
 from pipeline.stations import Station
 from pipeline.times import parse_instant
 

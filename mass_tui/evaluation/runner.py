@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from mass_tui.config import LoadedSettings, pipeline_settings
+from mass_tui.settings_layers import LoadedSettings, pipeline_settings
 from pipeline.alerts import Alert
 from pipeline.anomaly import Anomaly
 from pipeline.bus import Delivery, MemoryBus

@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from mass_tui.config import LoadedSettings
 from mass_tui.evaluation.matching import Matched, match, weather_alarms_on_faults
 from mass_tui.evaluation.runner import Outcome, run_chunks
+from mass_tui.settings_layers import LoadedSettings
 from pipeline.observation import Observation
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import Station
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: a fixed start keeps runs comparable

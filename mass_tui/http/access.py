@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from pipeline.errors import MassError
 from pipeline.text import printable
 
 TOKEN_VARIABLE = "MASS_TUI_API_TOKEN"
@@ -22,7 +23,7 @@ MIN_TOKEN_LENGTH = 16
 USER_HEADER = "x-mass-user"  # percent-encoded UTF-8 (HTTP headers are ASCII)
 
 
-class AccessError(Exception):
+class AccessError(MassError):
     """The address cannot be served as asked (e.g. a public address without a token)."""
 
 

@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mass_tui.config import LoadedSettings
 from mass_tui.http import schemas
 from mass_tui.http.access import USER_HEADER, Access, Caller
 from mass_tui.http.console_view import console_view
 from mass_tui.http.metrics import CONTENT_TYPE, exposition
+from mass_tui.settings_layers import LoadedSettings
 from mass_tui.threshold_changes import change_threshold
 from pipeline.rollup import MINUTE_S
 from pipeline.runtime import Pipeline

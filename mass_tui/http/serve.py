@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from mass_tui.config import ConfigError
+from mass_tui.settings_layers import ConfigError
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 10.0

@@ -15,28 +15,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.anomaly import Anomaly
-from pipeline.detectors.consistency import ConsistencyCheck
-from pipeline.detectors.diurnal import DiurnalProfile
-from pipeline.detectors.edges import gate
-from pipeline.detectors.holds import LongHolds
-from pipeline.detectors.layout import (
+from pipeline.detector_axis import (
     CALIBRATED,
     CUSUM,
     DETECTORS,
-    DT_REF,
     GAP,
     GATED,
-    LAST_T,
-    LAST_Z,
-    N_CORE,
-    N_SLOTS,
-    N_STATS,
     PRESSURE_FALL,
     RAPID_CHANGE,
     STUCK,
     ZSCORE,
-    widen,
 )
+from pipeline.detectors.consistency import ConsistencyCheck
+from pipeline.detectors.diurnal import DiurnalProfile
+from pipeline.detectors.edges import gate
+from pipeline.detectors.holds import LongHolds
+from pipeline.detectors.layout import DT_REF, LAST_T, LAST_Z, N_CORE, N_SLOTS, N_STATS, widen
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.detectors.quality import QualityControl, qc_anomalies
 from pipeline.detectors.result import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.detectors.layout import GAP, GATED
+from pipeline.detector_axis import GAP, GATED
 from pipeline.detectors.thresholds import GateLimits
 
 

@@ -19,23 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.detector_axis import CALIBRATED, DETECTORS
 from pipeline.detectors.calibration import PRIOR_MEAN, PRIOR_VAR
 
-# The detector axis of statistics, levels and scores. The first GATED are edge-triggered
-# (an anomaly when the alarm level rises); ``gap`` reports every gap it sees.
-ZSCORE, EWMA, CUSUM, STUCK, PRESSURE_FALL, GUST, RAPID_CHANGE, GAP = range(8)
-DETECTORS = (
-    "zscore",
-    "ewma",
-    "cusum",
-    "stuck",
-    "pressure_fall",
-    "gust",
-    "rapid_change",
-    "gap",
-)
-GATED = GAP
-RULES = frozenset({PRESSURE_FALL, GUST, RAPID_CHANGE})
+# The detector axis itself (names, rows) is pipeline.detector_axis; the statistics add a row.
 SPACING = len(DETECTORS)  # an extra row of the statistics: the spacing dt, the gap's quantity
 N_STATS = SPACING + 1
 
@@ -60,8 +47,6 @@ N_STATS = SPACING + 1
     FLAT_SINCE,  # time of the first reading of the current run of repeats
 ) = range(17)
 N_CORE = 17  # the slots a restart returns to their initial values
-CALIBRATED = (ZSCORE, EWMA, CUSUM)  # the first rows of the detector axis, in this order
-STATISTICAL = tuple(DETECTORS[d] for d in CALIBRATED)  # their names: the statistical detectors
 # The running distribution of each calibrated detector's statistic: means, then variances,
 # one slot per detector, so a round updates all three at once. It describes the series, not
 # its current run, so a restart after a gap keeps it.

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
+from pipeline.detector_axis import CALIBRATED, DETECTORS, GAP, GATED, RULES
 from pipeline.detectors.calibration import calibrated_score
-from pipeline.detectors.layout import CALIBRATED, DETECTORS, GAP, GATED, RULES, SPACING
+from pipeline.detectors.layout import SPACING
 from pipeline.detectors.thresholds import GateLimits
 
 SEVERITIES = (None, "advisory", "warning")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.detectors.layout import GUST, PRESSURE_FALL, RAPID_CHANGE
+from pipeline.detector_axis import GUST, PRESSURE_FALL, RAPID_CHANGE
 from pipeline.detectors.windows import WindowExtremes
 from pipeline.settings import RuleSettings
 from pipeline.variables import VariableSpec

@@ -44,20 +44,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pipeline.detector_axis import CALIBRATED, CUSUM, EWMA, GAP, STUCK, ZSCORE
 from pipeline.detectors.calibration import SIGNIFICANT_U, learn
 from pipeline.detectors.layout import (
     CAL_MEAN,
     CAL_VAR,
-    CALIBRATED,
     COUNT,
-    CUSUM,
     CUSUM_HI,
     CUSUM_LO,
     DT_REF,
-    EWMA,
     EWMA_Z,
     FLAT_SINCE,
-    GAP,
     LAST_T,
     LAST_X,
     LAST_Z,
@@ -66,13 +63,11 @@ from pipeline.detectors.layout import (
     REPEATS,
     SIGMA,
     SPACING,
-    STUCK,
     VAR,
     Z_POS,
     Z_REF,
     Z_SUM,
     Z_SUMSQ,
-    ZSCORE,
     initial_block,
     widen,
 )

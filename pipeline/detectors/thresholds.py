@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.detectors.layout import CUSUM, DETECTORS, GATED, widen
+from pipeline.detector_axis import CUSUM, DETECTORS, GATED
+from pipeline.detectors.layout import widen
 from pipeline.settings import DetectorSettings, RuleSettings
 from pipeline.threshold_catalogue import PARAMETERS, ThresholdKey, parameter, setting_value
 from pipeline.variables import VariableSpec

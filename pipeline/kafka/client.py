@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from pipeline.errors import MassError
 from pipeline.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
 
 
-class KafkaUnavailable(Exception):
+class KafkaUnavailable(MassError):
     """The broker could not be reached (or refused) within the time allowed."""
 
 

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import MassError
 from pipeline.exclusive import ExclusiveLock, LockHeld
 
 PENDING, IN_FLIGHT, DELIVERED, REFUSED = 0, 1, 2, 3
 
 
-class SpoolError(Exception):
+class SpoolError(MassError):
     """The spool file cannot be opened or written."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import apprise
 
+from pipeline.errors import MassError
 from pipeline.notify.channels import REASON_LIMIT, DeliveryError
 from pipeline.notify.message import Notification
 from pipeline.text import printable
@@ -22,7 +23,7 @@ from pipeline.text import printable
 _URLISH = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
 
 
-class AppriseUrlError(ValueError):
+class AppriseUrlError(MassError, ValueError):
     """A configured URL is not one Apprise can use (the message gives its position only)."""
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pipeline.errors import MassError
 from pipeline.notify.message import Notification, body_text
 from pipeline.settings import EmailSettings, WebhookSettings
 from pipeline.text import printable
@@ -40,7 +41,7 @@ RETRY_AFTER_STATUSES = (408, 429, 503)
 RFC 6585 section 4)."""
 
 
-class DeliveryError(Exception):
+class DeliveryError(MassError):
     """The channel did not take the notification; the message says why.
 
     ``permanent``: the receiver refused it in a way retrying cannot change (a webhook's 4xx

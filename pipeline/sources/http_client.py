@@ -27,6 +27,7 @@ import httpx
 import msgspec
 
 from pipeline.clock import Clock
+from pipeline.errors import MassError
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
 from pipeline.stations import Station
@@ -52,7 +53,7 @@ it everywhere would garble ordinary words in every line."""
 _DELAY_SECONDS = re.compile(r"\d+", re.ASCII)
 
 
-class BodyError(ValueError):
+class BodyError(MassError, ValueError):
     """A response body, or part of one, that is not shaped as the API documents it. The message
     names what was wrong (``missing current.time``) and becomes a rejection's reason."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.errors import MassError
 from pipeline.observation import Observation
 from pipeline.settings import CsvSettings
 from pipeline.stations import Station
@@ -33,7 +34,7 @@ from pipeline.units import InputUnit
 log = logging.getLogger(__name__)
 
 
-class CsvHeaderError(ValueError):
+class CsvHeaderError(MassError, ValueError):
     """A mapped column is not in the file's header."""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pipeline.clock import Clock
 from pipeline.observation import Observation
 from pipeline.quarantine import Rejection
-from pipeline.simulator import StationSimulator
+from pipeline.simulation.station_simulator import StationSimulator
 from pipeline.stations import Station
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from pipeline.frame import ObservationFrame
-from pipeline.history import RecentHistory
+from pipeline.recent_history import RecentHistory
 
 
 def frame(stations, times, values):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mass_tui.config import ConfigError, ConfigSaveError, load_settings, save_settings
+from mass_tui.settings_layers import ConfigError, ConfigSaveError, load_settings, save_settings
 
 
 def load(tmp_path: Path, *, files: dict[str, str] | None = None, env=None, flags=None, config=None):
@@ -135,7 +135,7 @@ def test_bad_environment_value_names_the_variable(tmp_path):
 
 
 def test_saved_setting_is_read_back_at_next_start(tmp_path):
-    from mass_tui.config import save_settings
+    from mass_tui.settings_layers import save_settings
 
     user = tmp_path / "user.toml"
     user.write_text("[ui]\ntheme = 'mass-light'\n")
@@ -156,7 +156,7 @@ def test_a_higher_layer_that_masks_a_saved_setting_is_named(tmp_path):
 
 
 def test_unwritable_settings_file_raises_a_clear_error(tmp_path):
-    from mass_tui.config import ConfigSaveError, save_settings
+    from mass_tui.settings_layers import ConfigSaveError, save_settings
 
     blocker = tmp_path / "file"
     blocker.write_text("")

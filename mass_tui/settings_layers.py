@@ -25,6 +25,7 @@ import platformdirs
 import tomlkit
 import tomlkit.exceptions
 
+from pipeline.errors import MassError
 from pipeline.settings import (
     AlertSettings,
     BusSettings,
@@ -57,7 +58,7 @@ ENV_LAYER = "environment"
 FLAGS_LAYER = "command line"
 
 
-class ConfigError(Exception):
+class ConfigError(MassError):
     """A setting is invalid; the message is one line naming where, which key and what."""
 
 
@@ -503,7 +504,7 @@ def pipeline_settings(loaded: LoadedSettings, stations: Sequence[Station]) -> Pi
     )
 
 
-class ConfigSaveError(Exception):
+class ConfigSaveError(MassError):
     """The settings file could not be written; the message says which file and why."""
 
 

@@ -25,10 +25,10 @@ from pipeline.detectors import DetectorBank
 from pipeline.events import EventGrouper
 from pipeline.frame import ObservationFrame, concat
 from pipeline.health import Counters, IntakeMeter, LatencyTally, RateMeter, ReasonTally
-from pipeline.history import RecentHistory
 from pipeline.maintenance import SensorFaultWatch
-from pipeline.persistence import PersistenceWatch
+from pipeline.persistent_anomalies import PersistenceWatch
 from pipeline.quarantine import Rejection
+from pipeline.recent_history import RecentHistory
 from pipeline.registry import StationRegistry
 from pipeline.rows import with_rows
 from pipeline.settings import (
