@@ -69,7 +69,7 @@ def test_a_half_hour_zone_ticks_on_its_own_round_times():
 
 
 def test_an_unknown_station_zone_in_config_is_a_one_line_error(tmp_path):
-    from mass_tui.config import ConfigError, load_settings
+    from mass_tui.settings_layers import ConfigError, load_settings
 
     config = tmp_path / "bad.toml"
     config.write_text(
