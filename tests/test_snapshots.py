@@ -118,3 +118,29 @@ def test_network_overview_of_a_thousand_stations_grouped_by_state(snap_compare, 
     group, each station's condition and the focused variable's sparkline."""
     app = make_console(tmp_path, steps=60, extra_stations=995, deterministic=True).app
     assert snap_compare(app, terminal_size=BIG, press=["g"])
+
+
+async def open_alert_detail(pilot):
+    pilot.app.query_one("#alerts").focus()
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_statistics(pilot):
+    await pilot.press("S")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize(
+    "act", [open_alert_detail, open_statistics], ids=["alert-detail", "statistics"]
+)
+def test_detail_and_statistics_views(snap_compare, tmp_path, act):
+    assert snap_compare(console_app(tmp_path), terminal_size=BIG, run_before=act)
+
+
+def test_a_remapped_key_shows_in_the_footer_and_the_help(snap_compare, tmp_path):
+    config = '[ui.keymap]\nacknowledge = "ctrl+a"\nquit = "q,ctrl+q"\n'
+    app = make_console(tmp_path, config=config, deterministic=True).app
+    assert snap_compare(app, terminal_size=BIG, press=["question_mark"])
