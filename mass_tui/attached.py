@@ -34,7 +34,7 @@ from pipeline.detectors import Threshold
 from pipeline.errors import MassError
 from pipeline.health import WorkerHealth
 from pipeline.rollup import PeriodStats
-from pipeline.runtime import PipelineSnapshot
+from pipeline.runtime import PipelineSnapshot, StationFocus
 from pipeline.series import min_max_thin
 from pipeline.settings import PipelineSettings
 from pipeline.text import printable
@@ -279,14 +279,23 @@ class AttachedPipeline:
 
     # -- what to show ----------------------------------------------------------------------
 
-    def snapshot(self, tail_of: str | None = None, points: int = 0) -> PipelineSnapshot:
+    def snapshot(
+        self, tail_of: str | None = None, points: int = 0, focus: str | None = None
+    ) -> PipelineSnapshot:
         """As :meth:`Pipeline.snapshot`; the tail asked for is fetched from the next poll on
-        (the one in hand is of what was asked before, or none)."""
+        (the one in hand is of what was asked before, or none), and so is the focus's
+        history."""
+        if focus is not None:
+            times, values = self.recent_series(focus)
+            station_focus = StationFocus(focus, times, values, self.latest_zscores(focus))
         with self._lock:
             self._tail_wanted = (tail_of or "", points)
             snap = replace(self._snapshot, health=list(self._snapshot.health))
             if self._view.tail_of != tail_of or snap.tail.shape[1:] != (points,):
                 snap.tail = np.empty((len(snap.stations), 0))
+            if focus is not None:
+                snap.focus = station_focus
+                snap.thresholds = {n: list(t) for n, t in self._view.thresholds.items()}
         if self._problem:
             snap.health.append(WorkerHealth(SERVICE, "failing", self._problem))
         return snap

@@ -1,16 +1,38 @@
 """What the console shows, computed from a pipeline snapshot and the view's state: plain
 functions with no Textual in them, so the rules (which stations a search keeps, in which
-order, what a list's title counts) are tested without a running app."""
+order, what a list's title counts, how an alert is worded) are tested without a running app.
+
+:class:`ConsoleView` is the person's choices (station, variable, span, units, zone, the
+list's search and order, the log's filter); the console screen holds it as one reactive and
+redraws whenever it changes. The selected station's panels and chart are
+:mod:`mass_tui.focus_view`.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
-from pipeline.alerts import SEVERITY_RANK
+from mass_tui.anomaly_filter import AnomalyFilter
+from pipeline.alerts import NO_DATA, SEVERITY_RANK, Alert
+from pipeline.anomaly import Anomaly
+from pipeline.events import event_key
+from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STEPPED
 from pipeline.runtime import PipelineSnapshot
-from pipeline.units import format_value
+from pipeline.threshold_catalogue import ThresholdKey
+from pipeline.times import clock_text, station_zone
+from pipeline.units import METRIC, QUANTITY_UNITS, UnitSystem, format_value, unit_choices
+from pipeline.variables import VariableSpec
+from widgets.alert_panel import AlertRow
+from widgets.anomaly_log import AnomalyRow
 from widgets.station_list import STATES, StationRow
+from widgets.status_bar import StatusLine
+
+SPANS_S = (900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
+SPAN_LABELS = ("15 min", "1 h", "6 h", "24 h")
+LOG_ROWS = 200  # more are a filter away (the filter reaches the store)
 
 STATION_ORDERS = (
     "as configured",
@@ -32,6 +54,168 @@ class StationListState:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleView:
+    """What the person has chosen to see. Changed only whole (``dataclasses.replace``), so
+    one comparison tells the screen to redraw."""
+
+    station_id: str | None  # the selected station (None until there is one)
+    variable: str  # the focused variable: the chart's, and the threshold keys' target
+    span_index: int = 1  # into SPANS_S
+    units: UnitSystem = METRIC  # a preset, or a unit per quantity
+    time_shown: str = "utc"  # or "station": each station's local time
+    paused: bool = False
+    stations: StationListState = field(default_factory=StationListState)
+    anomaly_filter: AnomalyFilter = field(default_factory=AnomalyFilter)
+    filter_text: str = ""  # the filter as typed, for the log's subtitle
+    # The threshold +/- act on, per variable, once one was picked in the editor.
+    chosen_thresholds: Mapping[str, ThresholdKey] = field(default_factory=dict)
+
+    @property
+    def span_s(self) -> float:
+        return SPANS_S[self.span_index]
+
+    @property
+    def span_label(self) -> str:
+        return SPAN_LABELS[self.span_index]
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def zones(snap: PipelineSnapshot, time_shown: str) -> Callable[[str | None], tzinfo]:
+    """The zone each station's clock times are shown in: UTC, or the station's own (its
+    configured zone, else the one its position lies in)."""
+    if time_shown == "utc":
+        return lambda station_id: UTC
+    by_id = {s.station_id: s for s in snap.stations}  # one index a snapshot, not a scan a row
+
+    def zone(station_id: str | None) -> tzinfo:
+        station = by_id.get(station_id or "")
+        if station is None:
+            return UTC
+        return station_zone(station.timezone, station.latitude, station.longitude)
+
+    return zone
+
+
+def status_line(snap: PipelineSnapshot, view: ConsoleView, running: str) -> StatusLine:
+    """The top line. A failing worker, store or source is a problem it names."""
+    problems = [
+        f"{w.name} {w.state}: {w.detail}" if w.detail else f"{w.name} {w.state}"
+        for w in snap.health
+        if w.state in ("failed", "stalled", "failing")
+    ]
+    source_state = snap.source_state
+    if source_state.startswith(("retrying", "failing")):  # a failing API is a problem too
+        problems.insert(0, f"{snap.source} {source_state}")
+        source_state = ""
+    hour_ago = snap.now - 3600
+    return StatusLine(
+        clock=clock_text(snap.now, zones(snap, view.time_shown)(view.station_id), date=True)
+        if snap.now > 0
+        else "no data yet",
+        source=snap.source,
+        source_state=source_state,
+        bus=snap.bus,
+        bus_depth=snap.bus_depth,
+        bus_state=snap.bus_state,
+        rate=snap.rate,
+        anomalies_last_hour=sum(a.observed_at >= hour_ago for a in snap.anomalies),
+        problems=tuple(problems),
+        paused=view.paused,
+        units=units_text(view.units),
+        running=running,
+    )
+
+
+def units_text(units: UnitSystem) -> str:
+    """A preset's name, or the units that differ from metric ("°F kn")."""
+    if isinstance(units, str):
+        return units
+    changed = [u for q, u in unit_choices(units).items() if u != QUANTITY_UNITS[q][0]]
+    return " ".join(changed) or METRIC
+
+
+def log_rows(
+    anomalies: Iterable[Anomaly], snap: PipelineSnapshot, view: ConsoleView
+) -> tuple[list[AnomalyRow], dict[str, Anomaly]]:
+    """The anomaly log: one row per event, showing its peak (the latest told of it), newest
+    first by observed time (a watching console gets them in arrival order, which mixes
+    partitions and workers); and each row's key -> its anomaly."""
+    zone = zones(snap, view.time_shown)
+    peaks: dict[tuple, Anomaly] = {}
+    for anomaly in sorted(anomalies, key=lambda a: a.observed_at):
+        peaks[event_key(anomaly)] = anomaly
+    newest = sorted(peaks.values(), key=lambda a: a.observed_at, reverse=True)[:LOG_ROWS]
+    labels = {v.name: v.short_label for v in snap.variables}
+    units = {v.name: v.unit for v in snap.variables}
+    rows = [
+        AnomalyRow(
+            key="|".join(map(str, event_key(a))),
+            time=clock_text(a.observed_at, zone(a.station_id)),
+            station=a.station_id,
+            variable=labels.get(a.variable, a.variable),
+            value=format_value(a.value, units.get(a.variable, ""), view.units),
+            detector=a.detector,
+            score=a.score,
+        )
+        for a in newest
+    ]
+    return rows, {row.key: a for row, a in zip(rows, newest, strict=True)}
+
+
+def alert_rows(snap: PipelineSnapshot, units: UnitSystem, fault_window_h: float) -> list[AlertRow]:
+    return [
+        AlertRow(
+            alert_id=alert.id,
+            severity=alert.severity,
+            station=alert.station_id,
+            what=alert_text(alert, snap.variables, units, fault_window_h),
+            age=age_text(snap.now - alert.opened_at),
+            state="silenced"
+            if alert.state == "active" and alert.is_silenced(snap.now)
+            else alert.state,
+        )
+        for alert in snap.alerts
+    ]
+
+
+def alert_text(
+    alert: Alert,
+    variables: Iterable[VariableSpec],
+    units: UnitSystem,
+    fault_window_h: float,
+) -> str:
+    """What an alert is about, in a panel's width: "Press fell 6.4 hPa", "Temp sensor
+    frozen, 40 repeats". ``fault_window_h``: the window repeated sensor faults are counted
+    over (``alerts.sensor_faults.window_hours``)."""
+    if alert.rule == "persistent_anomalies":
+        return f"{alert.quantity:.0f} anomalies in a row"
+    if alert.rule == NO_DATA:
+        what = "no data" if alert.variable == "*" else f"no {alert.variable}"
+        return f"{what} for {age_text(alert.quantity or 0.0)}"
+    spec = next((v for v in variables if v.name == alert.variable), None)
+    label = spec.short_label if spec else alert.variable
+    quantity = alert.quantity if alert.quantity is not None else alert.value
+    if alert.rule == FROZEN:
+        return f"{label} sensor frozen, {quantity:.0f} repeats"
+    repeated = {SPIKING: "spiking", IMPLAUSIBLE: "impossible", INCONSISTENT: "inconsistent"}
+    if alert.rule in repeated:
+        window = age_text(fault_window_h * 3600)
+        return f"{label} sensor {repeated[alert.rule]}, {quantity:.0f} in {window}"
+    amount = format_value(quantity, spec.unit if spec else "", units)
+    if alert.rule == STEPPED:
+        return f"{label} sensor step {amount}"
+    verb = {"pressure_fall": "fell", "gust": "", "rapid_change": "Δ"}.get(alert.rule, "")
+    return " ".join(part for part in (label, verb, amount) if part)
+
+
+@dataclass(frozen=True, slots=True)
 class StationOverview:
     rows: list[StationRow]  # in the order listed
     title: str  # the list's border title, with its counts
@@ -40,7 +224,7 @@ class StationOverview:
 def station_overview(
     snap: PipelineSnapshot,
     state: StationListState,
-    units: str | dict[str, str],
+    units: UnitSystem,
     *,
     compact: bool = False,
 ) -> StationOverview:

@@ -49,6 +49,17 @@ BUS = "bus"
 INPUT = "input"
 
 
+@dataclass(frozen=True, slots=True)
+class StationFocus:
+    """The station a console has selected, in the detail its panels and chart need: its
+    recent history and each variable's latest rolling z-score."""
+
+    station_id: str
+    times: np.ndarray  # (n,)
+    values: np.ndarray  # (n, V)
+    zscores: np.ndarray  # (V,), NaN where none yet
+
+
 @dataclass(slots=True)
 class PipelineSnapshot:
     """Everything the console shows, copied so the UI thread can read it at leisure."""
@@ -71,6 +82,9 @@ class PipelineSnapshot:
     store_error: str | None = None
     # The newest readings of one variable per station (n_stations, points), when asked for.
     tail: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    # When asked for: the selected station's history, and every variable's thresholds.
+    focus: StationFocus | None = None
+    thresholds: dict[str, list[Threshold]] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -373,8 +387,12 @@ class Pipeline:
         with self._recent_lock:
             self._recent.appendleft(anomaly)
 
-    def snapshot(self, tail_of: str | None = None, points: int = 0) -> PipelineSnapshot:
-        """``tail_of``: also the newest ``points`` readings of this variable per station."""
+    def snapshot(
+        self, tail_of: str | None = None, points: int = 0, focus: str | None = None
+    ) -> PipelineSnapshot:
+        """``tail_of``: also the newest ``points`` readings of this variable per station.
+        ``focus``: also that station's :class:`StationFocus` and the thresholds in force (a
+        console's whole tick is one call)."""
         analytics = self.analytics
         names = [v.name for v in self.settings.variables]
         with self.registry.lock:  # indices and the history they index, taken together
@@ -385,6 +403,12 @@ class Pipeline:
                 if tail_of in names and points > 0
                 else np.empty((len(stations), 0))
             )
+        station_focus = None
+        thresholds = {}
+        if focus is not None:
+            times, values = self.recent_series(focus)
+            station_focus = StationFocus(focus, times, values, self.latest_zscores(focus))
+            thresholds = {name: self.thresholds(name) for name in names}
         with self._recent_lock:
             anomalies = list(self._recent)
         health = self.health_now()
@@ -406,6 +430,8 @@ class Pipeline:
             alerts=analytics.alerts.alerts(),
             store_error=analytics.store_error,
             tail=tail,
+            focus=station_focus,
+            thresholds=thresholds,
         )
 
     def health_now(self) -> list[WorkerHealth]:

@@ -18,6 +18,7 @@ from themes import THEME_NAMES
 from widgets.alert_panel import AlertPanel, AlertRow
 from widgets.anomaly_log import AnomalyLog
 from widgets.status_bar import StatusBar
+from widgets.trend_chart import TrendChart
 from widgets.variable_panel import VariablePanel
 
 SIZE = (120, 40)
@@ -50,7 +51,7 @@ async def test_pause_freezes_the_display_while_the_pipeline_keeps_running(consol
         before = panel_text(console.app, "temperature_c")
         accepted = console.pipeline.analytics.counters.accepted
         console.feed(30)
-        console.app.refresh_view()
+        console.app.main.refresh_view()
         await pilot.pause()
         assert console.pipeline.analytics.counters.accepted == accepted + 150
         assert panel_text(console.app, "temperature_c") == before
@@ -333,10 +334,10 @@ async def test_brackets_change_the_chart_span(console):
     async with console.app.run_test(size=SIZE) as pilot:
         await pilot.press("right_square_bracket")
         await pilot.pause()
-        assert "last 6 h" in console.app._chart_data(console.pipeline.snapshot(), 6 * 3600).title
-        assert console.app.span_index == 2
+        assert "last 6 h" in console.app.main.query_one(TrendChart).given.title
+        assert console.app.main.view.span_index == 2
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
-        assert console.app.span_index == 0
+        assert console.app.main.view.span_index == 0
 
 
 async def test_a_failing_api_source_shows_in_the_status_line(console):
@@ -392,7 +393,7 @@ async def test_text_from_messages_is_shown_as_it_is_never_as_markup(console):
     console.pipeline.bus.publish([Observation(station_id, name, None, None, at, "t[/]", gust)])
     console.pipeline.process_pending()
     async with console.app.run_test(size=SIZE, notifications=True) as pilot:
-        console.app.refresh_view()
+        console.app.main.refresh_view()
         await pilot.pause()
         lines = screen_text(console.app)
         console.app.query_one(AlertPanel).focus()  # its first row: the "[/]" gust warning
@@ -411,7 +412,7 @@ async def test_a_filter_that_looks_like_markup_is_shown_as_typed(console):
     async with console.app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"station:[/]", "enter")
         await pilot.pause()
-        console.app.refresh_view()
+        console.app.main.refresh_view()
         await pilot.pause()
         assert any("filter: station:[/]  (0)" in line for line in screen_text(console.app))
 
@@ -425,7 +426,7 @@ async def test_a_station_id_of_the_longest_allowed_length_leaves_the_log_readabl
     console.pipeline.bus.publish([Observation(station_id, "Long", None, None, at, "t", gust)])
     console.pipeline.process_pending()
     async with console.app.run_test(size=SIZE) as pilot:
-        console.app.refresh_view()
+        console.app.main.refresh_view()
         await pilot.pause()
         lines = screen_text(console.app)
     assert any("aaaaaaaaa…  Gust      45.0 m/s    gust" in line for line in lines), lines
@@ -438,7 +439,7 @@ async def test_every_footer_key_fits_in_80_columns(tmp_path):
     async with console.app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         keys = list(console.app.main.query(FooterKey))
-        shown = [b for b in console.app.BINDINGS if b.show]
+        shown = [b for b in console.app.main.BINDINGS if b.show]
         assert len(keys) == len(shown)
         assert all(key.region.width > 0 and key.region.right <= 80 for key in keys), [
             (key.description, key.region) for key in keys
@@ -472,7 +473,7 @@ async def test_a_remapped_key_does_the_action_and_the_help_and_footer_say_so(tmp
         help_text = console.app.screen.text
         assert "| `^k` | acknowledge | acknowledge the selected alert" in help_text
         # every binding of the App has its line, from the bindings themselves
-        assert all(f"| {b.id} | {b.tooltip} |" in help_text for b in console.app.BINDINGS)
+        assert all(f"| {b.id} | {b.tooltip} |" in help_text for b in console.app.main.BINDINGS)
 
 
 async def test_a_keymap_id_no_binding_has_is_said(tmp_path):
@@ -510,7 +511,7 @@ async def test_the_palette_runs_the_consoles_actions_and_jumps_to_stations(conso
         acked = next(a for a in console.pipeline.snapshot().alerts if a.id == first.id)
         assert acked.state == "acknowledged"
         await palette_run(pilot, "station tokyo")
-        assert console.app.station_id == "tyo"
+        assert console.app.main.view.station_id == "tyo"
 
 
 async def test_x_exports_the_selected_station_over_the_chart_span(console):
@@ -620,7 +621,6 @@ async def test_units_per_quantity_from_config_and_cycled_with_U(tmp_path):
         assert " kn" in panel_text(console.app, "wind_speed_ms")
         assert "°C" in panel_text(console.app, "temperature_c")  # the rest stays metric
         console.app.query_one("#panel-pressure_msl_hpa", VariablePanel).focus()
-        console.app.variable = "pressure_msl_hpa"
         await pilot.press("U")
         await pilot.pause()
         assert "inHg" in panel_text(console.app, "pressure_msl_hpa")

@@ -190,11 +190,11 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
                 await pilot.pause(0.1)
-                if app._alerts:
+                if app.main._alerts:
                     break
-            status = str(app.main.query_one(StatusBar).text)
+            status = str(app.main.query_one(StatusBar).render())
             assert f"attached · service pid {running.proc.pid}" in status
-            top = app._alerts[0]
+            top = app.main._alerts[0]
             await pilot.press("a")
             acknowledged = wait_for(
                 lambda: next(
@@ -211,7 +211,7 @@ async def test_a_console_attaches_and_its_acknowledgement_reaches_the_service(tm
             assert acknowledged["acknowledged_by"] == user
             for _ in range(50):  # the console follows the service's state
                 await pilot.pause(0.1)
-                shown = next(a for a in app._alerts if a.id == top.id)
+                shown = next(a for a in app.main._alerts if a.id == top.id)
                 if shown.acknowledged_by == user:
                     break
             assert shown.acknowledged_by == user

@@ -29,6 +29,7 @@ def test_help_screen(snap_compare, tmp_path, size):
 
 
 async def focus_pressure(pilot):
+    await pilot.pause()  # the console screen composes after the App is ready
     pilot.app.query_one("#panel-pressure_msl_hpa").focus()
     await pilot.pause()
 
@@ -42,6 +43,7 @@ def test_threshold_editor(snap_compare, tmp_path):
 
 
 async def select_london(pilot):
+    await pilot.pause()
     pilot.app.query_one("#alerts").focus()
     pilot.app.query_one("#stations").highlighted = 1
     await pilot.pause()
@@ -121,6 +123,7 @@ def test_network_overview_of_a_thousand_stations_grouped_by_state(snap_compare, 
 
 
 async def open_alert_detail(pilot):
+    await pilot.pause()
     pilot.app.query_one("#alerts").focus()
     await pilot.press("enter")
     await pilot.app.workers.wait_for_complete()
@@ -144,3 +147,29 @@ def test_a_remapped_key_shows_in_the_footer_and_the_help(snap_compare, tmp_path)
     config = '[ui.keymap]\nacknowledge = "ctrl+a"\nquit = "q,ctrl+q"\n'
     app = make_console(tmp_path, config=config, deterministic=True).app
     assert snap_compare(app, terminal_size=BIG, press=["question_mark"])
+
+
+async def search_the_palette_for_stations(pilot):
+    """The command palette (ctrl+p) searched for "station": the console's own commands that
+    match, and each station to jump to. The palette searches in the background: wait for
+    its hits (its best first), not for a time; the cursor does not blink in a snapshot."""
+    from textual.command import CommandList
+    from textual.widgets import Input
+
+    await pilot.pause()
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    pilot.app.screen.query_one(Input).cursor_blink = False
+    await pilot.press(*"station")
+    results = pilot.app.screen.query_one(CommandList)
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if results.option_count >= 9 and not pilot.app.screen.query_one(Input).loading:
+            break
+    await pilot.pause()
+
+
+def test_the_command_palette_lists_the_consoles_commands_and_stations(snap_compare, tmp_path):
+    assert snap_compare(
+        console_app(tmp_path), terminal_size=BIG, run_before=search_the_palette_for_stations
+    )

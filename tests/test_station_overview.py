@@ -93,7 +93,7 @@ async def test_a_thousand_stations_are_found_grouped_and_sorted_in_a_running_con
         for order in STATION_ORDERS[1:]:
             await pilot.press("o")
             await pilot.pause()
-            assert console.app.station_list.order == order
+            assert console.app.main.view.stations.order == order
             assert len(listed.names()) == 96
 
 
@@ -105,7 +105,7 @@ async def test_keys_typed_right_after_f_go_to_the_finder_not_to_the_console(tmp_
     console = make_console(tmp_path, steps=5)
     async with console.app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        console.app.action_find_station()
+        console.app.main.action_find_station()
         assert console.app.focused is console.app.query_one("#station-filter", Input)
-        console.app.action_filter()
+        console.app.main.action_filter()
         assert console.app.focused is console.app.query_one("#filter", Input)

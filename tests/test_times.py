@@ -91,11 +91,11 @@ async def test_T_shows_each_stations_local_time_and_saves_the_choice(tmp_path):
         await pilot.pause()
         log = console.app.query_one(AnomalyLog)
         utc_times = [log.get_row_at(i)[0] for i in range(log.row_count)]
-        assert "05:29:00Z" in str(console.app.query_one(StatusBar).text)
+        assert "05:29:00Z" in str(console.app.query_one(StatusBar).render())
         await pilot.press("T")
         await pilot.pause()
         # New York is selected: the status clock reads its time, named.
-        assert "00:29:00 EST" in str(console.app.query_one(StatusBar).text)
+        assert "00:29:00 EST" in str(console.app.query_one(StatusBar).render())
         assert str(log.ordered_columns[0].label) == "local"
         stations = [log.get_row_at(i)[1] for i in range(log.row_count)]
         local_times = [log.get_row_at(i)[0] for i in range(log.row_count)]

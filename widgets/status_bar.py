@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
 
 from pipeline.text import printable
-from widgets.text_line import TextLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +27,9 @@ class StatusLine:
     running: str = ""  # "embedded · stops when you quit", "attached · service pid 42"
 
 
-class StatusBar(TextLine):
-    """One line, pushed whole by the app at its refresh rate."""
+class StatusBar(Widget):
+    """One line, pushed whole by the console at its refresh rate; a fixed height, so an
+    update repaints it alone (no layout pass)."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -39,9 +41,18 @@ class StatusBar(TextLine):
     }
     """
 
+    status: reactive[StatusLine | None] = reactive(None, layout=False)
+
     def show(self, status: StatusLine) -> None:
-        """Health first: on a narrow terminal the end of the line is what gets cut."""
-        narrow = self.size.width and self.size.width < 100
+        self.status = status
+
+    def render(self) -> Text:
+        """Health first: on a narrow terminal the end of the line is what gets cut. Built
+        when drawn, at the width it is drawn at (not the width it had when last told)."""
+        status = self.status
+        if status is None:
+            return Text()
+        narrow = self.size.width < 100
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("M.A.S.S. ", style="bold")
         if status.problems:
@@ -65,4 +76,4 @@ class StatusBar(TextLine):
             text.append(f" lag {status.bus_depth:,}")
         if status.units != "metric":
             text.append(f"  {status.units}")
-        self.text = text
+        return text

@@ -176,6 +176,11 @@ class TrendChart(PlotextPlot):
         self._timer: Timer | None = None
         self._built: tuple[tuple, RenderResult] | None = None
 
+    @property
+    def given(self) -> ChartData | None:
+        """What it was last given: drawn, or to be drawn when the throttle allows."""
+        return self._latest
+
     def show(self, data: ChartData | None) -> None:
         """Chart ``data`` (None: an empty plot titled "no data") as soon as the throttle allows."""
         self._latest = data

@@ -37,7 +37,9 @@ class DetailSources:
     label: str  # the variable as the console names it
 
 
-class DetailScreen(PanelScreen):
+class DetailScreen(PanelScreen[str | None]):
+    """Dismissed with the intent chosen in it: "acknowledge", "silence" or None."""
+
     DEFAULT_CSS = """
     DetailScreen Sparkline { height: 4; margin: 1 0; }
     DetailScreen LoadingIndicator { height: 3; }
@@ -172,10 +174,8 @@ class DetailScreen(PanelScreen):
 
     def action_acknowledge(self) -> None:
         if self.alert is not None:
-            self.app.acknowledge(self.alert)  # type: ignore[attr-defined]
-            self.dismiss()
+            self.dismiss("acknowledge")
 
     def action_silence(self) -> None:
         if self.alert is not None:
-            self.app.toggle_silence(self.alert)  # type: ignore[attr-defined]
-            self.dismiss()
+            self.dismiss("silence")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual.screen import ModalScreen
 
+ResultT = TypeVar("ResultT")
 
-class PanelScreen(ModalScreen[None]):
+
+class PanelScreen(ModalScreen[ResultT]):
     """Centred, 90 % of the terminal, at most 100 columns; its first child is the panel."""
 
     DEFAULT_CSS = """

@@ -34,7 +34,7 @@ class StatisticsReader(Protocol):
     ) -> list[PeriodStats]: ...
 
 
-class StatisticsScreen(PanelScreen):
+class StatisticsScreen(PanelScreen[None]):
     DEFAULT_CSS = """
     StatisticsScreen #title { height: 1; text-style: bold; }
     StatisticsScreen LoadingIndicator { height: 3; }

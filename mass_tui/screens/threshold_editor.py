@@ -1,6 +1,6 @@
 """The threshold editor: every threshold of the focused variable, and the rules'.
 
-It shows and selects; the app applies changes (to the running detectors and the user config
+It shows and selects; the console applies changes (to the running detectors and the user config
 file) and pushes the new values back with :meth:`ThresholdEditor.show`.
 """
 
@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
@@ -59,8 +60,17 @@ class ThresholdEditor(ModalScreen[None]):
             self.key = key
             super().__init__()
 
-    def __init__(self, title: str, rows: list[ThresholdRow], selected: ThresholdKey | None) -> None:
+    def __init__(
+        self,
+        title: str,
+        rows: list[ThresholdRow],
+        selected: ThresholdKey | None,
+        report_to: MessagePump,
+    ) -> None:
+        """``report_to``: where :class:`Step` and :class:`Selected` go, the screen that opened
+        the editor (a pushed screen's messages would bubble to the App, not to it)."""
         super().__init__()
+        self._report_to = report_to
         self._title = title
         self._rows = rows
         self._selected = selected
@@ -103,8 +113,8 @@ class ThresholdEditor(ModalScreen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if 0 <= event.cursor_row < len(self._rows):
-            self.post_message(self.Selected(self._rows[event.cursor_row].key))
+            self._report_to.post_message(self.Selected(self._rows[event.cursor_row].key))
 
     def action_step(self, direction: int) -> None:
         if self.current:
-            self.post_message(self.Step(self.current, direction))
+            self._report_to.post_message(self.Step(self.current, direction))
