@@ -589,7 +589,7 @@ async def test_console_over_kafka_shows_data_through_the_broker(kafka_broker, tm
             pilot, lambda: pipeline.analytics.counters.accepted > 0, 60, "data via the broker"
         )
         await wait_in_app(
-            pilot, lambda: app.main.query_one(StationList).option_count == 5, 10, "stations"
+            pilot, lambda: len(app.main.query_one(StationList).names()) == 5, 10, "stations"
         )
 
         def status() -> str:
