@@ -127,7 +127,7 @@ async def _console_figures(console, runs: int) -> tuple[list[float], list[float]
         for _ in range(runs):
             console.feed(1)  # a new reading at every station: every row changes
             began = time.perf_counter()
-            app.refresh_now()
+            app.main.refresh_now()
             await pilot.pause()
             ticks.append(time.perf_counter() - began)
         await pilot.press("f")

@@ -23,7 +23,14 @@ from pipeline.maintenance import FROZEN, IMPLAUSIBLE, INCONSISTENT, SPIKING, STE
 from pipeline.runtime import PipelineSnapshot
 from pipeline.threshold_catalogue import ThresholdKey
 from pipeline.times import clock_text, station_zone
-from pipeline.units import METRIC, QUANTITY_UNITS, UnitSystem, format_value, unit_choices
+from pipeline.units import (
+    METRIC,
+    QUANTITY_UNITS,
+    UnitSystem,
+    display_unit,
+    format_value,
+    unit_choices,
+)
 from pipeline.variables import VariableSpec
 from widgets.alert_panel import AlertRow
 from widgets.anomaly_log import AnomalyRow
@@ -153,14 +160,15 @@ def log_rows(
         peaks[event_key(anomaly)] = anomaly
     newest = sorted(peaks.values(), key=lambda a: a.observed_at, reverse=True)[:LOG_ROWS]
     labels = {v.name: v.short_label for v in snap.variables}
-    units = {v.name: v.unit for v in snap.variables}
+    shown = {v.name: display_unit(v.unit, view.units) for v in snap.variables}
+    unknown = display_unit("", view.units)
     rows = [
         AnomalyRow(
             key="|".join(map(str, event_key(a))),
             time=clock_text(a.observed_at, zone(a.station_id)),
             station=a.station_id,
             variable=labels.get(a.variable, a.variable),
-            value=format_value(a.value, units.get(a.variable, ""), view.units),
+            value=shown.get(a.variable, unknown).format(a.value),
             detector=a.detector,
             score=a.score,
         )
@@ -240,17 +248,20 @@ def station_overview(
     newest_anomaly: dict[str, float] = {}
     for anomaly in snap.anomalies:  # newest first: the first seen per station is its newest
         newest_anomaly.setdefault(anomaly.station_id, anomaly.observed_at)
+    # One display unit a column, not one a value: a thousand rows are built each refresh.
     shown_columns = [
-        (names.index(n), snap.variables[names.index(n)]) for n in CONDITION_VARIABLES if n in names
+        (names.index(n), display_unit(snap.variables[names.index(n)].unit, units))
+        for n in CONDITION_VARIABLES
+        if n in names
     ]
     rows = []
     for index, station in enumerate(snap.stations):
         parts = []
         if index < len(snap.latest_values):
-            for column, spec in shown_columns:
+            for column, shown in shown_columns:
                 value = snap.latest_values[index, column]
                 if not math.isnan(value):
-                    parts.append(format_value(value, spec.unit, units))
+                    parts.append(shown.format(value))
         latest = snap.latest_time[index] if index < len(snap.latest_time) else math.nan
         # A compact list has no room for the sparkline beside the condition.
         tail = tuple(snap.tail[index].tolist()) if index < len(snap.tail) and not compact else ()

@@ -96,6 +96,12 @@ class DisplayUnit:
     """Factor for differences (a threshold step, a fall in hPa): conversion without offset."""
     decimals: int
 
+    def format(self, value: float) -> str:
+        """``value`` (canonical) as text in this unit, or an em dash when unknown."""
+        if value != value:  # NaN
+            return "—"
+        return f"{self.convert(value):.{self.decimals}f} {self.symbol}".rstrip()
+
 
 # The units a person may read each quantity in: the first is the canonical one. A quantity's
 # name (for ``[ui.units]``) and its choices.
@@ -167,8 +173,4 @@ def display_unit(unit: str, system: UnitSystem) -> DisplayUnit:
 
 def format_value(value: float, unit: str, system: UnitSystem) -> str:
     """``value`` (canonical) as text with its display unit, or an em dash when unknown."""
-    shown = display_unit(unit, system)
-    if value != value:  # NaN
-        return "—"
-    text = f"{shown.convert(value):.{shown.decimals}f}"
-    return f"{text} {shown.symbol}".rstrip()
+    return display_unit(unit, system).format(value)
