@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from pipeline.anomaly import Anomaly
+from pipeline.detector_axis import RULE_NAMES
 from pipeline.maintenance import MAINTENANCE_RULES
 
 NO_DATA = "no_data"
-RULES = frozenset(
-    {"pressure_fall", "gust", "rapid_change", "persistent_anomalies", NO_DATA, *MAINTENANCE_RULES}
-)
+# The detectors' rules (the catalogue's), and the rule-like anomalies raised after detection.
+RULES = frozenset({*RULE_NAMES, "persistent_anomalies", NO_DATA, *MAINTENANCE_RULES})
 SEVERITY_RANK = {"advisory": 1, "warning": 2}
 CHANGE_STEP_S = 0.001
 LIFTED = 0.0  # a lifted station silence "ends" at the epoch: nothing observed falls before it

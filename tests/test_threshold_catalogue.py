@@ -12,7 +12,7 @@ import pytest
 
 from mass_tui.settings_layers import ConfigError, Settings, load_settings
 from pipeline.detector_axis import DETECTORS
-from pipeline.threshold_catalogue import PARAMETERS, Parameter
+from pipeline.threshold_catalogue import CATALOGUE, PARAMETERS, Parameter
 
 DEFAULTS = msgspec.to_builtins(Settings())
 
@@ -82,6 +82,26 @@ def test_every_threshold_in_the_defaults_is_in_the_catalogue():
     assert not uncatalogued, f"thresholds missing from the catalogue: {sorted(uncatalogued)}"
     assert catalogued <= set(found)
     assert not catalogued & NOT_THRESHOLDS
+
+
+@pytest.mark.parametrize("d", CATALOGUE.detectors, ids=lambda d: d.name)
+def test_every_detector_has_thresholds_and_names_settings_the_defaults_have(d):
+    assert [p for p in PARAMETERS if p.detector == d.name]
+    if d.named_by:
+        assert isinstance(default(d.named_by), str | list | dict)
+
+
+def test_the_detector_axis_keeps_its_order_and_the_panel_its_labels():
+    # Anomalies of one reading are listed in axis order: a new detector comes after these.
+    assert DETECTORS[:8] == (
+        "zscore", "ewma", "cusum", "stuck", "pressure_fall", "gust", "rapid_change", "gap"
+    )  # fmt: skip
+    labels = [CATALOGUE.short_label(p.detector, p.name) for p in PARAMETERS]
+    assert labels == [
+        "z ≥", "EWMA L ≥", "CUSUM h ≥", "stuck ≥", "gap × ≥",
+        "fall ≥", "fall warn ≥", "gust ≥", "gust warn ≥", "Δ ≥",
+    ]  # fmt: skip
+    assert CATALOGUE.shared_rules() == ("pressure_fall", "gust")
 
 
 def load(tmp_path: Path, text: str):

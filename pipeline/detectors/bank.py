@@ -6,6 +6,16 @@ than twice that. So the state of all series lives in numpy arrays indexed by sta
 once (:mod:`~pipeline.detectors.ordering`), and each round is a few dozen whole-array
 operations on contiguous slices. The rules have no recursion and are computed for the whole
 batch before the rounds (:mod:`~pipeline.detectors.rules`).
+
+Which detectors run is the catalogue's (:mod:`pipeline.threshold_catalogue`): the rows of the
+detector axis, the variables each applies to and the batch statistics to call are derived
+from its entries, so a detector computed from a batch is its own module and its catalogue
+entries (:mod:`~pipeline.detectors.batch`), nothing here. What is not pluggable is the
+statistical core: z-score, EWMA, CUSUM, stuck and gap are one fused pass per round
+(:func:`~pipeline.detectors.statistics.advance`) sharing a baseline, the elapsed-time weights
+and the missing-value handling, and a new detector whose state recurs reading by reading
+means editing that pass (and the state's slots in :mod:`~pipeline.detectors.layout`): a
+per-detector call each round would cost a few numpy calls on every one of hundreds of rounds.
 """
 
 from __future__ import annotations
@@ -15,22 +25,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.anomaly import Anomaly
-from pipeline.detector_axis import (
-    CALIBRATED,
-    CUSUM,
-    DETECTORS,
-    GAP,
-    GATED,
-    PRESSURE_FALL,
-    RAPID_CHANGE,
-    STUCK,
-    ZSCORE,
-)
+from pipeline.detector_axis import CALIBRATED, CUSUM, GAP, STUCK, ZSCORE, axis_of
+from pipeline.detectors.batch import BatchStatistic, factory
 from pipeline.detectors.consistency import ConsistencyCheck
 from pipeline.detectors.diurnal import DiurnalProfile
 from pipeline.detectors.edges import gate
 from pipeline.detectors.holds import LongHolds
-from pipeline.detectors.layout import DT_REF, LAST_T, LAST_Z, N_CORE, N_SLOTS, N_STATS, widen
+from pipeline.detectors.layout import DT_REF, LAST_T, LAST_Z, N_CORE, N_SLOTS, widen
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.detectors.quality import QualityControl, qc_anomalies
 from pipeline.detectors.result import (
@@ -39,7 +40,6 @@ from pipeline.detectors.result import (
     in_frame_order,
     score_arrays,
 )
-from pipeline.detectors.rules import RuleStatistics
 from pipeline.detectors.statistics import (
     StatisticalConstants,
     advance,
@@ -48,16 +48,17 @@ from pipeline.detectors.statistics import (
     hold_short_runs,
 )
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
-from pipeline.detectors.windows import N_BUCKETS
 from pipeline.frame import ObservationFrame
 from pipeline.rows import with_rows
 from pipeline.settings import DetectorSettings, RuleSettings
+from pipeline.threshold_catalogue import CATALOGUE, Catalogue
 from pipeline.variables import ANEMOMETER, VANE, VariableSpec
 
 
 class DetectorBank:
     """Z-score, EWMA, CUSUM, stuck-sensor and gap detectors plus the pressure-fall, gust and
-    rapid-change rules, for any number of stations.
+    rapid-change rules (or whatever ``catalogue`` extends them with), for any number of
+    stations.
 
     :meth:`process` is driven by one thread (the consumer). :meth:`set_threshold` may be called
     from another; it takes effect from the next batch.
@@ -68,11 +69,13 @@ class DetectorBank:
         variables: Sequence[VariableSpec],
         detectors: DetectorSettings,
         rules: RuleSettings,
+        catalogue: Catalogue = CATALOGUE,
     ) -> None:
         self.variables = tuple(variables)
         self._names = tuple(v.name for v in self.variables)
-        self._table = ThresholdTable(self.variables, detectors, rules)
-        self._constants = StatisticalConstants.build(self.variables, detectors)
+        self._axis = axis = axis_of(catalogue)
+        self._table = ThresholdTable(self.variables, detectors, rules, catalogue)
+        self._constants = StatisticalConstants.build(self.variables, detectors, axis.spacing)
         self._min_flat_s = detectors.stuck.min_hours * 3600.0
         self._bound_flat_s = max(detectors.stuck.bound_hours, detectors.stuck.min_hours) * 3600.0
         # A vane does not turn in a calm: it rests while the anemometer rests at 0 m/s.
@@ -83,27 +86,29 @@ class DetectorBank:
             else None
         )
         self._wide = self._constants
-        self._rules = RuleStatistics(self.variables, rules, capacity=0)
+        # One batch statistic per factory the catalogue names (the rules share one).
+        columns = {axis.names[d]: self._table.columns(axis.names[d]) for d in axis.batch}
+        sources = dict.fromkeys(axis.sources[d] for d in axis.batch)
+        self._batch: list[BatchStatistic] = [
+            factory(source)(self.variables, columns, detectors, rules) for source in sources
+        ]
         # After a sensor step the rules see nothing of the series until the old level has left
-        # their windows: a pressure-fall rule would otherwise take the step for a fall. A
-        # window reaches back up to two of its buckets more than its length (see windows).
-        relearn_s = max(
-            rules.pressure_fall.window_hours * 3600.0, rules.rapid_change.window_minutes * 60.0
-        ) * (1.0 + 2.0 / N_BUCKETS)
+        # their windows: a pressure-fall rule would otherwise take the step for a fall.
+        relearn_s = max((b.relearn_s for b in self._batch), default=0.0)
         self._qc = QualityControl(self.variables, detectors.qc, relearn_s)
         self._consistency = ConsistencyCheck(self.variables, detectors.qc)
         self._holds = LongHolds(len(self.variables), detectors.max_gap_s)
         self._diurnal = DiurnalProfile(
             self.variables, detectors.diurnal, min_spacing_s=detectors.ewma.baseline_lam * 3600.0
         )
-        n_vars = len(self.variables)
+        n_vars, n_detectors = len(self.variables), len(axis.names)
         # 1 where a detector applies to a variable, NaN elsewhere: multiplying the statistics by
         # it leaves "not evaluated" wherever a detector is disabled or irrelevant.
-        self._applicable = np.ones((len(DETECTORS), n_vars))
-        for d, name in enumerate(DETECTORS):
+        self._applicable = np.ones((n_detectors, n_vars))
+        for d, name in enumerate(axis.names):
             self._applicable[d, ~self._table.applies(name)] = np.nan
         self._state = np.empty((0, N_SLOTS, n_vars))
-        self._levels = np.zeros((0, GATED, n_vars), dtype=np.int8)
+        self._levels = np.zeros((0, n_detectors, n_vars), dtype=np.int8)
         self._ring = np.zeros((0, self._constants.ring_stride))
         self._last_seen = np.empty(0)
 
@@ -124,7 +129,7 @@ class DetectorBank:
         ``emit=False`` updates the state only (warming the detectors from stored history) and
         returns no anomalies. Readings not later than their station's previous one are ignored.
         """
-        n, n_vars = len(frame), len(self.variables)
+        n, n_vars, axis = len(frame), len(self.variables), self._axis
         values = np.asarray(frame.values, dtype=np.float64)
         if values.shape != (n, n_vars):
             raise ValueError(
@@ -132,7 +137,7 @@ class DetectorBank:
                 "(one column per variable of the bank)"
             )
         if n == 0:
-            scores = {name: np.empty((0, n_vars)) for name in DETECTORS} if want_scores else None
+            scores = {name: np.empty((0, n_vars)) for name in axis.names} if want_scores else None
             return DetectionResult([], scores)
         station = np.asarray(frame.station, dtype=np.intp)
         observed_at = np.asarray(frame.observed_at, dtype=np.float64)
@@ -171,7 +176,13 @@ class DetectorBank:
             readings = np.where(held, np.nan, readings)  # the detectors re-learn through a step
         else:
             rule_readings = readings
-        rules = self._rules.statistics(stations, times, rule_readings, plan.starts)
+        batch = [
+            (axis.row(name), columns, statistic)
+            for computed in self._batch
+            for name, columns, statistic in computed.statistics(
+                stations, times, rule_readings, plan.starts
+            )
+        ]
         seen = self._diurnal.take_out(stations, times, readings) if self._diurnal.active else None
         if seen is not None:
             seen = seen[order]
@@ -180,11 +191,11 @@ class DetectorBank:
         stations_sorted, times_sorted = stations, times
         rows, stations, times = rows[order], stations[order], times[order]
         readings = readings[order]
-        stats = np.empty((N_STATS, rows.shape[0], n_vars))
-        stats[PRESSURE_FALL : RAPID_CHANGE + 1] = np.nan
-        for detector, columns, statistic in rules:
+        stats = np.empty((axis.spacing + 1, rows.shape[0], n_vars))
+        stats[list(axis.batch)] = np.nan
+        for detector, columns, statistic in batch:
             stats[detector][:, columns] = statistic[order]
-        triggered = np.zeros((len(DETECTORS), rows.shape[0], n_vars), dtype=bool)
+        triggered = np.zeros((len(axis.names), rows.shape[0], n_vars), dtype=bool)
         tails = np.full((len(CALIBRATED), rows.shape[0], n_vars), np.nan)
         restart = screened.restart if screened is not None else None
         after_hold = self._holds.restarts(
@@ -218,6 +229,7 @@ class DetectorBank:
                 station_ids,
                 self._names,
                 limits,
+                axis,
             )
             if screened is not None and screened.events:
                 faults += qc_anomalies(screened, stations, station_ids, self._names)
@@ -230,8 +242,8 @@ class DetectorBank:
             held_back = None
         if not want_scores:
             return DetectionResult(anomalies, None, suspect=held_back)
-        statistics = in_frame_order(stats[: len(DETECTORS)], rows, n)
-        scores = score_arrays(stats, tails, limits, rows, n)
+        statistics = in_frame_order(stats[: len(axis.names)], rows, n, axis.names)
+        scores = score_arrays(stats, tails, limits, rows, n, axis.names)
         return DetectionResult(anomalies, scores, statistics, held_back)
 
     def _run_rounds(
@@ -266,7 +278,8 @@ class DetectorBank:
         wide_limits = limits.widened(n_ranked)
         cusum_h = wide_limits.lower[CUSUM]
         below = np.nextafter(wide_limits.lower, -np.inf)  # "just under the threshold"
-        gating = np.empty((GAP + 1, n_ranked, n_vars))
+        n_detectors = len(self._axis.names)
+        gating = np.empty((n_detectors, n_ranked, n_vars))
         min_flat = self._min_flat_s
         applicable = widen(self._applicable, n_ranked)
         ring_base = ranked[:, None] * constants.ring_stride + constants.ring_offsets[:n_ranked]
@@ -320,7 +333,7 @@ class DetectorBank:
                 if restarted is not None:
                     taken = ~missing[restarted]
                     levels[:, restarted[0][taken], restarted[1][taken]] = 0
-                round_stats[: GAP + 1] *= applicable[:, :m]
+                round_stats[:n_detectors] *= applicable[:, :m]
                 if where_missing is not None:
                     round_stats[:, where_missing[0], where_missing[1]] = np.nan
                     state[:, where_missing[0], where_missing[1]] = saved
@@ -353,7 +366,8 @@ class DetectorBank:
         self._levels = self._levels[kept]
         self._ring = self._ring[kept]
         self._last_seen = self._last_seen[kept]
-        self._rules.windows.keep_stations(kept)
+        for batch in self._batch:
+            batch.keep_stations(kept)
         self._qc.keep_stations(kept)
         self._holds.keep_stations(kept)
         self._consistency.keep_stations(kept)
@@ -371,7 +385,8 @@ class DetectorBank:
         self._levels = with_rows(self._levels, extra, 0)
         self._ring = with_rows(self._ring, extra, 0.0)
         self._last_seen = with_rows(self._last_seen, extra, -np.inf)
-        self._rules.windows.grow(grown)
+        for batch in self._batch:
+            batch.grow(grown)
         self._qc.grow(extra)
         self._holds.grow(extra)
         self._consistency.grow(extra)
@@ -388,10 +403,11 @@ class DetectorBank:
     def holding_rules(self, station_ids: Sequence[str]) -> set[tuple[str, str, str]]:
         """(station id, rule, variable) of every rule currently past its advisory threshold."""
         n = min(len(station_ids), self._levels.shape[0])
-        levels = self._levels[:n, PRESSURE_FALL : RAPID_CHANGE + 1]
+        rules = self._axis.rules
+        levels = self._levels[:n][:, rules]
         station, rule, column = np.nonzero(levels > 0)
         return {
-            (station_ids[s], DETECTORS[PRESSURE_FALL + r], self._names[c])
+            (station_ids[s], self._axis.names[rules[r]], self._names[c])
             for s, r, c in zip(station.tolist(), rule.tolist(), column.tolist(), strict=True)
         }
 

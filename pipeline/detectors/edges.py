@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.detector_axis import GAP, GATED
+from pipeline.detector_axis import GAP
 from pipeline.detectors.thresholds import GateLimits
 
 
@@ -23,19 +23,20 @@ def gate(
     limits: GateLimits,
     raw: np.ndarray | None = None,
 ) -> None:
-    """Update ``levels`` (gated detectors, m, V; int8) in place from this round's ``stats`` and
-    mark in ``triggered`` (detectors, m, V) the entries that raise an anomaly. NaN statistics
-    (not evaluated) neither trigger nor re-arm. ``limits`` are widened to at least m rows.
+    """Update ``levels`` (detectors, m, V; int8) in place from this round's ``stats``
+    (detectors, m, V) and mark in ``triggered`` (likewise) the entries that raise an anomaly.
+    NaN statistics (not evaluated) neither trigger nor re-arm. ``limits`` are widened to at
+    least m rows; their levels are infinite for the gap, whose row is left at 0 and whose
+    triggers go by its factor alone.
     ``raw``: the statistics before calibration held some below their threshold; re-arming
     goes by them, so an excursion that is past the threshold but usual for its series, in
     the middle of one that alarmed, does not re-arm the alarm to fire again."""
     m = stats.shape[1]
-    gated = stats[:GATED]
-    level = (gated >= limits.lower[:, :m]).view(np.int8)
-    level += (gated >= limits.upper[:, :m]).view(np.int8)
-    np.greater(level, levels, out=triggered[:GATED])
+    level = (stats >= limits.lower[:, :m]).view(np.int8)
+    level += (stats >= limits.upper[:, :m]).view(np.int8)
+    np.greater(level, levels, out=triggered)
     np.maximum(levels, level, out=levels)
-    held = (gated if raw is None else raw[:GATED]) < limits.rearm[:, :m]
+    held = (stats if raw is None else raw[: stats.shape[0]]) < limits.rearm[:, :m]
     np.logical_not(held, out=held)
     levels *= held
     np.greater(stats[GAP], limits.gap[:m], out=triggered[GAP])

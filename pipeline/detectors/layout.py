@@ -5,7 +5,8 @@ time, elapsed-time reference, baseline, chart values, window sums), stored as on
 array of shape (stations, slots, variables), so that a batch gathers the state of all its
 stations with one fancy index and writes it back with one. The alarm level of each gated
 detector (0 none, 1 alarm or advisory, 2 warning) is kept beside it as int8 (stations,
-detectors, variables): the edge logic is cheaper in small integers.
+detectors, variables; the gap, not edge-triggered, stays 0): the edge logic is cheaper in
+small integers.
 
 While a batch runs, that state is transposed into a work array (slots, stations, variables)
 with the stations ordered by how many readings they have in the batch, most first. Round ``r``
@@ -22,8 +23,11 @@ import numpy as np
 from pipeline.detector_axis import CALIBRATED, DETECTORS
 from pipeline.detectors.calibration import PRIOR_MEAN, PRIOR_VAR
 
-# The detector axis itself (names, rows) is pipeline.detector_axis; the statistics add a row.
-SPACING = len(DETECTORS)  # an extra row of the statistics: the spacing dt, the gap's quantity
+# The detector axis itself (names, rows) is pipeline.detector_axis; the statistics add a row
+# after the detectors': the spacing dt, the gap's quantity. These are the application's
+# catalogue's; a catalogue extended with detectors of its own has its spacing further on
+# (DetectorAxis.spacing).
+SPACING = len(DETECTORS)
 N_STATS = SPACING + 1
 
 # Slots of the per-series state.

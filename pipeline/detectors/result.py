@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.anomaly import Anomaly
-from pipeline.detector_axis import CALIBRATED, DETECTORS, GAP, GATED, RULES
+from pipeline.detector_axis import CALIBRATED, GAP, DetectorAxis
 from pipeline.detectors.calibration import calibrated_score
-from pipeline.detectors.layout import SPACING
 from pipeline.detectors.thresholds import GateLimits
 
 SEVERITIES = (None, "advisory", "warning")
@@ -46,6 +45,7 @@ def anomalies_from(
     station_ids: Sequence[str],
     names: Sequence[str],
     limits: GateLimits,
+    axis: DetectorAxis,
 ) -> list[Anomaly]:
     """Anomalies for every ``triggered`` (detectors, n, V) entry, in time order.
 
@@ -61,9 +61,8 @@ def anomalies_from(
     order = np.lexsort((column, detector, stations[row], times[row]))
     row, detector, column = row[order], detector[order], column[order]
     statistic = stats[detector, row, column]
-    gated = np.minimum(detector, GATED - 1)
-    lower = np.where(detector == GAP, limits.gap[column], limits.lower[gated, column])
-    upper = limits.upper[gated, column]
+    lower = np.where(detector == GAP, limits.gap[column], limits.lower[detector, column])
+    upper = limits.upper[detector, column]
     level = np.where(statistic >= upper, 2, 1)
     threshold = np.where(level == 2, upper, lower)
     score = statistic / (statistic + threshold)
@@ -71,8 +70,8 @@ def anomalies_from(
     if calibrated.any():
         u = tails[detector[calibrated], row[calibrated], column[calibrated]]
         score[calibrated] = calibrated_score(u)
-    is_rule = np.isin(detector, sorted(RULES))
-    spacing = np.where(detector == GAP, stats[SPACING, row, column], np.nan)
+    is_rule = np.isin(detector, axis.rules)
+    spacing = np.where(detector == GAP, stats[axis.spacing, row, column], np.nan)
     quantity = np.where(is_rule, statistic, spacing)
     severity = np.where(is_rule, level, 0)
     fields = zip(
@@ -93,7 +92,7 @@ def anomalies_from(
             station_id=station_id,
             variable=names[c],
             value=value,
-            detector=DETECTORS[d],
+            detector=axis.names[d],
             score=score_i,
             threshold=threshold_i,
             observed_at=observed_at,
@@ -117,7 +116,12 @@ def anomalies_from(
 
 
 def score_arrays(
-    stats: np.ndarray, tails: np.ndarray, limits: GateLimits, rows: np.ndarray, n: int
+    stats: np.ndarray,
+    tails: np.ndarray,
+    limits: GateLimits,
+    rows: np.ndarray,
+    n: int,
+    names: Sequence[str],
 ) -> dict[str, np.ndarray]:
     """Scores per detector in the frame's original row order (``rows`` maps stats rows to it).
 
@@ -125,17 +129,21 @@ def score_arrays(
     steadily with the quantity; the calibrated detectors by how improbable their statistic
     is for the series (``tails``), wherever they evaluated a reading.
     """
-    thresholds = np.concatenate([limits.lower, limits.gap[None, :]])
-    detected = stats[: len(DETECTORS)]
+    thresholds = limits.lower.copy()
+    thresholds[GAP] = limits.gap
+    detected = stats[: len(names)]
     score = detected / (detected + thresholds[:, None, :])
     score[: len(CALIBRATED)] = calibrated_score(tails)
-    return in_frame_order(score, rows, n)
+    return in_frame_order(score, rows, n, names)
 
 
-def in_frame_order(per_detector: np.ndarray, rows: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    """(detectors, stats rows, V) as one (n, V) array per detector in the frame's order."""
+def in_frame_order(
+    per_detector: np.ndarray, rows: np.ndarray, n: int, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """(detectors, stats rows, V) as one (n, V) array per detector (``names``) in the frame's
+    order."""
     out = {}
-    for d, name in enumerate(DETECTORS):
+    for d, name in enumerate(names):
         column = np.full((n, per_detector.shape[2]), np.nan)
         column[rows] = per_detector[d]
         out[name] = column

@@ -17,44 +17,51 @@ by the bank together with the detectors' alarms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.detector_axis import GUST, PRESSURE_FALL, RAPID_CHANGE
-from pipeline.detectors.windows import WindowExtremes
-from pipeline.settings import RuleSettings
+from pipeline.detectors.windows import N_BUCKETS, WindowExtremes
+from pipeline.settings import DetectorSettings, RuleSettings
 from pipeline.variables import VariableSpec
 
 
 class RuleStatistics:
-    """The statistic of each rule for the variables it watches; variables named in the
-    settings but absent from the bank, and disabled rules, are left out."""
+    """The statistic of each rule for the variables it watches (``columns``, per rule: the
+    threshold table's, so variables named in the settings but absent from the bank, and
+    disabled rules, are left out). A :class:`~pipeline.detectors.batch.BatchStatistic`."""
 
     def __init__(
-        self, variables: Sequence[VariableSpec], rules: RuleSettings, capacity: int
+        self,
+        variables: Sequence[VariableSpec],
+        columns: Mapping[str, list[int]],
+        detectors: DetectorSettings,
+        rules: RuleSettings,
     ) -> None:
-        index = {v.name: i for i, v in enumerate(variables)}
-        fall, gust, change = rules.pressure_fall, rules.gust, rules.rapid_change
-        self.fall_columns = (
-            [index[name] for name in fall.variables if name in index] if fall.enabled else []
-        )
-        self.change_columns = (
-            [index[name] for name in change.thresholds if name in index] if change.enabled else []
-        )
-        self.gust_columns = (
-            [index[gust.variable]] if gust.enabled and gust.variable in index else []
-        )
+        fall, change = rules.pressure_fall, rules.rapid_change
+        self.fall_columns = columns["pressure_fall"]
+        self.change_columns = columns["rapid_change"]
+        self.gust_columns = columns["gust"]
         self.windows = WindowExtremes(
             self.fall_columns + self.change_columns,
             [fall.window_hours * 3600.0] * len(self.fall_columns)
             + [change.window_minutes * 60.0] * len(self.change_columns),
-            capacity,
+            0,
         )
+        # A window reaches back up to two of its buckets more than its length (see windows).
+        self.relearn_s = max(fall.window_hours * 3600.0, change.window_minutes * 60.0) * (
+            1.0 + 2.0 / N_BUCKETS
+        )
+
+    def grow(self, capacity: int) -> None:
+        self.windows.grow(capacity)
+
+    def keep_stations(self, kept: np.ndarray) -> None:
+        self.windows.keep_stations(kept)
 
     def statistics(
         self, station: np.ndarray, time: np.ndarray, values: np.ndarray, starts: np.ndarray
-    ) -> list[tuple[int, list[int], np.ndarray]]:
+    ) -> list[tuple[str, list[int], np.ndarray]]:
         """(detector, columns, statistics) of each rule in use, for a batch in (station, time)
         order: (n, len(columns)) arrays, NaN where the value is missing."""
         high, low = self.windows.update(station, time, values, starts)
@@ -62,11 +69,11 @@ class RuleStatistics:
         n_fall = len(self.fall_columns)
         if n_fall:
             fall = high[:, :n_fall] - values[:, self.fall_columns]
-            out.append((PRESSURE_FALL, self.fall_columns, fall))
+            out.append(("pressure_fall", self.fall_columns, fall))
         if self.change_columns:
             x = values[:, self.change_columns]
             change = np.maximum(x - low[:, n_fall:], high[:, n_fall:] - x)
-            out.append((RAPID_CHANGE, self.change_columns, change))
+            out.append(("rapid_change", self.change_columns, change))
         if self.gust_columns:
-            out.append((GUST, self.gust_columns, values[:, self.gust_columns]))
+            out.append(("gust", self.gust_columns, values[:, self.gust_columns]))
         return out

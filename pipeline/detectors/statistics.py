@@ -106,10 +106,11 @@ class StatisticalConstants:
     max_gap: float
     ring_offsets: np.ndarray  # (rows, V): offset of each variable's ring in a station's rings
     ring_stride: int  # ring slots per station: ``window`` per variable
+    spacing: int  # the row of the statistics the spacing goes to (after the detectors')
 
     @classmethod
     def build(
-        cls, variables: Sequence[VariableSpec], settings: DetectorSettings
+        cls, variables: Sequence[VariableSpec], settings: DetectorSettings, spacing: int = SPACING
     ) -> StatisticalConstants:
         resolution = np.array([v.resolution for v in variables], dtype=np.float64)
         window = settings.zscore.window
@@ -131,6 +132,7 @@ class StatisticalConstants:
             max_gap=settings.max_gap_s,
             ring_offsets=np.arange(len(variables), dtype=np.intp)[None, :] * window,
             ring_stride=window * len(variables),
+            spacing=spacing,
         )
 
     def widened(self, rows: int) -> StatisticalConstants:
@@ -185,7 +187,7 @@ def advance(
     # A bounded reading at its bound (calm, fog) says only that the value is there or beyond:
     # censored, it teaches the baseline, the charts and the window nothing, and is not scored.
     raw = x if raw is None else raw
-    dt = np.subtract(t, s[LAST_T], out=stats[SPACING])
+    dt = np.subtract(t, s[LAST_T], out=stats[c.spacing])
     # Gap statistic against the spacing known before this reading, then the restart.
     np.divide(dt, s[DT_REF], out=stats[GAP])
     restarted = None

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.detector_axis import CUSUM, DETECTORS, GATED
+from pipeline.detector_axis import CUSUM, axis_of
 from pipeline.detectors.layout import widen
 from pipeline.settings import DetectorSettings, RuleSettings
-from pipeline.threshold_catalogue import PARAMETERS, ThresholdKey, parameter, setting_value
+from pipeline.threshold_catalogue import CATALOGUE, Catalogue, Detector, ThresholdKey, setting_value
 from pipeline.variables import VariableSpec
 
 
@@ -55,8 +55,9 @@ class _Tuning:
 class GateLimits:
     """A snapshot of the thresholds in the form the bank's vector code uses.
 
-    ``lower``/``upper``/``rearm`` are (gated detectors, V); ``inf`` where a detector does not
-    apply (it can never alarm) or has a single level (``upper``). ``gap`` is (V,).
+    ``lower``/``upper``/``rearm`` are (detectors, V); ``inf`` where a detector does not
+    apply (it can never alarm), has a single level (``upper``) or is not edge-triggered (the
+    gap, whose factor is ``gap``, (V,)).
     """
 
     lower: np.ndarray
@@ -77,20 +78,27 @@ def nice_step(value: float) -> float:
 
 
 class ThresholdTable:
-    """Per-variable values of every :data:`PARAMETERS` entry, seeded from the settings."""
+    """Per-variable values of every parameter of a catalogue (by default the application's),
+    seeded from the settings."""
 
     def __init__(
-        self, variables: Sequence[VariableSpec], detectors: DetectorSettings, rules: RuleSettings
+        self,
+        variables: Sequence[VariableSpec],
+        detectors: DetectorSettings,
+        rules: RuleSettings,
+        catalogue: Catalogue = CATALOGUE,
     ) -> None:
         self.variables = tuple(variables)
+        self.catalogue = catalogue
+        self._axis = axis_of(catalogue)
         self._index = {v.name: i for i, v in enumerate(self.variables)}
         self._lock = threading.Lock()
         self._limits: GateLimits | None = None
         n = len(self.variables)
-        self._values = {(p.detector, p.name): np.full(n, np.nan) for p in PARAMETERS}
+        self._values = {(p.detector, p.name): np.full(n, np.nan) for p in catalogue.parameters}
         tuning = _Tuning(detectors, rules)
-        applies = self._applicable(rules)
-        for p in PARAMETERS:
+        applies = {d.name: self._applicable(d, tuning) for d in catalogue.detectors}
+        for p in catalogue.parameters:
             if not setting_value(tuning, f"{p.section}.enabled"):
                 continue
             values = self._values[p.detector, p.name]
@@ -103,38 +111,43 @@ class ThresholdTable:
                 value = table.get(self.variables[i].name, fallback)
                 if value is not None:  # no fallback: only the variables the table names
                     values[i] = value
+        self._columns = {name: self._in_use(name, columns) for name, columns in applies.items()}
 
-    def _applicable(self, rules: RuleSettings) -> dict[str, list[int]]:
-        """Per detector, the variables its thresholds may apply to (by the variables' kinds,
-        or the variables a rule names)."""
+    def _applicable(self, detector: Detector, tuning: _Tuning) -> list[int]:
+        """The variables ``detector``'s thresholds may apply to (by the variables' kinds, or
+        the variables its settings name, in the order they name them)."""
         columns = range(len(self.variables))
-        statistical = [i for i in columns if self.variables[i].statistical]
-        return {
-            "zscore": statistical,
-            "ewma": statistical,
-            "cusum": statistical,
-            "stuck": [i for i in columns if self.variables[i].stuck_check],
-            "gap": [i for i in columns if self.variables[i].gap_check],
-            "pressure_fall": self._columns(rules.pressure_fall.variables),
-            "gust": self._columns([rules.gust.variable]),
-            "rapid_change": list(columns),
-        }
-
-    def _columns(self, names: Iterable[str]) -> list[int]:
-        """Indices of the named variables this bank has (rules skip the others)."""
+        if detector.applies_to == "all":
+            return list(columns)
+        if detector.applies_to != "named":
+            return [i for i in columns if getattr(self.variables[i], detector.applies_to)]
+        named = setting_value(tuning, detector.named_by)
+        names: Iterable[str] = [named] if isinstance(named, str) else named  # a table's keys
+        # Variables the settings name but the bank lacks are skipped.
         return [self._index[name] for name in names if name in self._index]
+
+    def _in_use(self, detector: str, applicable: list[int]) -> list[int]:
+        """Of ``applicable``, the columns ``detector`` has a threshold for (none when it is
+        disabled or has no parameter)."""
+        values = [v for (d, _), v in self._values.items() if d == detector]
+        return [i for i in applicable if values and not math.isnan(values[0][i])]
 
     def applies(self, detector: str) -> np.ndarray:
         """(V,) bool: where ``detector`` is in use."""
-        values = [v for (d, _), v in self._values.items() if d == detector]
-        return ~np.isnan(values[0])
+        mask = np.zeros(len(self.variables), dtype=bool)
+        mask[self._columns[detector]] = True
+        return mask
+
+    def columns(self, detector: str) -> list[int]:
+        """Where ``detector`` is in use, in the order its settings name the variables."""
+        return list(self._columns[detector])
 
     def listing(self, variable: str) -> list[Threshold]:
         i = self._variable(variable)
         spec = self.variables[i]
         out = []
         with self._lock:
-            for p in PARAMETERS:
+            for p in self.catalogue.parameters:
                 value = float(self._values[p.detector, p.name][i])
                 if math.isnan(value):
                     continue
@@ -145,9 +158,8 @@ class ThresholdTable:
         return out
 
     def set(self, detector: str, parameter_name: str, variable: str, value: float) -> None:
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown detector {detector!r} (known: {', '.join(DETECTORS)})")
-        p = parameter(detector, parameter_name)
+        self.catalogue.detector(detector)  # ValueError naming the known ones
+        p = self.catalogue.parameter(detector, parameter_name)
         i = self._variable(variable)
         label = f"{detector}.{p.name}"
         if not math.isfinite(value) or value <= 0:
@@ -166,7 +178,9 @@ class ThresholdTable:
         # The other level of a severity pair: this may not pass it.
         bounds = [(p.not_below, "below")] if p.not_below else []
         bounds += [
-            (q.name, "above") for q in PARAMETERS if (q.detector, q.not_below) == (detector, p.name)
+            (q.name, "above")
+            for q in self.catalogue.parameters
+            if (q.detector, q.not_below) == (detector, p.name)
         ]
         with self._lock:
             values = self._values[detector, p.name]
@@ -198,11 +212,11 @@ class ThresholdTable:
 
     def _build_limits(self) -> GateLimits:
         n = len(self.variables)
-        lower = np.full((GATED, n), np.inf)
-        upper = np.full((GATED, n), np.inf)
-        for p in PARAMETERS:
-            d = DETECTORS.index(p.detector)
-            if d < GATED and p.level is not None:
+        lower = np.full((len(self._axis.names), n), np.inf)
+        upper = np.full((len(self._axis.names), n), np.inf)
+        for p in self.catalogue.parameters:
+            d = self._axis.row(p.detector)
+            if d not in self._axis.every and p.level is not None:
                 levels = lower if p.level == "alarm" else upper
                 levels[d] = np.nan_to_num(self._values[p.detector, p.name], nan=np.inf)
         rearm = lower.copy()
