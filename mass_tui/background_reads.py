@@ -55,6 +55,11 @@ class BackgroundReads:
             self._queue.put((key, read))
         return None if answer is None else answer[1]
 
+    def waiting(self, key: Hashable) -> bool:
+        """True while the first answer for ``key`` is being read (none to show yet)."""
+        with self._lock:
+            return key in self._pending and key not in self._answers
+
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._answers.pop(key, None)

@@ -14,6 +14,7 @@ from mass_tui.view import ConsoleView, zones
 from pipeline.detectors import Threshold, control_band
 from pipeline.runtime import PipelineSnapshot
 from pipeline.settings import DetectorSettings
+from pipeline.threshold_catalogue import CATALOGUE
 from pipeline.units import UnitSystem, display_unit, format_value
 from pipeline.variables import VariableSpec
 from widgets.trend_chart import ChartData
@@ -22,18 +23,8 @@ from widgets.variable_panel import PanelData
 RECENT_ANOMALY_S = 15 * 60.0  # a panel stays highlighted this long after an anomaly
 SPARK_POINTS = 60
 ENVELOPE_FROM_S = 6 * 3600.0  # longer chart spans show each minute's range
-RULE_DETECTORS = ("pressure_fall", "gust")
-# Panel-sized names of the thresholds: ``z ≥``, ``fall ≥``, ``gust warn ≥``.
-SHORT_NAMES = {
-    "zscore": "z",
-    "ewma": "EWMA L",
-    "cusum": "CUSUM h",
-    "stuck": "stuck",
-    "gap": "gap ×",
-    "rapid_change": "Δ",
-    "pressure_fall": "fall",
-    "gust": "gust",
-}
+# The rules' thresholds, one value for every variable they watch: what +/- move by default.
+RULE_DETECTORS = CATALOGUE.shared_rules()
 
 
 def selected_threshold(view: ConsoleView, thresholds: Sequence[Threshold]) -> Threshold | None:
@@ -62,10 +53,8 @@ def threshold_label(threshold: Threshold | None, spec: VariableSpec, units: Unit
     """A panel's threshold line, e.g. ``fall ≥ 3.0 hPa`` (empty: none applies)."""
     if threshold is None:
         return ""
-    name = SHORT_NAMES.get(threshold.detector, threshold.detector)
-    if threshold.parameter.startswith("warning"):
-        name += " warn"
-    return f"{name} ≥ {threshold_value(threshold, spec, units)}"
+    name = CATALOGUE.short_label(threshold.detector, threshold.parameter)
+    return f"{name} {threshold_value(threshold, spec, units)}"
 
 
 def panels(snap: PipelineSnapshot, view: ConsoleView) -> list[PanelData]:

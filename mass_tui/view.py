@@ -258,10 +258,10 @@ def station_overview(
     for index, station in enumerate(snap.stations):
         parts = []
         if index < len(snap.latest_values):
-            for column, shown in shown_columns:
+            for column, unit in shown_columns:
                 value = snap.latest_values[index, column]
                 if not math.isnan(value):
-                    parts.append(shown.format(value))
+                    parts.append(unit.format(value))
         latest = snap.latest_time[index] if index < len(snap.latest_time) else math.nan
         # A compact list has no room for the sparkline beside the condition.
         tail = tuple(snap.tail[index].tolist()) if index < len(snap.tail) and not compact else ()

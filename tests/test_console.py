@@ -3,6 +3,7 @@
 import html
 import re
 import sqlite3
+import threading
 import tomllib
 
 import pytest
@@ -16,7 +17,7 @@ from pipeline.threshold_catalogue import ThresholdKey
 from tests.conftest import make_console
 from themes import THEME_NAMES
 from widgets.alert_panel import AlertPanel, AlertRow
-from widgets.anomaly_log import AnomalyLog
+from widgets.anomaly_log import AnomalyLog, AnomalyRow
 from widgets.status_bar import StatusBar
 from widgets.trend_chart import TrendChart
 from widgets.variable_panel import VariablePanel
@@ -152,6 +153,39 @@ async def test_the_alert_cursor_follows_a_choice_only_while_the_panel_has_focus(
         await pilot.pause()
         panel.show([alert_row(4), alert_row(3), alert_row(1), alert_row(2)])
         assert panel.selected_alert == 4  # unattended: the newest, most severe
+
+
+def log_row(n: int) -> AnomalyRow:
+    return AnomalyRow(f"k{n}", f"00:{n:02d}:00", "lon", "Gust", f"{n} m/s", "gust", 0.6)
+
+
+async def test_tables_updated_in_place_show_exactly_the_rows_given():
+    """The log and the alert panel rewrite changed cells instead of rebuilding: whatever
+    the rows do (new on top, some gone, fewer), every cell is what a fresh table shows, and
+    a cursor off the top row stays on its anomaly."""
+
+    class TablesApp(App):
+        def compose(self):
+            yield AnomalyLog()
+            yield AlertPanel()
+
+    app = TablesApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        log, panel = app.query_one(AnomalyLog), app.query_one(AlertPanel)
+        log.show([log_row(n) for n in (3, 2, 1)])
+        log.focus()
+        await pilot.press("down")  # on k2
+        for shown in ([5, 4, 3, 2, 1], [6, 5, 2], [9, 8, 7, 2, 1], [9, 1], [1]):
+            log.show([log_row(n) for n in shown])
+            cells = [[str(c) for c in log.get_row_at(i)] for i in range(log.row_count)]
+            assert cells == [[str(c) for c in AnomalyLog._cells(log_row(n))] for n in shown]
+            # on its anomaly while it is listed; then on the top row
+            assert log.key_at(log.cursor_row) == ("k2" if 2 in shown else f"k{shown[0]}")
+        for shown in ([1], [3, 2, 1], [4, 2], [5, 4, 2, 1, 6], [6]):
+            panel.show([alert_row(n) for n in shown])
+            whats = [panel.get_row_at(i)[2].plain for i in range(panel.row_count)]
+            assert whats == [f"Gust {n} m/s" for n in shown]
+            assert panel.selected_alert == shown[0]  # unattended: the top one
 
 
 async def test_a_station_id_longer_than_its_column_shows_that_it_was_cut():
@@ -642,3 +676,37 @@ def test_an_unknown_unit_in_config_is_a_one_line_error(tmp_path):
     bad.write_text('[ui.units]\nspeed = "furlongs"\n')
     with pytest.raises(ConfigError, match=r"ui\.units: speed: unknown unit 'furlongs'"):
         load_settings(config_path=bad, environ={}, user_config=tmp_path / "u.toml")
+
+
+class GatedReader:
+    """The console's real store reader, whose minute ranges wait for the test to let them
+    through: a long span's first read, held in flight."""
+
+    def __init__(self, reader) -> None:
+        self._reader = reader
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+    def minute_envelope(self, *args, **kwargs):
+        self.release.wait(10)
+        return self._reader.minute_envelope(*args, **kwargs)
+
+
+async def test_a_long_span_shows_a_loading_indicator_until_the_store_answers(console):
+    gated = GatedReader(console.app.reader)
+    console.app.reader = gated
+    async with console.app.run_test(size=SIZE) as pilot:
+        chart = console.app.main.query_one(TrendChart)
+        await pilot.press("right_square_bracket", "right_square_bracket")  # 24 h: the store's
+        await pilot.pause()
+        assert console.app.main.view.span_label == "24 h"
+        assert chart.loading
+        gated.release.set()
+        for _ in range(100):  # the read, then the chart's next turn (throttled to 1 s)
+            await pilot.pause(0.05)
+            if not chart.loading:
+                break
+        assert not chart.loading
+        assert chart.given.times[0] < console.clock.now() - 5 * 3600  # the store's day

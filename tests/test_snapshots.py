@@ -5,6 +5,9 @@ a busy machine captures the same screen as an idle one.
 Update with `python -m pytest tests/test_snapshots.py --snapshot-update`, then look at the SVGs.
 """
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import make_console
@@ -173,3 +176,21 @@ def test_the_command_palette_lists_the_consoles_commands_and_stations(snap_compa
     assert snap_compare(
         console_app(tmp_path), terminal_size=BIG, run_before=search_the_palette_for_stations
     )
+
+
+async def export_the_selected_station(pilot):
+    await pilot.pause()
+    await pilot.press("x")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_x_exports_and_says_how_many_readings_went_where(snap_compare):
+    """The export's toast names the file: the data directory must be the same on every run
+    and machine for the snapshot to be (a fixed directory, not TMPDIR's)."""
+    fixed = Path("/tmp/mass-tui-export-snapshot")
+    shutil.rmtree(fixed, ignore_errors=True)
+    fixed.mkdir()
+    app = make_console(fixed, deterministic=True).app
+    assert snap_compare(app, terminal_size=BIG, run_before=export_the_selected_station)
+    assert len(list((fixed / "data" / "exports").glob("nyc-*.csv"))) == 1

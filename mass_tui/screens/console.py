@@ -279,6 +279,9 @@ class ConsoleScreen(Screen[None]):
         self._chart_key, self._chart_due = key, time.monotonic() + CHART_QUERY_EVERY_S
         times, series = self._charted_series(snap)
         trend.show(chart(snap, view, times, series, self.pipeline.settings.detectors))
+        # A long span's first read from the store: the recent history shows under a loading
+        # indicator until it comes.
+        trend.loading = self.reads.waiting(self._chart_read_key())
 
     def _charted_series(self, snap: PipelineSnapshot) -> tuple[np.ndarray, np.ndarray]:
         """The focused variable's readings over the span: the recent history in memory; when
@@ -294,7 +297,7 @@ class ConsoleScreen(Screen[None]):
             return times, series
         envelope = view.span_s > ENVELOPE_FROM_S
         stored = self.reads.get(
-            ("chart", view.station_id, view.variable, view.span_s),
+            self._chart_read_key(),
             partial(
                 _stored_series,
                 self.reader,
@@ -307,6 +310,9 @@ class ConsoleScreen(Screen[None]):
             LONG_SPAN_QUERY_EVERY_S if envelope else CHART_QUERY_EVERY_S,
         )
         return (times, series) if stored is None else stored
+
+    def _chart_read_key(self) -> tuple:
+        return ("chart", self.view.station_id, self.view.variable, self.view.span_s)
 
     def _show_log(self, snap: PipelineSnapshot) -> None:
         anomalies = snap.anomalies
@@ -460,7 +466,7 @@ class ConsoleScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#log")
     def _anomaly_chosen(self, event: DataTable.RowSelected) -> None:
-        anomaly = self._log_rows.get(str(event.row_key.value))
+        anomaly = self._log_rows.get(self.query_one(AnomalyLog).key_at(event.cursor_row) or "")
         if anomaly is not None:
             self._open_detail(anomaly=anomaly)
 
