@@ -14,9 +14,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from rich.text import Text
+from textual import events
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.theme import Theme
+from textual.widgets import Input
 
 from mass_tui.attached import AttachedPipeline, ServiceReader
 from mass_tui.screens.console import ConsoleScreen
@@ -109,6 +112,15 @@ class MassApp(App[None]):
         if self.start_pipeline:
             self.run_worker(self._start_pipeline, thread=True, name="pipeline-start")
 
+    def on_key(self, event: events.Key) -> None:
+        """A character typed right after ``f`` or ``/`` (fast, or pasted over SSH) was already
+        on its way to the widget focused before, and bubbles here after the key's action moved
+        the focus to the box: the box's bindings then skip it, and it was lost. It belongs in
+        the box (the box's own keys stop at the box, so what arrives here went elsewhere)."""
+        box = self.focused
+        if isinstance(box, Input) and event.is_printable and event.character:
+            box.insert_text_at_cursor(event.character)
+
     def _start_pipeline(self) -> None:
         try:
             self.pipeline.start()
@@ -196,6 +208,20 @@ class MassApp(App[None]):
                 timeout=15,
             )
         self.set_keymap({k: v for k, v in keymap.items() if k in known})
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A fault in the console itself: its traceback goes to the log, the terminal gets one
+        line saying so, and the exit status is 1 (Textual would print the traceback and the
+        command exit 0). A pilot test still gets the exception raised."""
+        log.error("the console stopped on an error", exc_info=error)
+        super()._handle_exception(error)
+        where = self.loaded.data_dir / "logs" / "mass-tui.log"
+        self._exit_renderables[:] = [
+            Text(
+                f"mass-tui: the console stopped on an error ({type(error).__name__}: "
+                f"{printable(str(error), 200)}); the details are in {where}"
+            )
+        ]
 
     # -- screenshots and quitting ----------------------------------------------------------
 

@@ -76,4 +76,4 @@ def _run(
         pipeline.stop()
         if reader is not None:
             reader.close()
-    return 0
+    return app.return_code or 0

@@ -122,10 +122,10 @@ def status_line(snap: PipelineSnapshot, view: ConsoleView, running: str) -> Stat
         problems.insert(0, f"{snap.source} {source_state}")
         source_state = ""
     hour_ago = snap.now - 3600
+    zone = zones(snap, view.time_shown)(view.station_id)
     return StatusLine(
-        clock=clock_text(snap.now, zones(snap, view.time_shown)(view.station_id), date=True)
-        if snap.now > 0
-        else "no data yet",
+        clock=clock_text(snap.now, zone, date=True) if snap.now > 0 else "no data yet",
+        time=clock_text(snap.now, zone, zone_named=True) if snap.now > 0 else "no data yet",
         source=snap.source,
         source_state=source_state,
         bus=snap.bus,

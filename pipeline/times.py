@@ -36,16 +36,21 @@ def iso_utc(seconds: float | None, timespec: str = "auto") -> str | None:
 
 
 def clock_text(
-    seconds: float, zone: tzinfo = UTC, *, date: bool = False, minutes_only: bool = False
+    seconds: float,
+    zone: tzinfo = UTC,
+    *,
+    date: bool = False,
+    minutes_only: bool = False,
+    zone_named: bool = False,
 ) -> str:
-    """A time on the console: ``05:29:00``, with ``date`` ``2026-01-01 05:29:00Z`` (UTC) or
-    ``2026-01-01 00:29:00 EST`` (another zone, named); ``minutes_only``: ``05:29``."""
+    """A time on the console: ``05:29:00``; ``zone_named``: ``05:29:00Z`` (UTC) or
+    ``00:29:00 EST`` (another zone); ``date`` (the zone named too): ``2026-01-01 05:29:00Z``;
+    ``minutes_only``: ``05:29``."""
     moment = datetime.fromtimestamp(seconds, zone)
     text = moment.strftime("%H:%M" if minutes_only else "%H:%M:%S")
-    if not date:
-        return text
-    named = "Z" if zone is UTC else f" {moment.tzname()}"
-    return f"{moment:%Y-%m-%d} {text}{named}"
+    if date or zone_named:
+        text += "Z" if zone is UTC else f" {moment.tzname()}"
+    return f"{moment:%Y-%m-%d} {text}" if date else text
 
 
 def clock_offset(seconds: float, zone: tzinfo) -> float:

@@ -189,7 +189,8 @@ async def test_tables_updated_in_place_show_exactly_the_rows_given():
 
 
 async def test_a_station_id_longer_than_its_column_shows_that_it_was_cut():
-    """``nyc_central`` showed as ``nyc_``: a different station, as far as anyone could tell."""
+    """``nyc_central`` showed as ``nyc_``: a different station, as far as anyone could tell.
+    The column is as wide as the longest id, up to 12; a longer one ends in an ellipsis."""
 
     class PanelApp(App):
         def compose(self):
@@ -199,8 +200,12 @@ async def test_a_station_id_longer_than_its_column_shows_that_it_was_cut():
     async with app.run_test(size=(60, 12)):
         panel = app.query_one(AlertPanel)
         panel.show([AlertRow(1, "warning", "nyc_central", "Gust 31 m/s", "1 min", "active")])
-        assert panel.get_row_at(0)[1].plain == "nyc…"
+        assert panel.get_row_at(0)[1].plain == "nyc_central"
         assert panel.get_row_at(0)[2].plain == "Gust 31 m/s"
+        panel.show([AlertRow(2, "warning", "nyc_central_park", "Gust 9 m/s", "1 min", "active")])
+        assert panel.get_row_at(0)[1].plain == "nyc_central…"
+        panel.show([AlertRow(3, "warning", "syn-0370", "x", "1 s", "active"), alert_row(4)])
+        assert [panel.get_row_at(i)[1].plain for i in (0, 1)] == ["syn-0370", "lon"]
 
 
 async def test_z_silences_the_selected_alert_and_shift_z_its_station(console):
@@ -710,3 +715,57 @@ async def test_a_long_span_shows_a_loading_indicator_until_the_store_answers(con
                 break
         assert not chart.loading
         assert chart.given.times[0] < console.clock.now() - 5 * 3600  # the store's day
+
+
+HOSTILE_STATION = (  # and London, whose front the test console schedules
+    '[[stations]]\nid = "[/]"\nname = "[/]"\nlatitude = 40.7\nlongitude = -74.0\n'
+    '[[stations]]\nid = "lon"\nname = "London"\nlatitude = 51.5\nlongitude = -0.1\n'
+)
+
+
+async def test_a_station_named_like_markup_is_text_in_the_palette_and_the_statistics(tmp_path):
+    """A station "[/]" stopped the console with a MarkupError when the palette listed it or
+    the statistics view named it."""
+    from mass_tui.screens.statistics import StatisticsScreen
+
+    console = make_console(tmp_path, config=HOSTILE_STATION, steps=30)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"station")
+        results = console.app.screen.query_one(CommandList)
+
+        def stations_found() -> list[str]:
+            prompts = (
+                str(results.get_option_at_index(i).prompt) for i in range(results.option_count)
+            )
+            return [p.split("\n")[0] for p in prompts if p.startswith("Station:")]
+
+        for _ in range(200):  # the palette searches in the background: wait for its hits
+            await pilot.pause(0.05)
+            if len(stations_found()) == 2:
+                break
+        assert "Station: [/] ([/])" in stations_found()
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("S")
+        await pilot.pause()
+        assert isinstance(console.app.screen, StatisticsScreen)
+        assert str(console.app.screen.query_one("#title").render()).startswith(
+            "Temperature at [/]:"
+        )
+
+
+async def test_a_fault_in_the_console_is_logged_and_ends_it_with_status_1(console, caplog):
+    def fault() -> None:
+        raise RuntimeError("boom [/]")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        async with console.app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            console.app.call_later(fault)
+            await pilot.pause()
+    assert console.app.return_code == 1
+    assert "the console stopped on an error" in caplog.text
+    assert "RuntimeError: boom [/]" in caplog.text  # the traceback, in the log

@@ -106,3 +106,21 @@ async def test_keys_typed_right_after_f_go_to_the_finder_not_to_the_console(tmp_
         assert console.app.focused is console.app.query_one("#station-filter", Input)
         console.app.main.action_filter()
         assert console.app.focused is console.app.query_one("#filter", Input)
+
+
+async def test_characters_queued_behind_f_land_in_the_finder(tmp_path):
+    """As a terminal sends them (one read: ``f``, ``l``, ``o``), not one at a time: the
+    characters were on their way to the focused panel before ``f`` moved the focus, and were
+    lost (``o`` did not sort either)."""
+    from textual import events
+    from textual.widgets import Input
+
+    console = make_console(tmp_path, steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for character in "flo":
+            console.app.post_message(events.Key(character, character))
+        await pilot.pause()
+        await pilot.pause()
+        assert console.app.main.query_one("#station-filter", Input).value == "lo"
+        assert console.app.main.view.stations == StationListState(query="lo")

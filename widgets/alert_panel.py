@@ -15,6 +15,9 @@ STATE_SHORT = {"acknowledged": "acked", "silenced": "muted", "cleared": "clear"}
 SEVERITY_SHORT = {"warning": "WARN", "advisory": "ADV"}
 COLUMN_WIDTHS = {"sev": 4, "stn": 4, "age": 6, "state": 6}  # "what" takes the rest
 MIN_WHAT = 8
+# The station column is as wide as the longest id listed, within these: "syn-0370" and
+# "syn-0371" must not both show as "syn…", nor "longid" as London's "lon".
+STATION_WIDTHS = (4, 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class AlertPanel(DataTable):
         super().__init__(cursor_type="row", **kwargs)
         self.border_title = "Alerts"
         self._rows: tuple[AlertRow, ...] = ()
-        self._what_width = 0
+        self._widths = (0, 0)  # the station and "what" columns
         self._columns: list = []  # the column keys, in order
 
     @property
@@ -67,7 +70,7 @@ class AlertPanel(DataTable):
         rows_now = tuple(rows)
         if rows_now == self._rows:
             return
-        if self._columns and self._fit_width(len(rows_now)) == self._what_width:
+        if self._columns and self._fit_widths(rows_now) == self._widths:
             self._update(rows_now)  # an age ticking, an alert more: no new layout
         else:
             self._draw(rows_now)
@@ -78,7 +81,7 @@ class AlertPanel(DataTable):
         cell rewrites, not a rebuilt table: a rebuild costs ~0.1 ms a row, 55 ms a refresh at
         365 alerts (1,000 stations, bench/station_overview.py)."""
         selected = self.selected_alert
-        width = self._what_width
+        width = self._widths
         for index, (old, new) in enumerate(zip(self._rows, rows, strict=False)):
             if old == new:
                 continue
@@ -104,38 +107,46 @@ class AlertPanel(DataTable):
         self._draw(self._rows)
 
     @staticmethod
-    def _cells(row: AlertRow, what_width: int) -> tuple:
-        """The row's cells, one a column, from the :data:`CELL_FIELDS` of ``row``."""
+    def _cells(row: AlertRow, widths: tuple[int, int]) -> tuple:
+        """The row's cells, one a column, from the :data:`CELL_FIELDS` of ``row``; ``widths``:
+        the station and "what" columns'."""
+        station_width, what_width = widths
         return (
             Text(
                 SEVERITY_SHORT.get(row.severity, row.severity.upper()),
                 style=SEVERITY_STYLE.get(row.severity, ""),
             ),
-            plain(row.station, width=COLUMN_WIDTHS["stn"]),
+            plain(row.station, width=station_width),
             plain(row.what, width=what_width),
             row.age,
             Text(STATE_SHORT.get(row.state, row.state), style=STATE_STYLE.get(row.state, "")),
         )
 
-    def _fit_width(self, n_rows: int) -> int:
-        """The "what" column takes the width the others leave, so the state column is always
-        in view (no sideways scrolling in a panel this narrow)."""
+    def _fit_widths(self, rows: tuple[AlertRow, ...]) -> tuple[int, int]:
+        """The station column as wide as its longest id (within :data:`STATION_WIDTHS`);
+        the "what" column takes the width the others leave, so the state column is always in
+        view (no sideways scrolling in a panel this narrow)."""
+        low, high = STATION_WIDTHS
+        station = min(max([low, *(len(r.station) for r in rows)]), high)
         region = self.content_region
-        scrollbar = self.styles.scrollbar_size_vertical if n_rows > region.height - 1 else 0
+        scrollbar = self.styles.scrollbar_size_vertical if len(rows) > region.height - 1 else 0
         padding = 2 * self.cell_padding * (len(COLUMN_WIDTHS) + 1)
-        return max(MIN_WHAT, region.width - sum(COLUMN_WIDTHS.values()) - padding - scrollbar)
+        others = sum(w for label, w in COLUMN_WIDTHS.items() if label != "stn") + station
+        return station, max(MIN_WHAT, region.width - others - padding - scrollbar)
 
     def _draw(self, rows: tuple[AlertRow, ...]) -> None:
         selected = self.selected_alert
         self._rows = rows
-        self._what_width = width = self._fit_width(len(rows))
+        self._widths = width = self._fit_widths(rows)
         self.clear(columns=True)
         # Fixed widths keep the columns apart whatever the styling of a cell.
         self._columns = []
         for label, column_width in COLUMN_WIDTHS.items():
-            self._columns.append(self.add_column(label, width=column_width))
             if label == "stn":
-                self._columns.append(self.add_column("what", width=width))
+                self._columns.append(self.add_column(label, width=width[0]))
+                self._columns.append(self.add_column("what", width=width[1]))
+            else:
+                self._columns.append(self.add_column(label, width=column_width))
         for index, row in enumerate(rows):
             self.add_row(*self._cells(row, width), key=str(index))
         self._place_cursor(selected)

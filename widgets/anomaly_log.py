@@ -79,7 +79,7 @@ class AnomalyLog(DataTable):
             cells = self._cells(new)
             for column, field, cell in zip(self._columns, CELL_FIELDS, cells, strict=True):
                 if getattr(old, field) != getattr(new, field):
-                    self.update_cell(str(index), column, cell)
+                    self.update_cell(str(index), column, cell, update_width=True)
         for index in range(len(self._rows), len(shown)):
             self.add_row(*self._cells(shown[index]), key=str(index))
         for index in range(len(shown), len(self._rows)):

@@ -14,6 +14,7 @@ from pipeline.text import printable
 @dataclass(frozen=True, slots=True)
 class StatusLine:
     clock: str  # observed time, e.g. "2026-11-23 14:05:00Z"
+    time: str  # the same without the date, for a narrow line: "14:05:00Z", "09:05:00 EST"
     source: str
     source_state: str
     bus: str
@@ -63,7 +64,7 @@ class StatusBar(Widget):
             text.append("  PAUSED", style="reverse bold")
         if status.running:
             text.append("  " + (status.running.split(" · ")[0] if narrow else status.running))
-        text.append("  " + (status.clock.split(" ")[-1] if narrow else status.clock))
+        text.append("  " + (status.time if narrow else status.clock))
         text.append(f"  {status.rate:,.0f} obs/s")
         text.append(f"  {status.anomalies_last_hour} anom/h")
         text.append(f"  {printable(status.source)}")

@@ -181,11 +181,13 @@ class TrendChart(PlotextPlot):
         """What it was last given: drawn, or to be drawn when the throttle allows."""
         return self._latest
 
-    def show(self, data: ChartData | None) -> None:
-        """Chart ``data`` (None: an empty plot titled "no data") as soon as the throttle allows."""
+    def show(self, data: ChartData | None, *, at_once: bool = False) -> None:
+        """Chart ``data`` (None: an empty plot titled "no data") as soon as the throttle allows;
+        ``at_once``: now (another station, variable or span: the chart must not show the last
+        one under the new selection)."""
         self._latest = data
         self._latest_key = change_key(data)
-        self._accept_latest()
+        self._accept_latest(at_once=at_once)
 
     def on_show(self, event: events.Show) -> None:
         """Data pushed while the chart was hidden is drawn when it comes back."""
@@ -196,15 +198,15 @@ class TrendChart(PlotextPlot):
         while hidden is accepted now."""
         self._accept_latest()
 
-    def _accept_latest(self) -> None:
+    def _accept_latest(self, *, at_once: bool = False) -> None:
         """Make the newest data the one to draw, unless it is already drawn, nobody can see it,
         or the last acceptance was less than ``min_interval_s`` ago (then try again later,
-        with at most one timer pending; never with ``min_interval_s=0``)."""
+        with at most one timer pending; never with ``min_interval_s=0`` or ``at_once``)."""
         if self._latest_key == self._drawn_key:
             return
         if not (self.display and self.is_on_screen and self.size.area):
             return
-        if self.min_interval_s > 0:
+        if self.min_interval_s > 0 and not at_once:
             wait = self._accepted_at + self.min_interval_s - time.monotonic()
             if wait > 0:
                 if self._timer is None:

@@ -5,10 +5,12 @@ cannot drift apart; and each station is one (jump to it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.style import Style
 
 from mass_tui.screens.console_keys import CONSOLE_KEYS
 from pipeline.text import printable
@@ -32,11 +34,27 @@ class ConsoleCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(Content(title), callback, text=title, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, callback in self._commands():
-            score = matcher.match(title)
+            score, offsets = matcher.fuzzy_search.match(matcher.query, title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(
+                    score,
+                    _highlighted(title, offsets, matcher.match_style),
+                    callback,
+                    title,
+                    help=help_text,
+                )
+
+
+def _highlighted(title: str, offsets: Sequence[int], style: Style) -> Content:
+    """``title`` as text with the matched characters styled: ``Matcher.highlight`` reads its
+    candidate as markup, and station names are data (a station "[/]" stopped the palette)."""
+    content = Content(title)
+    for offset in offsets:
+        if not title[offset].isspace():
+            content = content.stylize(style, offset, offset + 1)
+    return content

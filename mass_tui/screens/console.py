@@ -276,9 +276,11 @@ class ConsoleScreen(Screen[None]):
         key = (view.station_id, view.variable, view.span_index, view.units, view.time_shown)
         if key == self._chart_key and self._held_back(self._chart_due):
             return
+        changed = key != self._chart_key
         self._chart_key, self._chart_due = key, time.monotonic() + CHART_QUERY_EVERY_S
         times, series = self._charted_series(snap)
-        trend.show(chart(snap, view, times, series, self.pipeline.settings.detectors))
+        data = chart(snap, view, times, series, self.pipeline.settings.detectors)
+        trend.show(data, at_once=changed)
         # A long span's first read from the store: the recent history shows under a loading
         # indicator until it comes.
         trend.loading = self.reads.waiting(self._chart_read_key())

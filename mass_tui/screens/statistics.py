@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -83,8 +84,8 @@ class StatisticsScreen(PanelScreen[None]):
     def action_period(self, period: str) -> None:
         self.period = period
         label, step, count = SPANS[period]
-        self.query_one("#title", Static).update(
-            f"{printable(self.label)} at {printable(self.station_id)}: {label}"
+        self.query_one("#title", Static).update(  # text: a station id "[/]" is no markup
+            Text(f"{printable(self.label)} at {printable(self.station_id)}: {label}")
         )
         self.query_one(LoadingIndicator).display = True
         self._load(period, step, count)

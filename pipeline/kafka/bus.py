@@ -46,11 +46,18 @@ LAG_EVERY_S = 1.0
 MAX_MESSAGES_PER_CONSUME = 10_000
 
 DeliveryReport = Callable[[KafkaError | None, Message | None], None]
+CommitReport = Callable[[KafkaError | None, list[TopicPartition]], None]
 
 
 def consumer_config(
-    connection: KafkaConnection, watch: BrokerWatch, group_id: str, offset_reset: str
+    connection: KafkaConnection,
+    watch: BrokerWatch,
+    group_id: str,
+    offset_reset: str,
+    on_commit: CommitReport | None = None,
 ) -> dict:
+    """``on_commit``: the broker's answer to each asynchronous commit (served by consume)."""
+    extra = {} if on_commit is None else {"on_commit": on_commit}
     return connection.config(
         **{
             "group.id": group_id,
@@ -60,6 +67,7 @@ def consumer_config(
             "heartbeat.interval.ms": 1_000,
             "topic.metadata.refresh.interval.ms": 5_000,
             "error_cb": watch.on_error,
+            **extra,
         }
     )
 
@@ -99,6 +107,7 @@ class KafkaBus(ABC):
         topics: list[str],
         watch: BrokerWatch | None = None,
         clock_now: Callable[[], float] = time.time,
+        on_commit: CommitReport | None = None,
     ) -> None:
         settings = connection.settings
         self.connection = connection
@@ -107,7 +116,9 @@ class KafkaBus(ABC):
         self._now = clock_now
         self._decoder = ColumnDecoder(variables)  # the messages of these variables as columns
         self._admin = AdminClient(connection.config(error_cb=self.watch.on_error))
-        self._consumer = Consumer(consumer_config(connection, self.watch, group_id, offset_reset))
+        self._consumer = Consumer(
+            consumer_config(connection, self.watch, group_id, offset_reset, on_commit)
+        )
         self._events = Producer(events_producer_config(connection, self.watch))
         # Workers apply people's commands; a watcher follows the stations' silences in them.
         self._commands = CommandReader(connection, self.watch, settings.group_id)

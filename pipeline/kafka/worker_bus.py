@@ -62,6 +62,7 @@ class WorkerBus(KafkaBus):
             topics=[settings.topic],
             watch=watch,
             clock_now=clock_now,
+            on_commit=self._committed,
         )
         self.publisher = publisher
         self.dead_lettered = 0
@@ -167,8 +168,15 @@ class WorkerBus(KafkaBus):
     def _before_read(self) -> None:
         self._commit_pending()
 
-    def _commit_pending(self, flush_timeout: float = 2.0) -> bool:
-        """Commit acknowledged offsets once everything published for them is delivered."""
+    def _commit_pending(self, flush_timeout: float = 2.0, *, wait: bool = False) -> bool:
+        """Commit acknowledged offsets once everything published for them is delivered.
+
+        Asynchronously unless ``wait``: a synchronous commit has no timeout, and one sent as
+        the broker went away and came back (its group state lost) never returned, holding the
+        consumer thread and then ``close`` for ever (confluent-kafka-python #1801). The
+        answer comes to :meth:`_committed`; offsets whose commit failed are committed with the
+        next. Only a rebalance waits (``_on_revoke``): the partitions' next owner must start
+        after them. True when the commit was sent (or done, with ``wait``)."""
         with self._lock:
             if not self._pending_offsets:
                 return True
@@ -187,26 +195,42 @@ class WorkerBus(KafkaBus):
                 self._set_problem(self._held)
                 return False
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()]
-            try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:
-                error = exc.args[0]
-                self._set_problem(f"offset commit failed: {error.str()}")
-                if error.code() in (
-                    KafkaError.ILLEGAL_GENERATION,
-                    KafkaError.UNKNOWN_MEMBER_ID,
-                    KafkaError.REBALANCE_IN_PROGRESS,
-                    KafkaError._NO_OFFSET,
-                ):  # the partitions moved on: their new owner re-reads from the last commit
-                    self._pending_offsets.clear()
-                return False
             self._pending_offsets.clear()
-        self._set_problem("")
+        try:
+            if wait:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            self._commit_failed(exc.args[0], offsets)
+            return False
+        if wait:
+            self._set_problem("")
         return True
+
+    def _committed(self, error: KafkaError | None, offsets: list[TopicPartition]) -> None:
+        """The broker's answer to an asynchronous commit (consumer thread, in consume)."""
+        if error is None:
+            self._set_problem("")
+        else:
+            self._commit_failed(error, offsets)
+
+    def _commit_failed(self, error: KafkaError, offsets: list[TopicPartition]) -> None:
+        self._set_problem(f"offset commit failed: {error.str()}")
+        if error.code() in (
+            KafkaError.ILLEGAL_GENERATION,
+            KafkaError.UNKNOWN_MEMBER_ID,
+            KafkaError.REBALANCE_IN_PROGRESS,
+            KafkaError._NO_OFFSET,
+        ):  # the partitions moved on: their new owner re-reads from the last commit
+            return
+        with self._lock:  # again with the next commit, unless a later offset is waiting
+            for tp in offsets:
+                self._pending_offsets.setdefault((tp.topic, tp.partition), tp.offset)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         super()._on_revoke(consumer, partitions)
-        if not self._commit_pending():
+        if not self._commit_pending(wait=True):
             # Their next owner starts from the last commit; committing later, in another
             # generation, could move its position.
             with self._lock:
