@@ -197,3 +197,17 @@ async def test_the_cursor_is_drawn_in_the_themes_cursor_colours():
         stations.blur()
         await pilot.pause()
         assert background(0) not in (focused, background(2))  # blurred: its own colour
+
+
+async def test_home_on_a_grouped_list_shows_the_first_groups_header():
+    app = Host(rows(200, alerting=5), grouped=True)
+    async with app.run_test(size=(40, 20)) as pilot:
+        listed = app.query_one(StationList)
+        await pilot.press("end")
+        await pilot.pause()
+        assert listed.scroll_offset.y > 0
+        await pilot.press("home")
+        await pilot.pause()
+        assert listed.highlighted == 1  # the first station, under its group's header
+        assert isinstance(listed.entries[0], GroupHeader)
+        assert listed.scroll_offset.y == 0  # the header in view

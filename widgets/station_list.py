@@ -242,11 +242,18 @@ class StationList(ScrollView, can_focus=True):
         return None if index is None else self._starts[index]
 
     def _scroll_to_cursor(self) -> None:
+        """The cursor's row in view, with its group's header when it is the group's first
+        (Home on a grouped list showed the first station with its header scrolled off)."""
         index = self.highlighted
         if index is None or not self.is_mounted:
             return
+        top = self._starts[index]
+        if index > 0 and isinstance(self._entries[index - 1], GroupHeader):
+            top = self._starts[index - 1]
         self.scroll_to_region(
-            Region(0, self._starts[index], self.scrollable_content_region.width, ROW_LINES),
+            Region(
+                0, top, self.scrollable_content_region.width, self._starts[index] + ROW_LINES - top
+            ),
             animate=False,
             force=True,
             immediate=True,
