@@ -277,9 +277,11 @@ def station_overview(
             )
         )
     shown = [r for r in rows if _matches(r, state.query)]
+    # The counts are of the stations listed: those a search found, or all of them.
     title = f"Stations {len(shown)}/{len(rows)}" if state.query else f"Stations {len(rows)}"
-    title += f" · {len(worst)} alerting" if worst else ""
-    stale = sum(r.stale for r in rows)
+    alerting = sum(r.alert is not None for r in shown)
+    title += f" · {alerting} alerting" if alerting else ""
+    stale = sum(r.stale for r in shown)
     title += f" · {stale} no data" if stale else ""
     shown.sort(key=lambda row: _order_key(row, state.order))  # stable: ties keep config order
     if state.grouped:

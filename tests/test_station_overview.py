@@ -56,13 +56,13 @@ def test_grouped_rows_come_alerting_then_no_data_then_ok_in_the_chosen_order(tmp
         assert names == sorted(names, key=str.casefold)
 
 
-def test_the_title_counts_the_stations_those_found_and_those_alerting(tmp_path):
+def test_the_title_counts_the_stations_those_found_and_those_of_them_alerting(tmp_path):
     console = make_console(tmp_path)
     alerting = {a.station_id for a in console.pipeline.snapshot().alerts if a.is_open}
     assert overview(console).title == f"Stations 5 · {len(alerting)} alerting"
     found = overview(console, query="on")
     assert [r.station_id for r in found.rows] == ["lon"]
-    assert found.title.startswith("Stations 1/5")
+    assert found.title == "Stations 1/5 · 1 alerting"  # of those found: London
 
 
 async def test_a_thousand_stations_are_found_grouped_and_sorted_in_a_running_console(tmp_path):
