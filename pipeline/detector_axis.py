@@ -6,7 +6,8 @@ entries, in their order: :data:`AXIS` from the application's, and :func:`axis_of
 extended with detectors of its own. The constants below are the rows of the detectors the
 statistical core computes (:func:`pipeline.detectors.statistics.advance` writes them by
 row): every catalogue keeps those where the application's has them, and its other detectors
-come from batch statistics (:mod:`pipeline.detectors.batch`).
+come from batch statistics (:mod:`pipeline.detectors.batch`) or stepped ones
+(:mod:`pipeline.detectors.stepped`).
 
 Kept apart from the detectors package and free of numpy, so that what only needs the names
 (the command line's help, settings) does not load the arrays: the package's ``__init__``
@@ -29,7 +30,8 @@ class DetectorAxis:
     rules: tuple[int, ...]  # severity levels; the statistic is the anomaly's quantity
     every: tuple[int, ...]  # not edge-triggered: every reading past the threshold
     batch: tuple[int, ...]  # computed for the whole batch before the rounds
-    sources: tuple[str, ...]  # per row: CORE or the "module:factory" of its batch statistic
+    stepped: tuple[int, ...]  # stepped in the rounds after the core
+    sources: tuple[str, ...]  # per row: CORE or the "module:factory" of its statistic
 
     @classmethod
     def of(cls, catalogue: Catalogue) -> DetectorAxis:
@@ -43,7 +45,10 @@ class DetectorAxis:
             calibrated=rows("calibrated"),
             rules=rows("rule"),
             every=rows("every"),
-            batch=tuple(d for d, entry in enumerate(detectors) if entry.source != CORE),
+            batch=tuple(
+                d for d, entry in enumerate(detectors) if entry.source != CORE and not entry.stepped
+            ),
+            stepped=tuple(d for d, entry in enumerate(detectors) if entry.stepped),
             sources=tuple(entry.source for entry in detectors),
         )
 
@@ -55,6 +60,13 @@ class DetectorAxis:
 
     def row(self, name: str) -> int:
         return self.names.index(name)
+
+    def stepped_rows(self) -> dict[str, slice]:
+        """Each stepped source's rows (consecutive, see :func:`axis_of`), in catalogue order."""
+        rows: dict[str, list[int]] = {}
+        for d in self.stepped:
+            rows.setdefault(self.sources[d], []).append(d)
+        return {source: slice(d[0], d[-1] + 1) for source, d in rows.items()}
 
 
 AXIS = DetectorAxis.of(CATALOGUE)
@@ -75,8 +87,11 @@ def axis_of(catalogue: Catalogue) -> DetectorAxis:
         raise ValueError(
             "the statistical core computes "
             + ", ".join(f"{DETECTORS[d]} (row {d})" for d in CORE_ROWS)
-            + "; any other detector names the batch statistic computing it (its source)"
+            + "; any other detector names the statistic computing it (its source)"
         )
+    for source, rows in axis.stepped_rows().items():
+        if rows.stop - rows.start != axis.sources.count(source):
+            raise ValueError(f"the detectors stepped by {source} must be consecutive entries")
     if axis.calibrated != CALIBRATED or axis.every != AXIS.every:
         raise ValueError("only the core's detectors are calibrated or report every reading")
     return axis

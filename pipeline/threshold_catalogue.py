@@ -3,8 +3,9 @@
 A :class:`Detector` entry says what kind of detector it is (calibrated, edge-triggered, a
 rule with severity levels, or one reporting every event), which variables it watches, the
 short name the console's panel gives its thresholds, and where its statistic is computed:
-the statistical core's rounds, or a batch statistic a module of its own supplies (see
-:mod:`pipeline.detectors.batch`). The detector axis (:mod:`pipeline.detector_axis`), the
+the statistical core's rounds, or a module of its own: a batch statistic (see
+:mod:`pipeline.detectors.batch`) or one stepped in the rounds beside the core's (see
+:mod:`pipeline.detectors.stepped`). The detector axis (:mod:`pipeline.detector_axis`), the
 threshold table's applicability and the bank's dispatch are derived from these entries.
 
 A :class:`Parameter` entry says where a threshold's setting lives, its unit, whether it is
@@ -12,10 +13,10 @@ one value per variable (a ``thresholds`` table) or one for every variable the de
 watches, its +/- step and the bounds a value must keep. The threshold table, the config
 checks, saving from the console and the threshold editor all read it.
 
-So a new detector computed from a batch is its own module, its entries here and its settings
-table in :mod:`pipeline.settings`; a new tunable parameter is one entry and the field it
-names. This module imports nothing of the analytics, so reading and checking the settings
-(and the command line's help) stays light.
+So a new detector, computed from a batch or stepped reading by reading, is its own module,
+its entries here and its settings table in :mod:`pipeline.settings`; a new tunable parameter
+is one entry and the field it names. This module imports nothing of the analytics, so reading
+and checking the settings (and the command line's help) stays light.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ class Detector:
     applies_to: AppliesTo
     short: str  # the panel's name for its thresholds: "z" as in "z ≥ 6 σ"
     named_by: str = ""
-    # CORE, or "module:factory" of the batch statistic computing it (pipeline.detectors.batch).
+    # CORE, or "module:factory" of the statistic computing it: a batch statistic
+    # (pipeline.detectors.batch), or with ``stepped`` one the rounds step reading by reading
+    # (pipeline.detectors.stepped).
     source: str = CORE
+    stepped: bool = False
 
 
 DETECTORS = (
@@ -250,6 +254,8 @@ class Catalogue:
         for d in self.detectors:
             if (d.applies_to == "named") != bool(d.named_by):
                 raise ValueError(f"{d.name}: named_by goes with applies_to 'named', only")
+            if d.stepped and d.source == CORE:
+                raise ValueError(f"{d.name}: a stepped detector names its statistic (source)")
         for p in self.parameters:
             if p.detector not in by_name:
                 raise ValueError(f"parameter {p.detector}.{p.name}: no such detector")

@@ -10,17 +10,19 @@ batch before the rounds (:mod:`~pipeline.detectors.rules`).
 Which detectors run is the catalogue's (:mod:`pipeline.threshold_catalogue`): the rows of the
 detector axis, the variables each applies to and the batch statistics to call are derived
 from its entries, so a detector computed from a batch is its own module and its catalogue
-entries (:mod:`~pipeline.detectors.batch`), nothing here. What is not pluggable is the
-statistical core: z-score, EWMA, CUSUM, stuck and gap are one fused pass per round
+entries (:mod:`~pipeline.detectors.batch`), nothing here; so is a detector whose state recurs
+reading by reading, stepped each round after the core on the same slices, in its own slots
+of the state (:mod:`~pipeline.detectors.stepped`). The statistical core itself, z-score,
+EWMA, CUSUM, stuck and gap, is one fused pass per round
 (:func:`~pipeline.detectors.statistics.advance`) sharing a baseline, the elapsed-time weights
-and the missing-value handling, and a new detector whose state recurs reading by reading
-means editing that pass (and the state's slots in :mod:`~pipeline.detectors.layout`): a
-per-detector call each round would cost a few numpy calls on every one of hundreds of rounds.
+and the missing-value handling: a call per detector each round would cost a few numpy calls
+on every one of hundreds of rounds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,7 +33,15 @@ from pipeline.detectors.consistency import ConsistencyCheck
 from pipeline.detectors.diurnal import DiurnalProfile
 from pipeline.detectors.edges import gate
 from pipeline.detectors.holds import LongHolds
-from pipeline.detectors.layout import DT_REF, LAST_T, LAST_Z, N_CORE, N_SLOTS, widen
+from pipeline.detectors.layout import (
+    DT_REF,
+    LAST_T,
+    LAST_Z,
+    N_CORE,
+    N_SLOTS,
+    widen,
+    with_stepped,
+)
 from pipeline.detectors.ordering import RoundPlan, plan_rounds
 from pipeline.detectors.quality import QualityControl, qc_anomalies
 from pipeline.detectors.result import (
@@ -47,6 +57,8 @@ from pipeline.detectors.statistics import (
     cells,
     hold_short_runs,
 )
+from pipeline.detectors.stepped import SteppedStatistic
+from pipeline.detectors.stepped import factory as stepped_factory
 from pipeline.detectors.thresholds import GateLimits, Threshold, ThresholdTable
 from pipeline.frame import ObservationFrame
 from pipeline.rows import with_rows
@@ -75,7 +87,7 @@ class DetectorBank:
         self._names = tuple(v.name for v in self.variables)
         self._axis = axis = axis_of(catalogue)
         self._table = ThresholdTable(self.variables, detectors, rules, catalogue)
-        self._constants = StatisticalConstants.build(self.variables, detectors, axis.spacing)
+        constants = StatisticalConstants.build(self.variables, detectors, axis.spacing)
         self._min_flat_s = detectors.stuck.min_hours * 3600.0
         self._bound_flat_s = max(detectors.stuck.bound_hours, detectors.stuck.min_hours) * 3600.0
         # A vane does not turn in a calm: it rests while the anemometer rests at 0 m/s.
@@ -85,12 +97,26 @@ class DetectorBank:
             if VANE in names and ANEMOMETER in names
             else None
         )
-        self._wide = self._constants
-        # One batch statistic per factory the catalogue names (the rules share one).
-        columns = {axis.names[d]: self._table.columns(axis.names[d]) for d in axis.batch}
+        # One batch or stepped statistic per factory the catalogue names (the rules share one).
+        columns = {
+            axis.names[d]: self._table.columns(axis.names[d]) for d in axis.batch + axis.stepped
+        }
         sources = dict.fromkeys(axis.sources[d] for d in axis.batch)
         self._batch: list[BatchStatistic] = [
             factory(source)(self.variables, columns, detectors, rules) for source in sources
+        ]
+        stepped_rows = axis.stepped_rows()
+        stepped: list[SteppedStatistic] = [
+            stepped_factory(source)(self.variables, columns, detectors, rules)
+            for source in stepped_rows
+        ]
+        # Their slots after the core's; each round steps them (state slots, statistics rows).
+        initial, slots = with_stepped(constants.initial, [s.initial() for s in stepped])
+        self._constants = replace(constants, initial=initial)
+        self._wide = self._constants
+        self._stepped = [
+            (s.step, where, rows)
+            for s, where, rows in zip(stepped, slots, stepped_rows.values(), strict=True)
         ]
         # After a sensor step the rules see nothing of the series until the old level has left
         # their windows: a pressure-fall rule would otherwise take the step for a fall.
@@ -107,7 +133,7 @@ class DetectorBank:
         self._applicable = np.ones((n_detectors, n_vars))
         for d, name in enumerate(axis.names):
             self._applicable[d, ~self._table.applies(name)] = np.nan
-        self._state = np.empty((0, N_SLOTS, n_vars))
+        self._state = np.empty((0, initial.shape[0], n_vars))
         self._levels = np.zeros((0, n_detectors, n_vars), dtype=np.int8)
         self._ring = np.zeros((0, self._constants.ring_stride))
         self._last_seen = np.empty(0)
@@ -299,6 +325,7 @@ class DetectorBank:
         any_resting = _rounds_with(resting_all, bounds)
         any_restart = _rounds_with(restart, bounds)
         any_held = _rounds_with(held, bounds)
+        stepped = self._stepped
         with np.errstate(divide="ignore", invalid="ignore"):
             for r, (start, stop) in enumerate(
                 zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
@@ -311,6 +338,8 @@ class DetectorBank:
                 if restart is not None and any_restart[r]:
                     again = cells(restart[start:stop])
                     state[:N_CORE, again[0], again[1]] = constants.initial[:N_CORE, again[1]]
+                    if stepped:
+                        state[N_SLOTS:, again[0], again[1]] = constants.initial[N_SLOTS:, again[1]]
                     levels[:, again[0], again[1]] = 0
                 missing = missing_all[start:stop]
                 where_missing = cells(missing) if any_missing[r] else None
@@ -333,6 +362,12 @@ class DetectorBank:
                 if restarted is not None:
                     taken = ~missing[restarted]
                     levels[:, restarted[0][taken], restarted[1][taken]] = 0
+                    if stepped:
+                        state[N_SLOTS:, restarted[0], restarted[1]] = constants.initial[
+                            N_SLOTS:, restarted[1]
+                        ]
+                for step, where, rows in stepped:
+                    step(state[where], x, wide_times[start:stop], round_stats[rows])
                 round_stats[:n_detectors] *= applicable[:, :m]
                 if where_missing is not None:
                     round_stats[:, where_missing[0], where_missing[1]] = np.nan

@@ -3,7 +3,8 @@
 The bank runs most detectors in rounds, one reading of each station at a time, because
 their state recurs reading by reading; the statistical core does that for z-score, EWMA,
 CUSUM, stuck and gap in one fused pass (:func:`~pipeline.detectors.statistics.advance`),
-since every numpy call a round adds costs on each of hundreds of rounds. A detector whose
+since every numpy call a round adds costs on each of hundreds of rounds, and a detector of
+its own does it as a :class:`~pipeline.detectors.stepped.SteppedStatistic`. A detector whose
 statistic can be computed for the whole batch at once (the rules: a reading against a
 trailing window, or a threshold on the reading itself) instead implements
 :class:`BatchStatistic`; its catalogue entry names the factory (``"module:factory"``,
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -54,8 +55,13 @@ Factory = Callable[
 (from the threshold table: enabled, and with a threshold there), and the settings."""
 
 
-def factory(source: str) -> Factory:
-    """The factory a catalogue entry's ``source`` (``"module:name"``) names."""
+def load(source: str) -> Any:
+    """What a catalogue entry's ``source`` (``"module:name"``) names."""
     module, _, name = source.partition(":")
-    found: Factory = getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), name)
+
+
+def factory(source: str) -> Factory:
+    """The batch statistic's factory a catalogue entry's ``source`` names."""
+    found: Factory = load(source)
     return found

@@ -3,10 +3,11 @@
 A series is one (station, variable) pair. Every series carries the same few numbers (last
 time, elapsed-time reference, baseline, chart values, window sums), stored as one float64
 array of shape (stations, slots, variables), so that a batch gathers the state of all its
-stations with one fancy index and writes it back with one. The alarm level of each gated
-detector (0 none, 1 alarm or advisory, 2 warning) is kept beside it as int8 (stations,
-detectors, variables; the gap, not edge-triggered, stays 0): the edge logic is cheaper in
-small integers.
+stations with one fancy index and writes it back with one. The slots of detectors stepped
+beside the core (:mod:`~pipeline.detectors.stepped`) follow the core's, as many as they
+declare. The alarm level of each gated detector (0 none, 1 alarm or advisory, 2 warning) is
+kept beside it as int8 (stations, detectors, variables; the gap, not edge-triggered, stays
+0): the edge logic is cheaper in small integers.
 
 While a batch runs, that state is transposed into a work array (slots, stations, variables)
 with the stations ordered by how many readings they have in the batch, most first. Round ``r``
@@ -72,6 +73,17 @@ def initial_block(resolution: np.ndarray) -> np.ndarray:
     block[CAL_MEAN : CAL_MEAN + len(CALIBRATED)] = PRIOR_MEAN
     block[CAL_VAR : CAL_VAR + len(CALIBRATED)] = PRIOR_VAR
     return block
+
+
+def with_stepped(core: np.ndarray, blocks: list[np.ndarray]) -> tuple[np.ndarray, list[slice]]:
+    """The initial (slots, V) state with the slots each stepped detector declares
+    (:mod:`~pipeline.detectors.stepped`; ``blocks``, their initial values) after the core's
+    :data:`N_SLOTS`, and where each detector's are."""
+    where, start = [], N_SLOTS
+    for block in blocks:
+        where.append(slice(start, start + block.shape[0]))
+        start += block.shape[0]
+    return np.concatenate([core, *blocks]), where
 
 
 VIEW_ROWS = 4096
