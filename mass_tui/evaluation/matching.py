@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.alerts import NO_DATA
 from pipeline.anomaly import Anomaly
+from pipeline.detector_axis import DETECTORS, GAP, RULE_NAMES, STUCK
 from pipeline.detectors.consistency import partners
 from pipeline.detectors.quality import QC_DETECTORS
 from pipeline.events import event_key
 from pipeline.settings import QcSettings
 from pipeline.simulation.station_simulator import LabelledEvent
 
-WEATHER_RULES = frozenset({"pressure_fall", "gust", "rapid_change"})
+WEATHER_RULES = frozenset(RULE_NAMES)
 DEFAULT_QC = QcSettings()  # the pairs the evaluation's runs check (it runs the defaults)
-SENSOR_CHECKS = frozenset({*QC_DETECTORS, "stuck", "gap", "no_data"})
+SENSOR_CHECKS = frozenset({*QC_DETECTORS, DETECTORS[STUCK], DETECTORS[GAP], NO_DATA})
 WARNING_KINDS = frozenset({"frontal_passage", "squall", "pressure_fall"})
 """Weather a rule is there to warn of: only a rule's anomaly counts as detecting it."""
 FAULT_KINDS = frozenset({"spike", "step", "drift", "stuck", "dropout"})
