@@ -13,17 +13,19 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.theme import Theme
 from textual.widgets import Input
 
 from mass_tui.attached import AttachedPipeline, ServiceReader
 from mass_tui.screens.console import ConsoleScreen
-from mass_tui.screens.console_keys import CONSOLE_KEYS
+from mass_tui.screens.console_keys import CONSOLE_KEYS, keys_taken
 from mass_tui.settings_layers import ConfigSaveError, LoadedSettings, save_settings
 from mass_tui.view import ConsoleView
 from pipeline.runtime import Pipeline
@@ -34,12 +36,19 @@ from themes import CONSOLE_CSS, THEME_NAMES, THEMES
 
 log = logging.getLogger(__name__)
 
+QUIT_ANYWHERE = "ctrl+q"
 HELD_NOTIFICATION_S = 24 * 3600.0  # deterministic mode: a notification stays until dismissed
 
 
 class MassApp(App[None]):
     TITLE = "M.A.S.S. console"
     CSS_PATH = str(CONSOLE_CSS)
+    # Textual's ctrl+q, quitting from any screen, unless ``[ui.keymap]`` gives ctrl+q to one
+    # of the console's keys: then that key has it (a priority binding would take it, and hide
+    # it from the footer even when it is quit's).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(QUIT_ANYWHERE, "quit_anywhere", "Quit", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -67,6 +76,7 @@ class MassApp(App[None]):
         self.screenshot_dir = screenshot_dir or loaded.data_dir / "screenshots"
         self.deterministic = deterministic
         self._saved_theme = loaded.settings.ui.theme  # what the user config file says
+        self._quit_anywhere = True  # until [ui.keymap] gives ctrl+q to a console key
 
     def get_default_screen(self) -> ConsoleScreen:
         variables = self.pipeline.settings.variables
@@ -197,7 +207,7 @@ class MassApp(App[None]):
 
     def _apply_keymap(self, keymap: Mapping[str, str]) -> None:
         """``[ui.keymap]``: binding id -> keys (``"ctrl+a"``, ``"x,y"``). An id no binding has
-        is said, not silently ignored."""
+        is said, not silently ignored, and so is a key it takes from another binding."""
         known = {b.id for b in CONSOLE_KEYS if b.id}
         unknown = sorted(set(keymap) - known)
         if unknown:
@@ -207,7 +217,19 @@ class MassApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
-        self.set_keymap({k: v for k, v in keymap.items() if k in known})
+        # Textual's own long form ("?" is question_mark), as the bindings' keys are written.
+        keymap = self._normalize_keymap({k: v for k, v in keymap.items() if k in known})
+        for taker, key, loser in keys_taken(CONSOLE_KEYS, keymap):
+            self.notify(
+                f"ui.keymap: {taker} takes the key {printable(key, 20)} from {loser}; "
+                f"give {loser} another key in [ui.keymap]",
+                severity="warning",
+                timeout=15,
+            )
+        self._quit_anywhere = not any(
+            QUIT_ANYWHERE in (key.strip() for key in keys.split(",")) for keys in keymap.values()
+        )
+        self.set_keymap(keymap)
 
     def _handle_exception(self, error: Exception) -> None:
         """A fault in the console itself: its traceback goes to the log, the terminal gets one
@@ -237,6 +259,12 @@ class MassApp(App[None]):
             self.notify(f"cannot save screenshot: {exc}", severity="error")
             return
         self.notify(f"screenshot saved to {path}", timeout=6)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._quit_anywhere if action == "quit_anywhere" else True
+
+    async def action_quit_anywhere(self) -> None:
+        await self.action_quit()
 
     async def action_quit(self) -> None:
         self.notify("stopping: flushing the store…", timeout=2)

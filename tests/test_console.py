@@ -523,6 +523,27 @@ async def test_a_keymap_id_no_binding_has_is_said(tmp_path):
         assert any("ui.keymap: no key binding acknowlege" in m for m in said), said
 
 
+async def test_a_key_the_keymap_takes_from_another_binding_is_said(tmp_path):
+    config = '[ui.keymap]\nstatistics = "z"\nexport = "?"\n'
+    console = make_console(tmp_path, config=config, steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        said = [n.message for n in console.app._notifications]
+        assert sum("statistics takes the key z from silence" in m for m in said) == 1, said
+        assert sum("export takes the key question_mark from help" in m for m in said) == 1
+        assert not any(" z Mute" in line for line in screen_text(console.app)[-2:])
+
+
+async def test_quit_remapped_to_ctrl_q_stays_in_the_footer(tmp_path):
+    console = make_console(tmp_path, config='[ui.keymap]\nquit = "ctrl+q"\n', steps=5)
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert any("^q Quit" in line for line in screen_text(console.app)[-2:])
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert console.app.return_code is not None or not console.app.is_running
+
+
 async def palette_run(pilot, query: str) -> None:
     """Open the command palette, type ``query`` and run the best match, as a person does."""
     await pilot.press("ctrl+p")

@@ -504,8 +504,9 @@ class ConsoleScreen(Screen[None]):
     def action_help(self) -> None:
         from mass_tui.screens.help import HelpScreen  # Markdown: loaded when first asked for
 
-        # The App's own keys (Textual's ctrl+q) do what our binding of the same action does.
+        # The App's own keys do what our binding of the same action does (its ctrl+q: quit).
         app_actions = {b.action.removeprefix("app."): b.id for b in CONSOLE_KEYS if b.id}
+        app_actions["quit_anywhere"] = app_actions["quit"]
         keys: dict[str, list[str]] = {}  # binding id -> its keys now, remapped or not
         for active in self.active_bindings.values():
             if active.node is self:

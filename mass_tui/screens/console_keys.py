@@ -5,6 +5,8 @@ covers every key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+
 from textual.binding import Binding
 
 
@@ -165,3 +167,19 @@ CONSOLE_KEYS: list[Binding] = [
         "longer chart span: 15 min, 1 h, 6 h, 24 h of observed time",
     ),
 ]
+
+
+def keys_taken(
+    bindings: Iterable[Binding], keymap: Mapping[str, str]
+) -> Iterator[tuple[str, str, str]]:
+    """(the id given the key, the key, the id that had it) for each key ``keymap`` gives one
+    binding that another, not remapped, has by default: the remapped one gets it (Textual's
+    own clash check misses this case), and the other is left without that key."""
+    remapped = {key.strip(): id for id, keys in keymap.items() for key in keys.split(",")}
+    for binding in bindings:
+        if binding.id is None or binding.id in keymap:
+            continue
+        for key in binding.key.split(","):
+            taker = remapped.get(key.strip())
+            if taker is not None and taker != binding.id:
+                yield taker, key.strip(), binding.id
