@@ -5,6 +5,7 @@ import re
 import sqlite3
 import threading
 import tomllib
+from dataclasses import replace
 
 import pytest
 from textual.app import App
@@ -186,6 +187,31 @@ async def test_tables_updated_in_place_show_exactly_the_rows_given():
             whats = [panel.get_row_at(i)[2].plain for i in range(panel.row_count)]
             assert whats == [f"Gust {n} m/s" for n in shown]
             assert panel.selected_alert == shown[0]  # unattended: the top one
+
+
+async def test_a_log_cell_rewritten_wider_than_its_column_widens_it():
+    """``1004.4 hPa`` rewritten in place over ``5 m/s`` showed as ``1004.4 hP``. The columns
+    widen to the widest cell written (they do not shrink back: measuring a narrower cell
+    makes Textual re-measure its whole column, every cell of the log each refresh)."""
+
+    class LogApp(App):
+        def compose(self):
+            yield AnomalyLog()
+
+    def row(n: int, value: str) -> AnomalyRow:
+        return replace(log_row(n), value=value, detector="pressure_fall" if n > 2 else "gust")
+
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        log = app.query_one(AnomalyLog)
+        log.show([row(2, "5 m/s"), row(1, "4 m/s")])
+        await pilot.pause()
+        log.show([row(3, "1004.4 hPa"), row(2, "5 m/s"), row(1, "4 m/s")])
+        await pilot.pause()
+        value, detector = log.columns[log._columns[3]], log.columns[log._columns[4]]
+        assert value.content_width == len("1004.4 hPa")
+        assert detector.content_width == len("pressure_fall")
+        assert "1004.4 hPa" in str(log.render_line(1).text)
 
 
 async def test_a_station_id_longer_than_its_column_shows_that_it_was_cut():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.markup import escape
 from textual.widgets import DataTable
 
@@ -79,7 +81,13 @@ class AnomalyLog(DataTable):
             cells = self._cells(new)
             for column, field, cell in zip(self._columns, CELL_FIELDS, cells, strict=True):
                 if getattr(old, field) != getattr(new, field):
-                    self.update_cell(str(index), column, cell, update_width=True)
+                    # Widening a column is cheap; Textual re-measures the whole column for a
+                    # narrower cell (to shrink it), and with every row moved down by a new
+                    # anomaly that was every cell of the log, at each refresh: at 1,000
+                    # stations seconds of the UI thread. The columns only widen here.
+                    width = cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+                    widens = width > self.columns[column].content_width
+                    self.update_cell(str(index), column, cell, update_width=widens)
         for index in range(len(self._rows), len(shown)):
             self.add_row(*self._cells(shown[index]), key=str(index))
         for index in range(len(shown), len(self._rows)):
