@@ -14,7 +14,7 @@ from mass_tui.view import ConsoleView, zones
 from pipeline.detectors import Threshold, control_band
 from pipeline.runtime import PipelineSnapshot
 from pipeline.settings import DetectorSettings
-from pipeline.threshold_catalogue import CATALOGUE
+from pipeline.threshold_catalogue import CATALOGUE, OWN_UNITS
 from pipeline.units import UnitSystem, display_unit, format_value
 from pipeline.variables import VariableSpec
 from widgets.trend_chart import ChartData
@@ -40,13 +40,18 @@ def selected_threshold(view: ConsoleView, thresholds: Sequence[Threshold]) -> Th
     return (rules or list(thresholds))[0]
 
 
+def amount_text(amount: float, unit: str, variable_unit: str, units: UnitSystem) -> str:
+    """A threshold or a detector's statistic as the console shows it: in one of the
+    catalogue's :data:`OWN_UNITS` (σ, samples, spacings) as it is; else an amount of the
+    variable (``variable_unit``, canonical), in the variable's display unit."""
+    if unit in OWN_UNITS:
+        return f"{amount:.3g} {unit}"
+    return display_unit(variable_unit, units).format_difference(amount, extra_decimals=1)
+
+
 def threshold_value(threshold: Threshold, spec: VariableSpec, units: UnitSystem) -> str:
-    """A threshold's value as the console shows it: σ, samples and spacings as they are,
-    values of the variable in its display unit."""
-    if threshold.unit in ("σ", "samples", "× spacing"):
-        return f"{threshold.value:g} {threshold.unit}"
-    shown = display_unit(spec.unit, units)
-    return f"{threshold.value * shown.scale:.{shown.decimals + 1}f} {shown.symbol}"
+    """A threshold's value as the console shows it (:func:`amount_text`)."""
+    return amount_text(threshold.value, threshold.unit, spec.unit, units)
 
 
 def threshold_label(threshold: Threshold | None, spec: VariableSpec, units: UnitSystem) -> str:

@@ -28,7 +28,6 @@ from pipeline.units import (
     QUANTITY_UNITS,
     UnitSystem,
     display_unit,
-    format_value,
     unit_choices,
 )
 from pipeline.variables import VariableSpec
@@ -216,7 +215,9 @@ def alert_text(
     if alert.rule in repeated:
         window = age_text(fault_window_h * 3600)
         return f"{label} sensor {repeated[alert.rule]}, {quantity:.0f} in {window}"
-    amount = format_value(quantity, spec.unit if spec else "", units)
+    # An amount of the variable: a fall, a change, a step (a gust is a speed, which has no
+    # offset to get wrong).
+    amount = display_unit(spec.unit if spec else "", units).format_difference(quantity)
     if alert.rule == STEPPED:
         return f"{label} sensor step {amount}"
     verb = {"pressure_fall": "fell", "gust": "", "rapid_change": "Δ"}.get(alert.rule, "")

@@ -134,6 +134,11 @@ class Parameter:
         return f"{self.setting}.{variable}" if self.per_variable else self.setting
 
 
+OWN_UNITS = frozenset({"σ", "samples", "× spacing"})
+"""Threshold units that are not the watched variable's. Every other (a fall in hPa, a gust in
+m/s, "" for a change in the variable's own unit) is an amount of the variable, shown in the
+unit the variable is shown in."""
+
 PARAMETERS = (
     Parameter(
         "zscore",
@@ -284,6 +289,13 @@ class Catalogue:
             raise ValueError(
                 f"detector {detector!r} has no parameter {name!r} (it has: {names})"
             ) from None
+
+    def statistic_unit(self, detector: str) -> str:
+        """The unit of ``detector``'s statistic and thresholds when it is one of
+        :data:`OWN_UNITS`; "" when they are amounts of the variable (a rule's, or quality
+        control's jumps, which the catalogue does not hold)."""
+        units = (p.unit for p in self.parameters if p.detector == detector)
+        return next((unit for unit in units if unit in OWN_UNITS), "")
 
     def extended(self, detector: Detector, *parameters: Parameter) -> Catalogue:
         """This catalogue with ``detector`` (and its parameters) after every detector it has:

@@ -102,6 +102,14 @@ class DisplayUnit:
             return "—"
         return f"{self.convert(value):.{self.decimals}f} {self.symbol}".rstrip()
 
+    def format_difference(self, amount: float, extra_decimals: int = 0) -> str:
+        """An amount of the quantity (a fall, a change, a jump; canonical) in this unit: scaled,
+        never offset (a 10 °C change is 18 °F, not 50 °F)."""
+        if amount != amount:  # NaN
+            return "—"
+        decimals = self.decimals + extra_decimals
+        return f"{amount * self.scale:.{decimals}f} {self.symbol}".rstrip()
+
 
 # The units a person may read each quantity in: the first is the canonical one. A quantity's
 # name (for ``[ui.units]``) and its choices.

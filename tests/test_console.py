@@ -674,6 +674,27 @@ async def test_enter_opens_the_detail_of_an_alert_or_anomaly_and_a_acknowledges_
         assert screen.anomaly.detector in screen.query_one("#facts").render().plain
 
 
+async def test_the_detail_of_an_alert_shows_its_amounts_in_the_units_shown(console):
+    from mass_tui.screens.detail import DetailScreen
+
+    async with console.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("u")  # imperial
+        console.app.query_one(AlertPanel).focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(console.app.screen, DetailScreen)
+        facts = dict(
+            line.strip().split("  ", 1)
+            for line in console.app.screen.query_one("#facts").render().plain.splitlines()
+        )
+        unit = facts["value"].split()[-1]
+        assert unit in ("inHg", "mph"), facts
+        assert facts["measured"].endswith(unit) and facts["threshold"].endswith(unit), facts
+        assert "." not in facts["opened"] + facts["updated"], facts  # to the second
+
+
 async def test_find_filters_the_stations_as_you_type_and_o_sorts_them(console):
     from widgets.station_list import StationList
 

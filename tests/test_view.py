@@ -10,11 +10,11 @@ import msgspec
 import numpy as np
 import pytest
 
-from mass_tui.focus_view import chart, panels, selected_threshold, threshold_label
+from mass_tui.focus_view import amount_text, chart, panels, selected_threshold, threshold_label
 from mass_tui.view import ConsoleView, alert_text, log_rows, status_line, units_text
 from pipeline.health import WorkerHealth
 from pipeline.maintenance import FROZEN, SPIKING
-from pipeline.threshold_catalogue import ThresholdKey
+from pipeline.threshold_catalogue import CATALOGUE, ThresholdKey
 from tests.conftest import make_console
 from widgets.station_list import SPARK_CELLS
 
@@ -71,6 +71,22 @@ def test_alert_texts_say_what_each_rule_means(fed):
     assert alert_text(frozen, variables, "metric", 24).endswith("sensor frozen, 40 repeats")
     spiking = replace(fall, rule=SPIKING, quantity=5.0)
     assert alert_text(spiking, variables, "metric", 6).endswith("sensor spiking, 5 in 6.0 h")
+    # A change of temperature is a difference: 10 °C is 18 °F, not 50 °F.
+    warmed = replace(fall, rule="rapid_change", variable="temperature_c", quantity=10.0)
+    assert alert_text(warmed, variables, "imperial", 24) == "Temp Δ 18.0 °F"
+
+
+def test_statistics_and_thresholds_show_in_their_units():
+    """σ, samples and spacings as they are; a rule's amounts in the variable's display unit
+    (the detail view showed ``29.66 inHg`` beside ``threshold 6``)."""
+    assert amount_text(6.0, CATALOGUE.statistic_unit("zscore"), "hPa", "imperial") == "6 σ"
+    assert amount_text(3.521, CATALOGUE.statistic_unit("ewma"), "m/s", "metric") == "3.52 σ"
+    assert amount_text(15, CATALOGUE.statistic_unit("stuck"), "°", "metric") == "15 samples"
+    fall = CATALOGUE.statistic_unit("pressure_fall")
+    assert amount_text(6.0, fall, "hPa", "imperial") == "0.177 inHg"
+    assert amount_text(20.6, CATALOGUE.statistic_unit("gust"), "m/s", "imperial") == "46.08 mph"
+    # quality control's jumps, which the catalogue does not hold: the variable's amounts
+    assert amount_text(10.0, CATALOGUE.statistic_unit("spike"), "°C", "imperial") == "18.00 °F"
 
 
 def test_panels_come_from_the_focus_and_highlight_recent_anomalies(fed):

@@ -489,7 +489,8 @@ class ConsoleScreen(Screen[None]):
         sources = DetailSources(
             reader=self.reader,
             alert_events=None if history is None else history.events,
-            shown=display_unit(spec.unit if spec else "", self.view.units),
+            unit=spec.unit if spec else "",
+            units=self.view.units,
             label=spec.short_label if spec else variable,
         )
 

@@ -19,12 +19,16 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import LoadingIndicator, Sparkline, Static
 
+from mass_tui.focus_view import amount_text
 from mass_tui.screens.panel import PanelScreen
-from pipeline.alerts import Alert
+from mass_tui.view import age_text
+from pipeline.alerts import NO_DATA, Alert
 from pipeline.anomaly import Anomaly
+from pipeline.notify.message import COUNT_UNITS
 from pipeline.text import printable
+from pipeline.threshold_catalogue import CATALOGUE
 from pipeline.times import iso_utc
-from pipeline.units import DisplayUnit
+from pipeline.units import UnitSystem, display_unit
 
 AROUND_S = 3600.0  # the readings shown: an hour either side
 
@@ -33,7 +37,8 @@ AROUND_S = 3600.0  # the readings shown: an hour either side
 class DetailSources:
     reader: Any  # StoreReader or ServiceReader (series; suspect_readings where there is one)
     alert_events: Callable[[int], list[tuple]] | None  # the alert history (embedded only)
-    shown: DisplayUnit  # the unit the console shows the variable in
+    unit: str  # the variable's (canonical)
+    units: UnitSystem  # the units the console shows
     label: str  # the variable as the console names it
 
 
@@ -74,10 +79,25 @@ class DetailScreen(PanelScreen[str | None]):
         self._load()
 
     def _value(self, value: float | None) -> str:
+        """A reading, in the unit the console shows the variable in."""
         if value is None or math.isnan(value):
             return "—"
-        shown = self.sources.shown
-        return f"{float(shown.convert(value)):.{shown.decimals}f} {shown.symbol}".rstrip()
+        return display_unit(self.sources.unit, self.sources.units).format(value)
+
+    def _amount(self, detector: str, amount: float | None) -> str:
+        """What ``detector`` (or an alert's rule) measured, or its threshold, with its unit:
+        σ, samples, seconds silent, counts as they are; a fall, a gust, a jump converted as
+        the variable is shown."""
+        if amount is None or math.isnan(amount):
+            return "—"
+        if detector == NO_DATA:
+            return f"{age_text(amount)} silent"
+        if detector == "persistent_anomalies":
+            return f"{amount:.0f} anomalies in a row"
+        if detector in COUNT_UNITS:
+            return f"{amount:.0f} {COUNT_UNITS[detector]}".rstrip()
+        unit = CATALOGUE.statistic_unit(detector)
+        return amount_text(amount, unit, self.sources.unit, self.sources.units)
 
     def _facts(self) -> Text:
         """Every field, as text: station ids and names are data, never markup."""
@@ -90,31 +110,39 @@ class DetailScreen(PanelScreen[str | None]):
             lines += [
                 ("detector", a.detector),
                 ("value", self._value(a.value)),
-                ("statistic", f"{a.statistic:.3g} against threshold {a.threshold:.3g}"),
+                (
+                    "statistic",
+                    f"{self._amount(a.detector, a.statistic)} against threshold "
+                    f"{self._amount(a.detector, a.threshold)}",
+                ),
                 ("score", f"{a.score:.2f} (0.5 at the alarm)"),
                 ("severity", a.severity or "—"),
-                ("observed", iso_utc(a.observed_at) or "—"),
+                ("observed", _when(a.observed_at)),
             ]
             if a.event_start is not None:
-                lines.append(("event since", iso_utc(a.event_start) or "—"))
+                lines.append(("event since", _when(a.event_start)))
         if self.alert is not None:
             al = self.alert
             lines += [
                 ("rule", al.rule),
                 ("severity", al.severity),
                 ("state", al.state),
-                ("value", self._value(al.value)),
-                ("threshold", f"{al.threshold:.3g}"),
-                ("opened", iso_utc(al.opened_at) or "—"),
-                ("updated", iso_utc(al.updated_at) or "—"),
+            ]
+            if al.rule != NO_DATA:  # its value is the silence, not a reading
+                lines.append(("value", self._value(al.value)))
+            lines += [
+                ("measured", self._amount(al.rule, al.quantity)),
+                ("threshold", self._amount(al.rule, al.threshold)),
+                ("opened", _when(al.opened_at)),
+                ("updated", _when(al.updated_at)),
             ]
             if al.acknowledged_by:
                 lines.append(
-                    ("acknowledged", f"by {al.acknowledged_by} at {iso_utc(al.acknowledged_at)}")
+                    ("acknowledged", f"by {al.acknowledged_by} at {_when(al.acknowledged_at)}")
                 )
             if al.silenced_until is not None:
                 lines.append(
-                    ("silenced", f"until {iso_utc(al.silenced_until)} by {al.silenced_by or '?'}")
+                    ("silenced", f"until {_when(al.silenced_until)} by {al.silenced_by or '?'}")
                 )
         text = Text()
         for name, value in lines:
@@ -133,7 +161,7 @@ class DetailScreen(PanelScreen[str | None]):
                 since, until = self.at - AROUND_S, self.at + AROUND_S
                 _, read = reader.series(self.station_id, self.variable, since, until, 200)
                 values = [float(v) for v in read]
-                notes.append(f"readings {len(values)} from {iso_utc(since)} to {iso_utc(until)}")
+                notes.append(f"readings {len(values)} from {_when(since)} to {_when(until)}")
                 if hasattr(reader, "suspect_readings"):
                     held = [
                         t
@@ -142,7 +170,7 @@ class DetailScreen(PanelScreen[str | None]):
                     ]
                     notes.append(
                         f"QC flags: {len(held)} readings of it held back"
-                        + (f", first {iso_utc(held[0])}" if held else "")
+                        + (f", first {_when(held[0])}" if held else "")
                     )
             except Exception as exc:  # said on screen, not raised
                 notes.append(f"cannot read the readings: {exc}")
@@ -159,7 +187,7 @@ class DetailScreen(PanelScreen[str | None]):
         except Exception as exc:
             return f"history: cannot read it: {exc}"
         lines = [
-            f"  {iso_utc(at)}  {transition} ({severity})" + (f" by {who}" if who else "")
+            f"  {_when(at)}  {transition} ({severity})" + (f" by {who}" if who else "")
             for _, transition, severity, at, who in reversed(mine)
         ]
         return "history:\n" + ("\n".join(lines) if lines else "  none recorded")
@@ -179,3 +207,8 @@ class DetailScreen(PanelScreen[str | None]):
     def action_silence(self) -> None:
         if self.alert is not None:
             self.dismiss("silence")
+
+
+def _when(seconds: float | None) -> str:
+    """To the second: an alert's times are the clock's, with fractions an observation lacks."""
+    return iso_utc(seconds, "seconds") if seconds is not None else "—"
