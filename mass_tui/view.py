@@ -227,7 +227,11 @@ def alert_text(
 @dataclass(frozen=True, slots=True)
 class StationOverview:
     rows: list[StationRow]  # in the order listed
-    title: str  # the list's border title, with its counts
+    titles: tuple[str, ...]  # the list's border title, with its counts: longest first
+
+    @property
+    def title(self) -> str:
+        return self.titles[0]
 
 
 def station_overview(
@@ -279,15 +283,26 @@ def station_overview(
         )
     shown = [r for r in rows if _matches(r, state.query)]
     # The counts are of the stations listed: those a search found, or all of them.
-    title = f"Stations {len(shown)}/{len(rows)}" if state.query else f"Stations {len(rows)}"
+    count = f"{len(shown)}/{len(rows)}" if state.query else f"{len(rows)}"
     alerting = sum(r.alert is not None for r in shown)
-    title += f" · {alerting} alerting" if alerting else ""
     stale = sum(r.stale for r in shown)
-    title += f" · {stale} no data" if stale else ""
+    titles = tuple(
+        " · ".join(
+            part
+            for part, number in ((prefix + count, 1), (f"{alerting} {a}", alerting), (s, stale))
+            if number and part
+        )
+        for prefix, a, s in (
+            ("Stations ", "alerting", f"{stale} no data"),
+            ("", "alerting", f"{stale} no data"),
+            ("", "alert", f"{stale} no data"),
+            ("", "alert", ""),
+        )
+    )
     shown.sort(key=lambda row: _order_key(row, state.order))  # stable: ties keep config order
     if state.grouped:
         shown.sort(key=lambda row: STATES.index(row.state))
-    return StationOverview(shown, title)
+    return StationOverview(shown, titles)
 
 
 def _matches(row: StationRow, query: str) -> bool:

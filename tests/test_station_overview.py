@@ -10,7 +10,14 @@ import numpy as np
 
 from mass_tui.view import STATION_ORDERS, StationListState, station_overview
 from tests.conftest import make_console
-from widgets.station_list import SPARK_CELLS, STATES, GroupHeader, StationList, StationRow
+from widgets.station_list import (
+    SPARK_CELLS,
+    STATES,
+    GroupHeader,
+    StationList,
+    StationRow,
+    fitting,
+)
 
 SIZE = (120, 40)
 
@@ -63,6 +70,10 @@ def test_the_title_counts_the_stations_those_found_and_those_of_them_alerting(tm
     found = overview(console, query="on")
     assert [r.station_id for r in found.rows] == ["lon"]
     assert found.title == "Stations 1/5 · 1 alerting"  # of those found: London
+    # a narrow list shortens its counts, rather than cutting them off
+    assert fitting(found.titles, 30) == fitting(found.titles, None) == found.title
+    assert fitting(found.titles, 20) == "1/5 · 1 alerting"
+    assert fitting(found.titles, 14) == fitting(found.titles, 3) == "1/5 · 1 alert"
 
 
 async def test_a_thousand_stations_are_found_grouped_and_sorted_in_a_running_console(tmp_path):
@@ -82,7 +93,7 @@ async def test_a_thousand_stations_are_found_grouped_and_sorted_in_a_running_con
         await pilot.press("f", *"syn-09")  # as you type: syn-0900 .. syn-0995
         await pilot.pause()
         assert sorted(listed.names()) == [f"syn-{i:04d}" for i in range(900, 996)]
-        assert listed.border_title.startswith("Stations 96/1000")
+        assert listed.border_title.startswith(("Stations 96/1000 · ", "96/1000 · "))
         await pilot.press("enter")
         await pilot.pause()
         # The highlight is on a station, never on a group's header line.

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import ClassVar, TypeAlias
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -148,6 +150,27 @@ class StationList(ScrollView, can_focus=True):
         self._hover: int | None = None  # the entry under the mouse (it stays as rows change)
         self._rendered: LRUCache[tuple[Entry, Style, int], list[Strip]] = LRUCache(RENDERED_ENTRIES)
         self.border_title = "Stations"
+        self._titles: tuple[str, ...] = ()
+
+    # -- the title -----------------------------------------------------------------------
+
+    def show_titles(self, titles: Sequence[str]) -> None:
+        """The border title: the longest of ``titles`` (longest first) that fits the list's
+        width, chosen again when it is resized (the counts shortened, not cut off)."""
+        self._titles = tuple(titles)
+        self._fit_title()
+
+    def on_resize(self) -> None:
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        if not self._titles:
+            return
+        # The corners and a space either side; before the first layout, the longest.
+        width = self.size.width - 4 if self.size.width else None
+        title = fitting(self._titles, width)
+        if self.border_title != title:  # assigning repaints, even the same text
+            self.border_title = title
 
     # -- what is listed ------------------------------------------------------------------
 
@@ -382,3 +405,11 @@ class StationList(ScrollView, can_focus=True):
             text.append(" ")
             text.append(mini_sparkline(readings[-SPARK_CELLS:]), style="dim" if row.stale else "")
         return text
+
+
+def fitting(titles: Sequence[str], width: int | None) -> str:
+    """The first of ``titles`` at most ``width`` cells wide (the last if none is); the first
+    when there is no width yet."""
+    if width is None:
+        return titles[0]
+    return next((t for t in titles if cell_len(t) <= width), titles[-1])

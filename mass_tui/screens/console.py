@@ -262,8 +262,7 @@ class ConsoleScreen(Screen[None]):
             snap, self.view.stations, self.view.units, compact=self.has_class("compact")
         )
         listed = self.query_one(StationList)
-        if listed.border_title != overview.title:  # assigning repaints, even the same text
-            listed.border_title = overview.title
+        listed.show_titles(overview.titles)
         listed.show(overview.rows, grouped=self.view.stations.grouped)
 
     def _show_chart(self, snap: PipelineSnapshot) -> None:
