@@ -21,6 +21,10 @@ class TextLine(Widget):
     """
 
     text: reactive[Text] = reactive(Text, layout=False)
+    narrower: reactive[tuple[Text, ...]] = reactive(tuple, layout=False)
+    """Shorter forms of ``text``: the first that fits whole is shown when ``text`` does not
+    (a panel at 80 columns), the last if none does."""
 
     def render(self) -> Text:
-        return self.text
+        forms = (self.text, *self.narrower)
+        return next((t for t in forms if t.cell_len <= self.size.width), forms[-1])

@@ -69,12 +69,15 @@ class VariablePanel(Vertical, can_focus=True):
         value.append(data.value, style="bold")
         if data.trend:
             value.append(f" {data.trend}")
-        detail = Text(no_wrap=True, overflow="ellipsis")
-        detail.append("z —" if data.zscore is None else f"z {data.zscore:+.1f}")
-        if data.threshold:
-            detail.append(f" {data.threshold}")
+        zscore = "z —" if data.zscore is None else f"z {data.zscore:+.1f}"
+        detail = self.query_one(".detail", TextLine)
+        detail.text = Text(f"{zscore} {data.threshold}".rstrip(), no_wrap=True)
+        # Where both do not fit (80 columns, a rule's threshold with its unit), the z-score
+        # alone, or the threshold where there is no z-score (a gust): never a threshold cut
+        # to "fall ≥" (the editor, e, lists every threshold).
+        narrower = (zscore,) if data.zscore is not None else (data.threshold, zscore)
+        detail.narrower = tuple(Text(form, no_wrap=True) for form in narrower if form)
         self.query_one(".value", TextLine).text = value
-        self.query_one(".detail", TextLine).text = detail
         self.query_one(Bars).data = tuple(data.history)
         self.set_class(data.anomalous, "anomalous")
 
