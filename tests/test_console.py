@@ -189,6 +189,43 @@ async def test_tables_updated_in_place_show_exactly_the_rows_given():
             assert panel.selected_alert == shown[0]  # unattended: the top one
 
 
+async def test_a_narrow_status_line_drops_its_least_telling_parts_not_the_backlog():
+    """At 80 columns the line ended in "bus" (Kafka's state and the backlog cut off)."""
+    from widgets.status_bar import StatusLine
+
+    class BarApp(App):
+        def compose(self):
+            yield StatusBar()
+
+    status = StatusLine(
+        clock="2026-12-07 06:58:46Z",
+        time="06:58:46Z",
+        source="simulator",
+        source_state="ok",
+        bus="kafka",
+        bus_depth=12_345,
+        bus_state="up · 3/6 partitions",
+        rate=1000.0,
+        anomalies_last_hour=423,
+        problems=(),
+        units="imperial",
+        running="embedded · stops when you quit",
+    )
+    for width, shown, gone in (
+        (160, ["stops when you quit", "2026-12-07", "3/6 partitions", "lag 12,345"], []),
+        (80, ["06:58:46Z", "anom/h", "lag 12,345", "imperial"], ["2026-12-07", "partitions"]),
+    ):
+        app = BarApp()
+        async with app.run_test(size=(width, 3)) as pilot:
+            bar = app.query_one(StatusBar)
+            bar.show(status)
+            await pilot.pause()
+            line = bar.render().plain
+            assert len(line) <= width - 2, line  # within its padding
+            assert all(part in line for part in shown), line
+            assert not any(part in line for part in gone), line
+
+
 async def test_a_log_cell_rewritten_wider_than_its_column_widens_it():
     """``1004.4 hPa`` rewritten in place over ``5 m/s`` showed as ``1004.4 hP``. The columns
     widen to the widest cell written (they do not shrink back: measuring a narrower cell

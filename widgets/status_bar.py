@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -48,33 +49,66 @@ class StatusBar(Widget):
         self.status = status
 
     def render(self) -> Text:
-        """Health first: on a narrow terminal the end of the line is what gets cut. Built
-        when drawn, at the width it is drawn at (not the width it had when last told)."""
+        """Health first, then what changes; built when drawn, at the width it is drawn at.
+        Where the whole line does not fit, the least telling parts shorten or go first (how
+        the console runs, the date, the bus's name), so that the bus's backlog and the units
+        stay in view rather than being cut off at the end."""
         status = self.status
         if status is None:
             return Text()
-        narrow = self.size.width < 100
+        parts = _parts(status)
+        width = self.content_region.width or self.size.width
+        for part, shorten in SHORTENED:
+            if sum(cell_len(shown) for shown, _ in parts.values()) <= width:
+                break
+            if part in parts:
+                parts[part] = _shorter(status, part) if shorten else ("", "")
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("M.A.S.S. ", style="bold")
-        if status.problems:
-            text.append("✖ " + printable("; ".join(status.problems)), style="bold red")
-        else:
-            text.append("✔ ok", style="green")
-        if status.paused:
-            text.append("  PAUSED", style="reverse bold")
-        if status.running:
-            text.append("  " + (status.running.split(" · ")[0] if narrow else status.running))
-        text.append("  " + (status.time if narrow else status.clock))
-        text.append(f"  {status.rate:,.0f} obs/s")
-        text.append(f"  {status.anomalies_last_hour} anom/h")
-        text.append(f"  {printable(status.source)}")
-        if status.source_state and status.source_state != "ok":
-            text.append(f" ({printable(status.source_state)})", style="bold")
-        text.append(f"  bus {status.bus}")
-        if status.bus_state:
-            text.append(f" {status.bus_state}")
-        if status.bus_depth:
-            text.append(f" lag {status.bus_depth:,}")
-        if status.units != "metric":
-            text.append(f"  {status.units}")
+        for plain_text, style in parts.values():
+            text.append(plain_text, style=style)
         return text
+
+
+SHORTENED: tuple[tuple[str, bool], ...] = (
+    ("running", True),
+    ("clock", True),
+    ("bus_state", False),
+    ("running", False),
+    ("bus", False),
+    ("source", False),
+)
+"""How the line shortens when it does not fit, step by step: a part's short form (True), or
+the part dropped."""
+
+
+def _parts(status: StatusLine) -> dict[str, tuple[str, str]]:
+    """The line's parts in order: name -> (text, style)."""
+    parts: dict[str, tuple[str, str]] = {"name": ("M.A.S.S. ", "bold")}
+    if status.problems:
+        parts["health"] = ("✖ " + printable("; ".join(status.problems)), "bold red")
+    else:
+        parts["health"] = ("✔ ok", "green")
+    if status.paused:
+        parts["paused"] = ("  PAUSED", "reverse bold")
+    if status.running:
+        parts["running"] = ("  " + status.running, "")
+    parts["clock"] = ("  " + status.clock, "")
+    parts["rate"] = (f"  {status.rate:,.0f} obs/s", "")
+    parts["anomalies"] = (f"  {status.anomalies_last_hour} anom/h", "")
+    parts["source"] = (f"  {printable(status.source)}", "")
+    if status.source_state and status.source_state != "ok":
+        parts["source_state"] = (f" ({printable(status.source_state)})", "bold")
+    parts["bus"] = (f"  bus {status.bus}", "")
+    if status.bus_state:
+        parts["bus_state"] = (f" {status.bus_state}", "")
+    if status.bus_depth:
+        parts["lag"] = (f"  lag {status.bus_depth:,}", "")
+    if status.units != "metric":
+        parts["units"] = (f"  {status.units}", "")
+    return parts
+
+
+def _shorter(status: StatusLine, part: str) -> tuple[str, str]:
+    if part == "running":
+        return ("  " + status.running.split(" · ")[0], "")
+    return ("  " + status.time, "")  # the clock without its date
