@@ -681,6 +681,37 @@ async def test_statistics_show_hours_and_days_from_the_store_with_their_anomalie
         assert not isinstance(console.app.screen, StatisticsScreen)
 
 
+async def test_the_statistics_span_is_chosen_with_brackets(tmp_path):
+    from textual.widgets import DataTable
+
+    from mass_tui.screens.statistics import StatisticsScreen
+
+    console = make_console(tmp_path, steps=600)  # 10 h of readings, from midnight
+    async with console.app.run_test(size=SIZE) as pilot:
+
+        async def shown(*keys: str) -> tuple[str, list]:
+            await pilot.press(*keys)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = console.app.screen
+            assert isinstance(screen, StatisticsScreen)
+            table = screen.query_one(DataTable)
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            return screen.query_one("#title").render().plain, rows
+
+        await pilot.pause()
+        title, day = await shown("S")
+        assert title.endswith("hourly, last 24 h") and len(day) == 10
+        title, six = await shown("left_square_bracket")
+        assert title.endswith("hourly, last 6 h") and six == day[:6]
+        title, _ = await shown("left_square_bracket")  # it stays at the shortest
+        assert title.endswith("hourly, last 6 h")
+        title, week = await shown(*["right_square_bracket"] * 4)  # and at the longest
+        assert title.endswith("hourly, last 7 days") and week == day
+        title, days = await shown("d")
+        assert title.endswith("daily, last 30 days") and len(days) == 1
+
+
 async def test_enter_opens_the_detail_of_an_alert_or_anomaly_and_a_acknowledges_there(console):
     from mass_tui.screens.detail import DetailScreen
 

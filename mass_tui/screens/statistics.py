@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from rich.text import Text
@@ -25,8 +26,24 @@ from pipeline.text import printable
 from pipeline.times import iso_utc
 from pipeline.units import DisplayUnit
 
-# (label, period in seconds, periods shown)
-SPANS = {"hour": ("hourly, last 24 h", 3600.0, 24), "day": ("daily, last 30 days", 86_400.0, 30)}
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    label: str  # "hourly"
+    step_s: float
+    spans: tuple[int, ...]  # how many periods a span may show, shortest first
+    start: int  # the span shown first (an index of ``spans``)
+
+    def span_text(self, index: int) -> str:
+        """``last 24 h``, ``last 3 days``."""
+        hours = self.spans[index] * self.step_s / 3600
+        return f"last {hours:.0f} h" if hours < 48 else f"last {hours / 24:.0f} days"
+
+
+PERIODS = {
+    "hour": Period("hourly", 3600.0, (6, 24, 72, 168), start=1),
+    "day": Period("daily", 86_400.0, (7, 30, 90, 365), start=1),
+}
 
 
 class StatisticsReader(Protocol):
@@ -46,6 +63,8 @@ class StatisticsScreen(PanelScreen[None]):
         Binding("escape,q", "dismiss", "Close"),
         Binding("h", "period('hour')", "Hourly"),
         Binding("d", "period('day')", "Daily"),
+        Binding("left_square_bracket", "span(-1)", "Shorter"),
+        Binding("right_square_bracket", "span(1)", "Longer"),
     ]
 
     def __init__(
@@ -65,13 +84,14 @@ class StatisticsScreen(PanelScreen[None]):
         self.station_id, self.variable, self.label, self.now = station_id, variable, label, now
         self.shown = shown
         self.period = "hour"
+        self.span = {name: period.start for name, period in PERIODS.items()}
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(id="title")
             yield LoadingIndicator()
             yield DataTable(zebra_stripes=True, cursor_type="row")
-            yield Static("h hourly · d daily · esc close", id="keys")
+            yield Static("h hourly · d daily · [ ] shorter, longer span · esc close", id="keys")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -83,15 +103,28 @@ class StatisticsScreen(PanelScreen[None]):
 
     def action_period(self, period: str) -> None:
         self.period = period
-        label, step, count = SPANS[period]
+        chosen = PERIODS[period]
+        index = self.span[period]
         self.query_one("#title", Static).update(  # text: a station id "[/]" is no markup
-            Text(f"{printable(self.label)} at {printable(self.station_id)}: {label}")
+            Text(
+                f"{printable(self.label)} at {printable(self.station_id)}: "
+                f"{chosen.label}, {chosen.span_text(index)}"
+            )
         )
         self.query_one(LoadingIndicator).display = True
-        self._load(period, step, count)
+        self._load(period, chosen.step_s, chosen.spans[index])
+
+    def action_span(self, step: int) -> None:
+        """A shorter or longer span of the same periods (it stays at either end)."""
+        spans = PERIODS[self.period].spans
+        index = min(max(self.span[self.period] + step, 0), len(spans) - 1)
+        if index != self.span[self.period]:
+            self.span[self.period] = index
+            self.action_period(self.period)
 
     @work(thread=True, exclusive=True)
     def _load(self, period: str, step: float, count: int) -> None:
+        """Exclusive: a newer choice cancels the read of the one before."""
         since = (math.floor(self.now / step) - count + 1) * step
         try:
             rows = self.reader.stats(self.variable, step, since, math.inf, self.station_id)
@@ -99,11 +132,12 @@ class StatisticsScreen(PanelScreen[None]):
         except Exception as exc:  # a store or service that cannot answer: said, not raised
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._show, period, rows, fired)
+        self.app.call_from_thread(self._show, (period, count), rows, fired)
 
-    def _show(self, period: str, rows: list[PeriodStats], fired: Counter) -> None:
-        if period != self.period:
-            return  # an older answer, for the other period
+    def _show(self, asked: tuple[str, int], rows: list[PeriodStats], fired: Counter) -> None:
+        period = self.period
+        if asked != (period, PERIODS[period].spans[self.span[period]]):
+            return  # an older answer, for another period or span
         table = self.query_one(DataTable)
         table.clear()
         timespec = "minutes" if period == "hour" else "hours"
