@@ -1,8 +1,9 @@
 """The consumer's work on one batch: validate, de-duplicate, detect, keep, store.
 
 One :class:`Analytics` owns all per-station state (detectors, recent history, the latest time
-seen per station) and is driven by exactly one thread, the consumer worker, so none of that
-state needs locks beyond the read-side ones of the objects the console polls.
+seen per station, when each series' newest reading arrived) and is driven by exactly one
+thread, the consumer worker, so none of that state needs locks beyond the read-side ones of
+the objects the console polls.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from pipeline.alerts import NO_DATA, Alert, AlertBook
 from pipeline.anomaly import Anomaly
+from pipeline.arrivals import SeriesArrivals
 from pipeline.bus import Delivery
 from pipeline.clock import Clock, ObservedClock, SystemClock
 from pipeline.codec import observation_as_text
@@ -143,6 +145,7 @@ class Analytics:
         self._deferred: deque[Rejection] = deque()
         self._upstream_seen: dict[tuple[str, str, str, float], None] = {}
         self._last_time = np.full(0, -np.inf)
+        self.arrivals = SeriesArrivals.of(len(self.variables))
         self._store_keys = np.zeros(0, dtype=np.int64)
 
     # -- state -----------------------------------------------------------------------------
@@ -152,6 +155,7 @@ class Analytics:
         known = self._last_time.shape[0]
         if n > known:
             self._last_time = with_rows(self._last_time, n - known, -np.inf)
+        self.arrivals.grow(n)
         if self._store_keys.shape[0] < n:  # recorded in the store when a batch is written
             unknown = n - self._store_keys.shape[0]
             self._store_keys = with_rows(self._store_keys, unknown, NOT_RECORDED)
@@ -183,8 +187,28 @@ class Analytics:
         self.bank.process(frame, self.registry.ids, elevations=self.registry.elevations, emit=False)
         self.history.append(frame)
         np.maximum.at(self._last_time, frame.station, frame.observed_at)
+        # Counted as arriving now: what the source brings next (a backfill from the store's
+        # newest reading) has yet to be caught up, and a station that stays dead is silent
+        # one allowance after the restart, as one that stops while running.
+        self.arrivals.record(frame, self.clock.now())
+        self._carry_over_silences()
         log.info("restored %d stored observations since %.0f", len(frame), since)
         return len(frame)
+
+    def _carry_over_silences(self) -> None:
+        """A series whose no-data alert the earlier run left open (reinstated before the
+        restore) stays silent until a reading of it arrives: counted as arriving at the
+        restart, it would clear the alert, then open it again one allowance later (an
+        all-clear and a repeat for the people told, about a station that never spoke)."""
+        names = [v.name for v in self.variables]
+        for alert in self.alerts.alerts():
+            if alert.rule != NO_DATA or not alert.is_open:
+                continue
+            index = self.registry.get(alert.station_id)
+            if index is None or (alert.variable != "*" and alert.variable not in names):
+                continue
+            columns = slice(None) if alert.variable == "*" else names.index(alert.variable)
+            self.arrivals.unknown(index, columns)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -219,6 +243,7 @@ class Analytics:
             self._follow_producers(delivery.sent_at, frame)
 
         fresh, late = self._split_by_time(frame)
+        self.arrivals.record(fresh, self.clock.now())
         if self.detect and self.steps is not None:
             anomalies = self._detect_in_steps(fresh)
         elif self.detect:
@@ -311,13 +336,20 @@ class Analytics:
     def _silences(self, now: float) -> list[Anomaly]:
         """A no-data alert condition for each station whose every watched series is silent
         (variable ``*``), and for each silent series of a station that still reports others.
-        Not an anomaly of the log: it holds while the silence lasts, as a rule does."""
+        Not an anomaly of the log: it holds while the silence lasts, as a rule does.
+
+        What is told is the time since the series' newest reading; live, only of the series
+        that have stopped (:meth:`_stopped`)."""
         if not self.detect or not self.no_data.enabled:
             return []
         ids = self.registry.ids
         station, column, silent_for, allowed = self.bank.silent_series(
             len(ids), now, self.no_data.factor, self.no_data.min_silence_min * 60.0
         )
+        if self.steps is None and len(station):
+            stopped = self._stopped(station, column, silent_for, allowed, now)
+            station, column = station[stopped], column[stopped]
+            silent_for, allowed = silent_for[stopped], allowed[stopped]
         if not len(station):
             return []
         watched = self.bank.watched_series(len(ids))
@@ -349,6 +381,29 @@ class Analytics:
                 severity="advisory",
             )
         return list(found.values())
+
+    def _stopped(
+        self,
+        station: np.ndarray,
+        column: np.ndarray,
+        silent_for: np.ndarray,
+        allowed: np.ndarray,
+        now: float,
+    ) -> np.ndarray:
+        """Of the series whose newest reading is older than ``allowed`` at ``now``, those that
+        have stopped: nothing new of them has arrived for as long (:mod:`pipeline.arrivals`:
+        a backfill being caught up, or a feed steadily late, has not stopped); or, of a
+        station whose readings are up to date (its newest within the allowance of now),
+        those its readings have gone on without for longer: the data already shows that
+        sensor out, as it showed before readings had arrival times (one out when a backfill
+        catches up is told then, not one allowance after; one out in the history and back
+        since is no silence now). A replay's readings arrive at their own time, its clock's:
+        there the newest reading's age says it all."""
+        newest_of_station = self.bank.newest_reading(station)
+        quiet = self.arrivals.quiet_for(station, column, now) > allowed
+        current = now - newest_of_station <= allowed
+        left_out = newest_of_station - (now - silent_for) > allowed
+        return quiet | (current & left_out)
 
     def _detect_in_steps(self, fresh: ObservationFrame) -> list[Anomaly]:
         """A replay's detection: cell by cell in time order, settling alerts at each step
@@ -468,6 +523,7 @@ class Analytics:
             self.bank.keep_stations(kept)
             self.history.keep_stations(kept)
             self._last_time = self._last_time[kept[kept < self._last_time.shape[0]]]
+            self.arrivals.keep_stations(kept)
             self._store_keys = self._store_keys[kept[kept < self._store_keys.shape[0]]]
         self.persistence.forget(forgotten)
         self.maintenance.forget(forgotten)

@@ -487,6 +487,11 @@ class DetectorBank:
         station, column = np.nonzero(silent)
         return station, column, silent_for[station, column], allowed[station, column]
 
+    def newest_reading(self, stations: np.ndarray) -> np.ndarray:
+        """(len(stations),) the time of each station's newest reading of any variable, this
+        batch's included: how far its own readings have got (stations that have reported)."""
+        return np.nanmax(self._state[stations, LAST_T], axis=1)
+
     # -- thresholds ----------------------------------------------------------------------------
 
     def thresholds(self, variable: str) -> list[Threshold]:
