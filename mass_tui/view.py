@@ -286,18 +286,20 @@ def station_overview(
     count = f"{len(shown)}/{len(rows)}" if state.query else f"{len(rows)}"
     alerting = sum(r.alert is not None for r in shown)
     stale = sum(r.stale for r in shown)
-    titles = tuple(
-        " · ".join(
-            part
-            for part, number in ((prefix + count, 1), (f"{alerting} {a}", alerting), (s, stale))
-            if number and part
-        )
-        for prefix, a, s in (
-            ("Stations ", "alerting", f"{stale} no data"),
-            ("", "alerting", f"{stale} no data"),
-            ("", "alert", f"{stale} no data"),
-            ("", "alert", ""),
-        )
+
+    def title(prefix: str, alert_word: str, with_stale: bool) -> str:
+        parts = [prefix + count]
+        if alerting:
+            parts.append(f"{alerting} {alert_word}")
+        if stale and with_stale:
+            parts.append(f"{stale} no data")
+        return " · ".join(parts)
+
+    titles = (  # longest first: the list shows the longest that fits its width
+        title("Stations ", "alerting", True),
+        title("", "alerting", True),
+        title("", "alert", True),
+        title("", "alert", False),
     )
     shown.sort(key=lambda row: _order_key(row, state.order))  # stable: ties keep config order
     if state.grouped:

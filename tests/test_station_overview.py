@@ -10,13 +10,13 @@ import numpy as np
 
 from mass_tui.view import STATION_ORDERS, StationListState, station_overview
 from tests.conftest import make_console
+from widgets.fitting import fitting
 from widgets.station_list import (
     SPARK_CELLS,
     STATES,
     GroupHeader,
     StationList,
     StationRow,
-    fitting,
 )
 
 SIZE = (120, 40)

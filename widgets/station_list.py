@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import ClassVar, TypeAlias
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -32,6 +31,7 @@ from textual.visual import Visual
 
 from pipeline.text import printable
 from widgets.bars import BARS
+from widgets.fitting import fitting
 
 # Told apart without colour too (a monochrome terminal, colour blindness): filled for a
 # warning, hollow for an advisory.
@@ -405,11 +405,3 @@ class StationList(ScrollView, can_focus=True):
             text.append(" ")
             text.append(mini_sparkline(readings[-SPARK_CELLS:]), style="dim" if row.stale else "")
         return text
-
-
-def fitting(titles: Sequence[str], width: int | None) -> str:
-    """The first of ``titles`` at most ``width`` cells wide (the last if none is); the first
-    when there is no width yet."""
-    if width is None:
-        return titles[0]
-    return next((t for t in titles if cell_len(t) <= width), titles[-1])

@@ -11,6 +11,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from widgets.fitting import fitting
+
 
 class TextLine(Widget):
     DEFAULT_CSS = """
@@ -26,5 +28,4 @@ class TextLine(Widget):
     (a panel at 80 columns), the last if none does."""
 
     def render(self) -> Text:
-        forms = (self.text, *self.narrower)
-        return next((t for t in forms if t.cell_len <= self.size.width), forms[-1])
+        return fitting((self.text, *self.narrower), self.size.width)

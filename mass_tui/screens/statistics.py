@@ -124,7 +124,8 @@ class StatisticsScreen(PanelScreen[None]):
 
     @work(thread=True, exclusive=True)
     def _load(self, period: str, step: float, count: int) -> None:
-        """Exclusive: a newer choice cancels the read of the one before."""
+        """Exclusive; a thread's read is not stopped, so an answer to an earlier choice is
+        dropped when it comes (:meth:`_show`)."""
         since = (math.floor(self.now / step) - count + 1) * step
         try:
             rows = self.reader.stats(self.variable, step, since, math.inf, self.station_id)
